@@ -1,0 +1,242 @@
+package agent
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"time"
+
+	"github.com/tokenagent/tokenagent/token"
+)
+
+// Name and Protocol identify the agent in agent.info and /healthz.
+const (
+	Name     = "tokenagent"
+	Protocol = 1
+)
+
+// Hardware is what the agent needs from the token layer.
+type Hardware interface {
+	Modules() []token.ModuleStatus
+	Tokens(ctx context.Context) ([]token.TokenInfo, error)
+	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
+}
+
+// Options configure an Agent.
+type Options struct {
+	Version         string
+	RenewBeforeDays int            // a certificate with this many days left or fewer is expiring
+	Media           []MediaProfile // first match wins
+	Now             func() time.Time
+}
+
+// Agent carries out the protocol's methods.
+type Agent struct {
+	hw   Hardware
+	opts Options
+}
+
+// New returns an Agent over hw.
+func New(hw Hardware, opts Options) *Agent {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Agent{hw: hw, opts: opts}
+}
+
+// ModuleStatus is a configured PKCS#11 module and whether it loaded.
+type ModuleStatus = token.ModuleStatus
+
+// PCSCStatus is the state of the PC/SC subsystem.
+type PCSCStatus struct {
+	Available bool
+	Readers   []string
+	Err       string // why PC/SC is unavailable
+}
+
+// Info is the agent.info result.
+type Info struct {
+	Name     string
+	Version  string
+	Protocol int
+	Modules  []ModuleStatus
+	PCSC     PCSCStatus
+}
+
+// Info describes the agent and its modules.
+func (a *Agent) Info(ctx context.Context) Info {
+	return Info{
+		Name:     Name,
+		Version:  a.opts.Version,
+		Protocol: Protocol,
+		Modules:  a.hw.Modules(),
+		PCSC:     PCSCStatus{Err: "PC/SC reader watching is not part of this build yet"},
+	}
+}
+
+// PINState is a token's PIN flags and length rules.
+type PINState = token.PINState
+
+// Token is a token as pages see it.
+type Token struct {
+	ID           string
+	Label        string
+	Manufacturer string
+	Model        string
+	Serial       string
+	Module       string
+	Slot         uint
+	Reader       string // the PC/SC reader holding the token; empty when unmatched
+	ATR          string // lowercase hex; empty when unmatched
+	PIN          PINState
+	Media        *Media // nil when no profile matches
+	ReadOnly     bool
+}
+
+// Tokens lists the tokens present.
+func (a *Agent) Tokens(ctx context.Context) ([]Token, error) {
+	infos, err := a.hw.Tokens(ctx)
+	if err != nil {
+		return nil, hardwareError(err)
+	}
+	tokens := make([]Token, len(infos))
+	for i, ti := range infos {
+		tokens[i] = a.token(ti)
+	}
+	return tokens, nil
+}
+
+func (a *Agent) token(ti token.TokenInfo) Token {
+	t := Token{
+		ID:           ti.ID,
+		Label:        ti.Label,
+		Manufacturer: ti.Manufacturer,
+		Model:        ti.Model,
+		Serial:       ti.Serial,
+		Module:       ti.Module,
+		Slot:         ti.Slot,
+		PIN:          ti.PIN,
+		ReadOnly:     ti.ReadOnly,
+	}
+	if p := a.mediaProfile(&t); p != nil {
+		t.Media = &Media{Profile: p.Name, Description: p.Description, Legacy: p.Legacy, UpgradeTo: p.UpgradeTo}
+	}
+	return t
+}
+
+// Certificate is a certificate on a token with what pages show of it.
+type Certificate struct {
+	ID           string
+	Label        string
+	Cert         *x509.Certificate
+	SHA256       string // hex, of the DER
+	KeyAlgorithm string // "RSA", "EC", "Ed25519", or the x509 name of another
+	KeySize      int    // bits
+	Curve        string // "P-256", …; empty for non-EC keys
+	KeyUsage     []string
+	Lifetime     Lifetime
+}
+
+// Certificates lists the certificates on token tokenID.
+func (a *Agent) Certificates(ctx context.Context, tokenID string) ([]Certificate, error) {
+	certs, err := a.hw.Certificates(ctx, tokenID)
+	if err != nil {
+		return nil, hardwareError(err)
+	}
+	now := a.opts.Now()
+	out := make([]Certificate, len(certs))
+	for i, c := range certs {
+		out[i] = a.certificate(c, now)
+	}
+	return out, nil
+}
+
+func (a *Agent) certificate(c token.Certificate, now time.Time) Certificate {
+	sum := sha256.Sum256(c.Cert.Raw)
+	out := Certificate{
+		ID:       c.ID,
+		Label:    c.Label,
+		Cert:     c.Cert,
+		SHA256:   hex.EncodeToString(sum[:]),
+		KeyUsage: keyUsageNames(c.Cert.KeyUsage),
+		Lifetime: lifetimeAt(c.Cert.NotBefore, c.Cert.NotAfter, now, a.opts.RenewBeforeDays),
+	}
+	switch pub := c.Cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		out.KeyAlgorithm, out.KeySize = "RSA", pub.N.BitLen()
+	case *ecdsa.PublicKey:
+		out.KeyAlgorithm, out.KeySize, out.Curve = "EC", pub.Curve.Params().BitSize, pub.Curve.Params().Name
+	case ed25519.PublicKey:
+		out.KeyAlgorithm, out.KeySize = "Ed25519", 256
+	default:
+		out.KeyAlgorithm = c.Cert.PublicKeyAlgorithm.String()
+	}
+	return out
+}
+
+// keyUsageNames lists key usage bits by their RFC 5280 names, in bit order.
+func keyUsageNames(ku x509.KeyUsage) []string {
+	names := []string{
+		"digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment",
+		"keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly",
+	}
+	out := []string{}
+	for i, n := range names {
+		if ku&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CertificateLifetime is one certificate's entry in a LifetimeReport.
+type CertificateLifetime struct {
+	ID       string
+	Subject  string
+	NotAfter time.Time
+	Lifetime Lifetime
+}
+
+// LifetimeReport is the lifetime.check result.
+type LifetimeReport struct {
+	Token            string
+	Status           string // the worst LifetimeStatus, or "empty" without certificates
+	RenewRecommended bool
+	EarliestNotAfter time.Time // zero without certificates
+	Certificates     []CertificateLifetime
+}
+
+// StatusEmpty is a LifetimeReport's status for a token without certificates.
+const StatusEmpty = "empty"
+
+// CheckLifetime reports how long the certificates on a token have left at
+// at, or now when at is zero.
+func (a *Agent) CheckLifetime(ctx context.Context, tokenID string, at time.Time) (LifetimeReport, error) {
+	certs, err := a.hw.Certificates(ctx, tokenID)
+	if err != nil {
+		return LifetimeReport{}, hardwareError(err)
+	}
+	if at.IsZero() {
+		at = a.opts.Now()
+	}
+	r := LifetimeReport{Token: tokenID, Status: StatusEmpty, Certificates: []CertificateLifetime{}}
+	worst := -1
+	for _, c := range certs {
+		lt := lifetimeAt(c.Cert.NotBefore, c.Cert.NotAfter, at, a.opts.RenewBeforeDays)
+		r.Certificates = append(r.Certificates, CertificateLifetime{
+			ID: c.ID, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter, Lifetime: lt,
+		})
+		if s := severity[lt.Status]; s > worst {
+			worst, r.Status = s, string(lt.Status)
+		}
+		if r.EarliestNotAfter.IsZero() || c.Cert.NotAfter.Before(r.EarliestNotAfter) {
+			r.EarliestNotAfter = c.Cert.NotAfter
+		}
+	}
+	r.RenewRecommended = r.Status == string(StatusExpiring) || r.Status == string(StatusExpired)
+	return r, nil
+}

@@ -1,0 +1,12 @@
+// Package agent holds tokenagent's use cases: the token inventory,
+// certificate lifetimes, media profiles and, as they land, key lifecycle,
+// PIN management, signing and events. It knows nothing of JSON or sockets:
+// the ws package maps the protocol onto the methods here.
+//
+// The agent declares the small interfaces it needs from the hardware layer
+// (Hardware) and is safe for concurrent use; it keeps no per-call state, and
+// serialisation of token access is the hardware layer's job.
+//
+// Every error an Agent method returns is an *Error with a Reason from the
+// protocol's list, so callers never have to guess how to report it.
+package agent

@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tokenagent/tokenagent/token"
+)
+
+// Reason is a protocol error reason, the part of an error clients branch on.
+type Reason string
+
+// The reasons of the protocol's error table.
+const (
+	ReasonParseError     Reason = "PARSE_ERROR"
+	ReasonInvalidRequest Reason = "INVALID_REQUEST"
+	ReasonMethodNotFound Reason = "METHOD_NOT_FOUND"
+	ReasonInvalidParams  Reason = "INVALID_PARAMS"
+	ReasonInternal       Reason = "INTERNAL"
+	ReasonTokenNotFound  Reason = "TOKEN_NOT_FOUND"
+	ReasonObjectNotFound Reason = "OBJECT_NOT_FOUND"
+	ReasonKeyNotFound    Reason = "KEY_NOT_FOUND"
+	ReasonPINIncorrect   Reason = "PIN_INCORRECT"
+	ReasonPINLocked      Reason = "PIN_LOCKED"
+	ReasonPINFinalTry    Reason = "PIN_FINAL_TRY"
+	ReasonPINInvalid     Reason = "PIN_INVALID"
+	ReasonSOPINIncorrect Reason = "SO_PIN_INCORRECT"
+	ReasonSOPINLocked    Reason = "SO_PIN_LOCKED"
+	ReasonMechanism      Reason = "MECHANISM_UNSUPPORTED"
+	ReasonReadOnly       Reason = "TOKEN_READ_ONLY"
+	ReasonPermission     Reason = "PERMISSION_DENIED"
+	ReasonRateLimited    Reason = "RATE_LIMITED"
+	ReasonTokenRemoved   Reason = "TOKEN_REMOVED"
+	ReasonDeviceError    Reason = "DEVICE_ERROR"
+)
+
+// Error is how every Agent method fails.
+type Error struct {
+	Reason  Reason
+	Message string         // for people; never holds a PIN
+	Data    map[string]any // protocol data fields besides the reason, e.g. "countLow"
+	err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func (e *Error) Unwrap() error { return e.err }
+
+// Errorf returns an *Error with the given reason and a formatted message.
+func Errorf(reason Reason, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Reason: reason, Message: err.Error(), err: errors.Unwrap(err)}
+}
+
+// hardwareError classifies an error from the hardware layer.
+func hardwareError(err error) *Error {
+	var ae *Error
+	var de *token.DeviceError
+	reason := ReasonInternal
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, token.ErrTokenNotFound):
+		reason = ReasonTokenNotFound
+	case errors.Is(err, token.ErrTokenRemoved):
+		reason = ReasonTokenRemoved
+	case errors.As(err, &de):
+		reason = ReasonDeviceError
+	}
+	return &Error{Reason: reason, Message: err.Error(), err: err}
+}

@@ -1,0 +1,34 @@
+// Package token owns all access to hardware: PKCS#11 modules, their slots and
+// tokens, sessions and objects. It is the only package that uses cgo.
+//
+// # Modules
+//
+// A PKCS#11 library may be initialised once per process, so modules are kept
+// in a process-wide registry keyed by the library's resolved path and
+// reference counted: Open on an already loaded path shares its context, and the
+// last Close finalises it. A module's context is guarded by a read-write mutex:
+// every call holds the read side, finalisation holds the write side, so a
+// module is never finalised under a running call, and calls after Close fail
+// with ErrClosed.
+//
+// # Sessions and concurrency
+//
+// Each physical token has one lock. Every operation that opens a session
+// takes it for the whole operation (open, work, log out, close), so one call's
+// login never lends its state to another call, and no session outlives the
+// call that opened it. Waiting for the lock honours the caller's context.
+// Listing slots and reading token info needs no session and takes no lock.
+//
+// # Identity
+//
+// A token's id is derived from the module path, manufacturer, model and
+// serial number, never from slot numbers, which modules may renumber. An
+// object's id is the lowercase hex of its CKA_ID, with "~N" appended to keep
+// ids unique within a class.
+//
+// # Errors
+//
+// PKCS#11 return codes become errors callers can branch on with errors.Is and
+// errors.As: ErrTokenRemoved for a token gone mid-call, *DeviceError for other
+// module failures (it unwraps to the raw pkcs11.Error).
+package token
