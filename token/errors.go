@@ -15,6 +15,8 @@ var (
 	ErrTokenRemoved = errors.New("token removed")
 	// ErrClosed means the module or manager was closed.
 	ErrClosed = errors.New("module closed")
+	// ErrReadOnly means the token refuses writes.
+	ErrReadOnly = errors.New("token is write-protected")
 )
 
 // DeviceError is a failure reported by a PKCS#11 module that callers do not
@@ -61,8 +63,11 @@ func mapError(fn string, err error) error {
 	if !errors.As(err, &code) {
 		return err
 	}
-	if removedCodes[code] {
+	switch {
+	case removedCodes[code]:
 		return fmt.Errorf("%s: %s: %w", fn, CodeName(code), ErrTokenRemoved)
+	case code == pkcs11.CKR_TOKEN_WRITE_PROTECTED:
+		return fmt.Errorf("%s: %s: %w", fn, CodeName(code), ErrReadOnly)
 	}
 	return &DeviceError{Func: fn, Code: code}
 }

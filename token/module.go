@@ -29,7 +29,8 @@ type Module struct {
 	closed bool
 
 	locksMu sync.Mutex
-	locks   map[string]tokenLock // by token id
+	locks   map[string]tokenLock     // by token id
+	mechs   map[string]map[uint]bool // mechanism types by token id
 }
 
 // registry holds the loaded modules: a library may be initialised only once
@@ -95,6 +96,7 @@ func loadModule(path, key string) (*Module, error) {
 			LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
 		},
 		locks: map[string]tokenLock{},
+		mechs: map[string]map[uint]bool{},
 	}, nil
 }
 

@@ -119,9 +119,10 @@ func objectIDs(ckaIDs [][]byte) []string {
 
 // Certificate is an X.509 certificate object on a token.
 type Certificate struct {
-	ID    string // object id, see the package doc
-	Label string
-	Cert  *x509.Certificate
+	ID     string // object id, see the package doc
+	Label  string
+	Cert   *x509.Certificate
+	handle pkcs11.ObjectHandle
 }
 
 // Certificates lists the public X.509 certificate objects on token id. It
@@ -131,7 +132,7 @@ func (m *Manager) Certificates(ctx context.Context, id string) ([]Certificate, e
 	err := m.withToken(ctx, id, func(h *handle) error {
 		return h.withSession(false, func(s *session) error {
 			var err error
-			certs, err = s.certificates()
+			certs, err = s.certificates(true)
 			return err
 		})
 	})
@@ -141,14 +142,17 @@ func (m *Manager) Certificates(ctx context.Context, id string) ([]Certificate, e
 	return certs, nil
 }
 
-func (s *session) certificates() ([]Certificate, error) {
-	handles, err := s.find([]*pkcs11.Attribute{
+// certificates lists the X.509 certificates in the session, only the public
+// ones when publicOnly is set.
+func (s *session) certificates(publicOnly bool) ([]Certificate, error) {
+	template := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
 		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
-		// Another call's login on this token would show private objects
-		// too; certs.list is about public ones.
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
-	})
+	}
+	if publicOnly {
+		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false))
+	}
+	handles, err := s.find(template)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +192,7 @@ func (s *session) certificates() ([]Certificate, error) {
 			// a page; leave it out rather than fail the whole listing.
 			continue
 		}
-		certs = append(certs, Certificate{ID: ids[i], Label: o.label, Cert: cert})
+		certs = append(certs, Certificate{ID: ids[i], Label: o.label, Cert: cert, handle: o.handle})
 	}
 	return certs, nil
 }

@@ -1,0 +1,408 @@
+package token
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+
+	"github.com/miekg/pkcs11"
+)
+
+var (
+	// ErrObjectNotFound means no object with the given id is on the token.
+	ErrObjectNotFound = errors.New("object not found")
+	// ErrKeyNotFound means no private key on the token matches a certificate.
+	ErrKeyNotFound = errors.New("no private key on the token matches the certificate")
+	// ErrUnsupportedAlgorithm means the key algorithm name is unknown.
+	ErrUnsupportedAlgorithm = errors.New("unsupported key algorithm")
+)
+
+// KeyAlgorithm names a key type and size, as the protocol spells them.
+type KeyAlgorithm string
+
+// The key algorithms the agent generates.
+const (
+	RSA2048 KeyAlgorithm = "RSA-2048"
+	RSA3072 KeyAlgorithm = "RSA-3072"
+	RSA4096 KeyAlgorithm = "RSA-4096"
+	ECP256  KeyAlgorithm = "EC-P256"
+	ECP384  KeyAlgorithm = "EC-P384"
+)
+
+var (
+	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
+	oidP384 = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
+	oidP521 = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
+)
+
+// curves maps EC parameters (a named curve OID) to Go curves.
+var curves = []struct {
+	oid   asn1.ObjectIdentifier
+	curve elliptic.Curve
+}{{oidP256, elliptic.P256()}, {oidP384, elliptic.P384()}, {oidP521, elliptic.P521()}}
+
+// AlgorithmOf returns the KeyAlgorithm of a public key, or "" when the
+// agent cannot generate keys of its kind.
+func AlgorithmOf(pub crypto.PublicKey) KeyAlgorithm {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		switch k.N.BitLen() {
+		case 2048:
+			return RSA2048
+		case 3072:
+			return RSA3072
+		case 4096:
+			return RSA4096
+		}
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return ECP256
+		case elliptic.P384():
+			return ECP384
+		}
+	}
+	return ""
+}
+
+// PrivateKey is a private key object on a token.
+type PrivateKey struct {
+	ID     string // object id, see the package doc
+	CKAID  []byte
+	Label  string
+	Public crypto.PublicKey // nil when neither the key nor a public key object tells
+	handle pkcs11.ObjectHandle
+}
+
+// GenerateKeyPair creates a key pair on the token: the private key sensitive
+// and non-extractable, both halves sharing a fresh random CKA_ID.
+func (s *Session) GenerateKeyPair(alg KeyAlgorithm, label string) (PrivateKey, error) {
+	ckaID := make([]byte, 20)
+	if _, err := rand.Read(ckaID); err != nil {
+		return PrivateKey{}, fmt.Errorf("making a key id: %w", err)
+	}
+	common := []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+	}
+	public := append([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
+	}, common...)
+	private := append([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+	}, common...)
+	var mech uint
+	switch alg {
+	case RSA2048, RSA3072, RSA4096:
+		bits := map[KeyAlgorithm]int{RSA2048: 2048, RSA3072: 3072, RSA4096: 4096}[alg]
+		mech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN
+		public = append(public,
+			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, bits),
+			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}))
+	case ECP256, ECP384:
+		oid := map[KeyAlgorithm]asn1.ObjectIdentifier{ECP256: oidP256, ECP384: oidP384}[alg]
+		params, err := asn1.Marshal(oid)
+		if err != nil {
+			return PrivateKey{}, fmt.Errorf("encoding curve: %w", err)
+		}
+		mech = pkcs11.CKM_EC_KEY_PAIR_GEN
+		public = append(public, pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
+	default:
+		return PrivateKey{}, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, alg)
+	}
+	pubH, privH, err := s.s.c.GenerateKeyPair(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, public, private)
+	if err != nil {
+		return PrivateKey{}, fmt.Errorf("generating %s key: %w", alg, mapError("C_GenerateKeyPair", err))
+	}
+	pub, err := s.s.publicKey(pubH)
+	if err != nil {
+		return PrivateKey{}, fmt.Errorf("reading the new public key: %w", err)
+	}
+	keys, err := s.PrivateKeys()
+	if err != nil {
+		return PrivateKey{}, err
+	}
+	for _, k := range keys {
+		if k.handle == privH {
+			k.Public = pub
+			return k, nil
+		}
+	}
+	return PrivateKey{}, fmt.Errorf("generated key not found on the token: %w", ErrObjectNotFound)
+}
+
+// PrivateKeys lists the private keys on the token with their public keys.
+func (s *Session) PrivateKeys() ([]PrivateKey, error) {
+	handles, err := s.s.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
+	if err != nil {
+		return nil, fmt.Errorf("listing private keys: %w", err)
+	}
+	publics, err := s.s.publicKeys()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]PrivateKey, 0, len(handles))
+	for _, h := range handles {
+		obj, err := s.s.readObject(h)
+		if err != nil {
+			return nil, fmt.Errorf("reading private key: %w", err)
+		}
+		k := PrivateKey{CKAID: obj.ckaID, Label: obj.label, handle: h}
+		// An RSA private key carries its public half; an EC one does not,
+		// so take it from the public key object with the same CKA_ID.
+		if k.Public, err = s.s.rsaPublicKey(h); err != nil {
+			k.Public = publics[string(obj.ckaID)]
+		}
+		keys = append(keys, k)
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		if c := bytes.Compare(keys[i].CKAID, keys[j].CKAID); c != 0 {
+			return c < 0
+		}
+		return keys[i].Label < keys[j].Label
+	})
+	ckaIDs := make([][]byte, len(keys))
+	for i, k := range keys {
+		ckaIDs[i] = k.CKAID
+	}
+	for i, id := range objectIDs(ckaIDs) {
+		keys[i].ID = id
+	}
+	return keys, nil
+}
+
+// PrivateKey returns the private key with object id id.
+func (s *Session) PrivateKey(id string) (PrivateKey, error) {
+	keys, err := s.PrivateKeys()
+	if err != nil {
+		return PrivateKey{}, err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return k, nil
+		}
+	}
+	return PrivateKey{}, fmt.Errorf("key %s: %w", id, ErrObjectNotFound)
+}
+
+// publicKeys reads the public key objects, by CKA_ID.
+func (s *session) publicKeys() (map[string]crypto.PublicKey, error) {
+	handles, err := s.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY)})
+	if err != nil {
+		return nil, fmt.Errorf("listing public keys: %w", err)
+	}
+	out := map[string]crypto.PublicKey{}
+	for _, h := range handles {
+		ckaID, err := s.optionalAttribute(h, pkcs11.CKA_ID)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := s.publicKey(h)
+		if err != nil {
+			continue // a key type the agent does not use
+		}
+		out[string(ckaID)] = pub
+	}
+	return out, nil
+}
+
+// publicKey reads the RSA or EC public key of a public key object.
+func (s *session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
+	if pub, err := s.rsaPublicKey(h); err == nil {
+		return pub, nil
+	}
+	params, err := s.attribute(h, pkcs11.CKA_EC_PARAMS)
+	if err != nil {
+		return nil, err
+	}
+	point, err := s.attribute(h, pkcs11.CKA_EC_POINT)
+	if err != nil {
+		return nil, err
+	}
+	return ecPublicKey(params, point)
+}
+
+// rsaPublicKey reads the modulus and exponent of an RSA key object.
+func (s *session) rsaPublicKey(h pkcs11.ObjectHandle) (*rsa.PublicKey, error) {
+	n, err := s.attribute(h, pkcs11.CKA_MODULUS)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.attribute(h, pkcs11.CKA_PUBLIC_EXPONENT)
+	if err != nil {
+		return nil, err
+	}
+	exp := new(big.Int).SetBytes(e)
+	if len(n) == 0 || !exp.IsInt64() || exp.Int64() > 1<<31 {
+		return nil, errors.New("malformed RSA public key")
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exp.Int64())}, nil
+}
+
+// ecPublicKey decodes CKA_EC_PARAMS (a named curve) and CKA_EC_POINT, which
+// PKCS#11 wraps in a DER OCTET STRING (some modules leave it bare).
+func ecPublicKey(params, point []byte) (*ecdsa.PublicKey, error) {
+	var oid asn1.ObjectIdentifier
+	if _, err := asn1.Unmarshal(params, &oid); err != nil {
+		return nil, fmt.Errorf("decoding EC parameters: %w", err)
+	}
+	var curve elliptic.Curve
+	for _, c := range curves {
+		if c.oid.Equal(oid) {
+			curve = c.curve
+		}
+	}
+	if curve == nil {
+		return nil, fmt.Errorf("unsupported curve %v", oid)
+	}
+	var raw []byte
+	if rest, err := asn1.Unmarshal(point, &raw); err != nil || len(rest) != 0 {
+		raw = point
+	}
+	x, y := elliptic.Unmarshal(curve, raw) //nolint:staticcheck // ecdh does not give an *ecdsa.PublicKey
+	if x == nil {
+		return nil, errors.New("malformed EC point")
+	}
+	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+}
+
+// samePublicKey reports whether two public keys are equal.
+func samePublicKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && b != nil && k.Equal(b)
+}
+
+// Certificates lists the certificate objects, public or private, visible in
+// the session.
+func (s *Session) Certificates() ([]Certificate, error) {
+	return s.s.certificates(false)
+}
+
+// ImportCertificate stores cert with the CKA_ID of the private key whose
+// public key it carries and returns the new object's id. When the token
+// already holds the identical certificate, it stores nothing and returns
+// that one's id.
+func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (string, error) {
+	certs, err := s.Certificates()
+	if err != nil {
+		return "", err
+	}
+	for _, c := range certs {
+		if bytes.Equal(c.Cert.Raw, cert.Raw) {
+			return c.ID, nil
+		}
+	}
+	keys, err := s.PrivateKeys()
+	if err != nil {
+		return "", err
+	}
+	var key *PrivateKey
+	for i := range keys {
+		if samePublicKey(keys[i].Public, cert.PublicKey) {
+			key = &keys[i]
+			break
+		}
+	}
+	if key == nil {
+		return "", ErrKeyNotFound
+	}
+	if label == "" {
+		label = cert.Subject.CommonName
+	}
+	serial, err := asn1.Marshal(cert.SerialNumber)
+	if err != nil {
+		return "", fmt.Errorf("encoding serial number: %w", err)
+	}
+	h, err := s.s.c.CreateObject(s.s.sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
+		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, key.CKAID),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+		pkcs11.NewAttribute(pkcs11.CKA_SUBJECT, cert.RawSubject),
+		pkcs11.NewAttribute(pkcs11.CKA_ISSUER, cert.RawIssuer),
+		pkcs11.NewAttribute(pkcs11.CKA_SERIAL_NUMBER, serial),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, cert.Raw),
+	})
+	if err != nil {
+		return "", fmt.Errorf("storing certificate: %w", mapError("C_CreateObject", err))
+	}
+	if certs, err = s.Certificates(); err != nil {
+		return "", err
+	}
+	for _, c := range certs {
+		if c.handle == h {
+			return c.ID, nil
+		}
+	}
+	return "", fmt.Errorf("stored certificate not found: %w", ErrObjectNotFound)
+}
+
+// DeleteCertificate deletes the certificate with object id id.
+func (s *Session) DeleteCertificate(id string) error {
+	certs, err := s.Certificates()
+	if err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if c.ID == id {
+			return s.s.destroy(c.handle)
+		}
+	}
+	return fmt.Errorf("certificate %s: %w", id, ErrObjectNotFound)
+}
+
+// DeleteKey deletes the private key with object id id and the public key
+// objects that belong to it. It returns how many objects it deleted.
+func (s *Session) DeleteKey(id string) (int, error) {
+	key, err := s.PrivateKey(id)
+	if err != nil {
+		return 0, err
+	}
+	handles, err := s.s.find([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, key.CKAID),
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The private key goes first: a public key left behind harms nobody,
+	// a private key left without its public half is still usable.
+	if err := s.s.destroy(key.handle); err != nil {
+		return 0, err
+	}
+	deleted := 1
+	for _, h := range handles {
+		// Another key pair may share the CKA_ID: keep its public half.
+		if pub, err := s.s.publicKey(h); err == nil && key.Public != nil && !samePublicKey(key.Public, pub) {
+			continue
+		}
+		if err := s.s.destroy(h); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+func (s *session) destroy(h pkcs11.ObjectHandle) error {
+	if err := s.c.DestroyObject(s.sh, h); err != nil {
+		return fmt.Errorf("deleting object: %w", mapError("C_DestroyObject", err))
+	}
+	return nil
+}

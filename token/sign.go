@@ -1,0 +1,162 @@
+package token
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+
+	"github.com/miekg/pkcs11"
+)
+
+// ErrMechanismUnsupported means the token cannot sign the way asked.
+var ErrMechanismUnsupported = errors.New("mechanism not supported by the token")
+
+// SignScheme is a signature scheme.
+type SignScheme int
+
+// The signature schemes the agent uses.
+const (
+	RSAPKCS1v15 SignScheme = iota + 1
+	RSAPSS                 // salt length = hash length, MGF1 with the same hash
+	ECDSA                  // the token returns r‖s
+)
+
+// Mechanism says how to sign: a scheme, a hash, and whether the token hashes
+// the data itself or is given the digest.
+type Mechanism struct {
+	Scheme      SignScheme
+	Hash        crypto.Hash // SHA256, SHA384 or SHA512
+	HashOnToken bool
+}
+
+// hashMechs are, per hash: the digest mechanism, the MGF, and the
+// hash-and-sign mechanisms per scheme.
+var hashMechs = map[crypto.Hash]struct {
+	digest, mgf uint
+	onToken     map[SignScheme]uint
+}{
+	crypto.SHA256: {pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, map[SignScheme]uint{
+		RSAPKCS1v15: pkcs11.CKM_SHA256_RSA_PKCS, RSAPSS: pkcs11.CKM_SHA256_RSA_PKCS_PSS, ECDSA: pkcs11.CKM_ECDSA_SHA256}},
+	crypto.SHA384: {pkcs11.CKM_SHA384, pkcs11.CKG_MGF1_SHA384, map[SignScheme]uint{
+		RSAPKCS1v15: pkcs11.CKM_SHA384_RSA_PKCS, RSAPSS: pkcs11.CKM_SHA384_RSA_PKCS_PSS, ECDSA: pkcs11.CKM_ECDSA_SHA384}},
+	crypto.SHA512: {pkcs11.CKM_SHA512, pkcs11.CKG_MGF1_SHA512, map[SignScheme]uint{
+		RSAPKCS1v15: pkcs11.CKM_SHA512_RSA_PKCS, RSAPSS: pkcs11.CKM_SHA512_RSA_PKCS_PSS, ECDSA: pkcs11.CKM_ECDSA_SHA512}},
+}
+
+// digestOnlyMechs sign a digest computed outside the token.
+var digestOnlyMechs = map[SignScheme]uint{
+	RSAPKCS1v15: pkcs11.CKM_RSA_PKCS,
+	RSAPSS:      pkcs11.CKM_RSA_PKCS_PSS,
+	ECDSA:       pkcs11.CKM_ECDSA,
+}
+
+// digestInfoPrefixes are the DER DigestInfo headers PKCS#1 v1.5 puts before
+// the digest; CKM_RSA_PKCS signs exactly the bytes it is given.
+var digestInfoPrefixes = map[crypto.Hash][]byte{
+	crypto.SHA256: {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20},
+	crypto.SHA384: {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30},
+	crypto.SHA512: {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40},
+}
+
+// pkcs11Mechanism returns the PKCS#11 mechanism for m.
+func (m Mechanism) pkcs11Mechanism() (*pkcs11.Mechanism, error) {
+	hm, ok := hashMechs[m.Hash]
+	if !ok {
+		return nil, fmt.Errorf("%w: hash %v", ErrMechanismUnsupported, m.Hash)
+	}
+	typ := digestOnlyMechs[m.Scheme]
+	if m.HashOnToken {
+		typ = hm.onToken[m.Scheme]
+	}
+	if typ == 0 {
+		return nil, fmt.Errorf("%w: scheme %d", ErrMechanismUnsupported, m.Scheme)
+	}
+	var params any
+	if m.Scheme == RSAPSS {
+		params = pkcs11.NewPSSParams(hm.digest, hm.mgf, uint(m.Hash.Size()))
+	}
+	return pkcs11.NewMechanism(typ, params), nil
+}
+
+// Supports reports whether the token offers the mechanism m needs.
+func (s *Session) Supports(m Mechanism) (bool, error) {
+	pm, err := m.pkcs11Mechanism()
+	if err != nil {
+		return false, nil
+	}
+	types, err := s.s.mod.mechanisms(s.s.c, s.s.info)
+	if err != nil {
+		return false, err
+	}
+	return types[pm.Mechanism], nil
+}
+
+// mechanisms returns the mechanism types a token offers, read once per token:
+// the list does not change while the token is plugged in.
+func (mod *Module) mechanisms(c *pkcs11.Ctx, info TokenInfo) (map[uint]bool, error) {
+	mod.locksMu.Lock()
+	types, ok := mod.mechs[info.ID]
+	mod.locksMu.Unlock()
+	if ok {
+		return types, nil
+	}
+	list, err := c.GetMechanismList(info.Slot)
+	if err != nil {
+		return nil, mapError("C_GetMechanismList", err)
+	}
+	types = make(map[uint]bool, len(list))
+	for _, m := range list {
+		types[m.Mechanism] = true
+	}
+	mod.locksMu.Lock()
+	mod.mechs[info.ID] = types
+	mod.locksMu.Unlock()
+	return types, nil
+}
+
+// Sign signs input with key: the data itself when m.HashOnToken, else its
+// digest. ECDSA signatures come back as r‖s, as PKCS#11 gives them.
+func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error) {
+	pm, err := m.pkcs11Mechanism()
+	if err != nil {
+		return nil, err
+	}
+	// Modules differ in how they refuse a scheme for the wrong key type
+	// (SoftHSM fails C_Sign with CKR_GENERAL_ERROR), so check first.
+	_, isRSA := key.Public.(*rsa.PublicKey)
+	_, isEC := key.Public.(*ecdsa.PublicKey)
+	if (m.Scheme == ECDSA && !isEC) || (m.Scheme != ECDSA && !isRSA) {
+		return nil, fmt.Errorf("signing: key %s: %w", key.ID, ErrMechanismUnsupported)
+	}
+	if !m.HashOnToken {
+		if len(input) != m.Hash.Size() {
+			return nil, fmt.Errorf("digest is %d bytes, %v needs %d", len(input), m.Hash, m.Hash.Size())
+		}
+		if m.Scheme == RSAPKCS1v15 {
+			input = append(append([]byte(nil), digestInfoPrefixes[m.Hash]...), input...)
+		}
+	}
+	if err := s.s.c.SignInit(s.s.sh, []*pkcs11.Mechanism{pm}, key.handle); err != nil {
+		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_SignInit", err))
+	}
+	sig, err := s.s.c.Sign(s.s.sh, input)
+	if err != nil {
+		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_Sign", err))
+	}
+	return sig, nil
+}
+
+// mapMechanismError is mapError with the codes that mean "not this way".
+func mapMechanismError(fn string, err error) error {
+	var code pkcs11.Error
+	if errors.As(err, &code) {
+		switch code {
+		case pkcs11.CKR_MECHANISM_INVALID, pkcs11.CKR_MECHANISM_PARAM_INVALID, pkcs11.CKR_KEY_TYPE_INCONSISTENT,
+			pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED:
+			return fmt.Errorf("%s: %s: %w", fn, CodeName(code), ErrMechanismUnsupported)
+		}
+	}
+	return mapError(fn, err)
+}
