@@ -24,6 +24,9 @@ type Hardware interface {
 	Modules() []token.ModuleStatus
 	Tokens(ctx context.Context) ([]token.TokenInfo, error)
 	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
+	Login(ctx context.Context, tokenID string, cred token.Credentials, write bool, fn func(s *token.Session) error) error
+	ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error
+	UnlockPIN(ctx context.Context, tokenID, soPIN, newPIN string, confirmFinalTry bool) error
 }
 
 // Options configure an Agent.
@@ -31,13 +34,15 @@ type Options struct {
 	Version         string
 	RenewBeforeDays int            // a certificate with this many days left or fewer is expiring
 	Media           []MediaProfile // first match wins
+	Audit           Auditor        // nil: no audit log
 	Now             func() time.Time
 }
 
 // Agent carries out the protocol's methods.
 type Agent struct {
-	hw   Hardware
-	opts Options
+	hw       Hardware
+	opts     Options
+	throttle *throttle
 }
 
 // New returns an Agent over hw.
@@ -45,7 +50,7 @@ func New(hw Hardware, opts Options) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Agent{hw: hw, opts: opts}
+	return &Agent{hw: hw, opts: opts, throttle: newThrottle()}
 }
 
 // ModuleStatus is a configured PKCS#11 module and whether it loaded.
@@ -101,7 +106,7 @@ type Token struct {
 func (a *Agent) Tokens(ctx context.Context) ([]Token, error) {
 	infos, err := a.hw.Tokens(ctx)
 	if err != nil {
-		return nil, hardwareError(err)
+		return nil, classify(err)
 	}
 	tokens := make([]Token, len(infos))
 	for i, ti := range infos {
@@ -145,7 +150,7 @@ type Certificate struct {
 func (a *Agent) Certificates(ctx context.Context, tokenID string) ([]Certificate, error) {
 	certs, err := a.hw.Certificates(ctx, tokenID)
 	if err != nil {
-		return nil, hardwareError(err)
+		return nil, classify(err)
 	}
 	now := a.opts.Now()
 	out := make([]Certificate, len(certs))
@@ -218,7 +223,7 @@ const StatusEmpty = "empty"
 func (a *Agent) CheckLifetime(ctx context.Context, tokenID string, at time.Time) (LifetimeReport, error) {
 	certs, err := a.hw.Certificates(ctx, tokenID)
 	if err != nil {
-		return LifetimeReport{}, hardwareError(err)
+		return LifetimeReport{}, classify(err)
 	}
 	if at.IsZero() {
 		at = a.opts.Now()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tokenagent/tokenagent/signer"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -52,20 +53,64 @@ func Errorf(reason Reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Message: err.Error(), err: errors.Unwrap(err)}
 }
 
-// hardwareError classifies an error from the hardware layer.
-func hardwareError(err error) *Error {
+// classify maps any error of a call to an *Error with the protocol reason.
+func classify(err error) *Error {
 	var ae *Error
-	var de *token.DeviceError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var pe *token.PINError
+	if errors.As(err, &pe) {
+		return pinError(pe)
+	}
 	reason := ReasonInternal
 	switch {
-	case errors.As(err, &ae):
-		return ae
+	case errors.Is(err, token.ErrObjectNotFound):
+		reason = ReasonObjectNotFound
+	case errors.Is(err, token.ErrKeyNotFound):
+		reason = ReasonKeyNotFound
+	case errors.Is(err, token.ErrReadOnly):
+		reason = ReasonReadOnly
+	case errors.Is(err, token.ErrMechanismUnsupported), errors.Is(err, signer.ErrUnsupported):
+		reason = ReasonMechanism
+	case errors.Is(err, token.ErrUnsupportedAlgorithm):
+		reason = ReasonInvalidParams
 	case errors.Is(err, token.ErrTokenNotFound):
 		reason = ReasonTokenNotFound
 	case errors.Is(err, token.ErrTokenRemoved):
 		reason = ReasonTokenRemoved
-	case errors.As(err, &de):
+	case errors.As(err, new(*token.DeviceError)):
 		reason = ReasonDeviceError
 	}
 	return &Error{Reason: reason, Message: err.Error(), err: err}
+}
+
+// pinError maps a token PIN error to its protocol reason and data.
+func pinError(pe *token.PINError) *Error {
+	st := pe.State
+	countLow, finalTry := st.CountLow, st.FinalTry
+	if pe.SO {
+		countLow, finalTry = st.SOCountLow, st.SOFinalTry
+	}
+	e := &Error{Message: pe.Error(), err: pe}
+	switch pe.Problem {
+	case token.PINIncorrect:
+		e.Reason = ReasonPINIncorrect
+		if pe.SO {
+			e.Reason = ReasonSOPINIncorrect
+		}
+		e.Data = map[string]any{"countLow": countLow, "finalTry": finalTry}
+	case token.PINLocked:
+		e.Reason = ReasonPINLocked
+		if pe.SO {
+			e.Reason = ReasonSOPINLocked
+		}
+	case token.PINFinalTry:
+		e.Reason = ReasonPINFinalTry
+		e.Message = "the token has one PIN try left; repeat the request with confirmFinalTry to use it"
+	case token.PINInvalid:
+		e.Reason = ReasonPINInvalid
+		e.Data = map[string]any{"minLen": st.MinLen, "maxLen": st.MaxLen}
+	}
+	return e
 }

@@ -280,6 +280,25 @@ func ecPublicKey(params, point []byte) (*ecdsa.PublicKey, error) {
 	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
 }
 
+// Matches reports whether pub is the public half of k.
+func (k PrivateKey) Matches(pub crypto.PublicKey) bool {
+	return samePublicKey(k.Public, pub)
+}
+
+// KeyFor returns the private key whose public half is pub.
+func (s *Session) KeyFor(pub crypto.PublicKey) (PrivateKey, error) {
+	keys, err := s.PrivateKeys()
+	if err != nil {
+		return PrivateKey{}, err
+	}
+	for _, k := range keys {
+		if k.Matches(pub) {
+			return k, nil
+		}
+	}
+	return PrivateKey{}, ErrKeyNotFound
+}
+
 // samePublicKey reports whether two public keys are equal.
 func samePublicKey(a, b crypto.PublicKey) bool {
 	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
@@ -306,19 +325,9 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 			return c.ID, nil
 		}
 	}
-	keys, err := s.PrivateKeys()
+	key, err := s.KeyFor(cert.PublicKey)
 	if err != nil {
 		return "", err
-	}
-	var key *PrivateKey
-	for i := range keys {
-		if samePublicKey(keys[i].Public, cert.PublicKey) {
-			key = &keys[i]
-			break
-		}
-	}
-	if key == nil {
-		return "", ErrKeyNotFound
 	}
 	if label == "" {
 		label = cert.Subject.CommonName

@@ -37,10 +37,7 @@ func (p PINProblem) String() string {
 type PINError struct {
 	Problem PINProblem
 	SO      bool     // the security officer's PIN (PUK) rather than the user's
-	State   PINState // the token's PIN flags read after the failure
-	// Touched tells whether the token was asked at all: refusals for a
-	// locked PIN or a final try are decided from the flags alone.
-	Touched bool
+	State   PINState // the token's PIN flags, read after a failed attempt
 }
 
 func (e *PINError) Error() string {
@@ -99,7 +96,7 @@ func (h *handle) pinFailure(fn string, so bool, err error) error {
 	if ti, err := h.c.GetTokenInfo(h.info.Slot); err == nil {
 		st = pinState(ti.Flags, ti.MinPinLen, ti.MaxPinLen)
 	}
-	return &PINError{Problem: problem, SO: so, State: st, Touched: true}
+	return &PINError{Problem: problem, SO: so, State: st}
 }
 
 // checkNewPIN refuses a new PIN the token's length rules forbid, before
@@ -120,16 +117,17 @@ type Session struct {
 // Info is the token's info as read when the session began.
 func (s *Session) Info() TokenInfo { return s.s.info }
 
-// Login logs in to token id with cred in a read-write session, runs fn, and
-// logs out, all under the token's lock. A locked PIN, or a final try that
-// cred does not confirm, is refused from the token's flags without a login
-// attempt.
-func (m *Manager) Login(ctx context.Context, id string, cred Credentials, fn func(s *Session) error) error {
+// Login logs in to token id with cred, runs fn, and logs out, all under the
+// token's lock. The session is read-write when write is set (and always for
+// the security officer), so that read-only tokens still sign. A locked PIN,
+// or a final try that cred does not confirm, is refused from the token's
+// flags without a login attempt.
+func (m *Manager) Login(ctx context.Context, id string, cred Credentials, write bool, fn func(s *Session) error) error {
 	return m.withToken(ctx, id, func(h *handle) error {
 		if err := refusal(h.info.PIN, cred.SO, cred.ConfirmFinalTry); err != nil {
 			return err
 		}
-		return h.withSession(true, func(s *session) error {
+		return h.withSession(write || cred.SO, func(s *session) error {
 			return s.login(cred, func() error { return fn(&Session{s: s}) })
 		})
 	})

@@ -24,7 +24,7 @@ const (
 // loginTo runs fn logged in to the token labelled label as the user.
 func loginTo(t *testing.T, m *token.Manager, label string, fn func(s *token.Session) error) error {
 	t.Helper()
-	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: userPIN}, fn)
+	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: userPIN}, true, fn)
 }
 
 func TestGenerateImportSignDelete(t *testing.T) {
@@ -156,9 +156,9 @@ func TestPINs(t *testing.T) {
 	ctx := context.Background()
 	noop := func(*token.Session) error { return nil }
 
-	err := m.Login(ctx, id, token.Credentials{PIN: "0000"}, noop)
+	err := m.Login(ctx, id, token.Credentials{PIN: "0000"}, false, noop)
 	var pe *token.PINError
-	if !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || pe.SO || !pe.Touched || !pe.State.CountLow {
+	if !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || pe.SO || !pe.State.CountLow {
 		t.Fatalf("wrong PIN: %#v; want PINIncorrect with the count-low flag SoftHSM sets", err)
 	}
 	if !tokensByLabel(t, m)["alice"].PIN.CountLow {
@@ -166,8 +166,8 @@ func TestPINs(t *testing.T) {
 	}
 	for _, bad := range []string{"12", string(make([]byte, 300))} {
 		err = m.ChangePIN(ctx, id, userPIN, bad, false)
-		if !errors.As(err, &pe) || pe.Problem != token.PINInvalid || pe.Touched || pe.State.MinLen != 4 || pe.State.MaxLen != 255 {
-			t.Errorf("new PIN of %d bytes: %v; want PINInvalid with lengths 4..255 untouched", len(bad), err)
+		if !errors.As(err, &pe) || pe.Problem != token.PINInvalid || pe.State.MinLen != 4 || pe.State.MaxLen != 255 {
+			t.Errorf("new PIN of %d bytes: %v; want PINInvalid with lengths 4..255", len(bad), err)
 		}
 	}
 	if err := m.ChangePIN(ctx, id, "0000", "5678", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
@@ -176,7 +176,7 @@ func TestPINs(t *testing.T) {
 	if err := m.ChangePIN(ctx, id, userPIN, "5678", false); err != nil {
 		t.Fatalf("change: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "5678"}, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: "5678"}, false, noop); err != nil {
 		t.Fatalf("login with the new PIN: %v", err)
 	}
 	if err := m.UnlockPIN(ctx, id, "00000000", "4321", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || !pe.SO {
@@ -185,7 +185,7 @@ func TestPINs(t *testing.T) {
 	if err := m.UnlockPIN(ctx, id, soPIN, "4321", false); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "4321"}, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: "4321"}, false, noop); err != nil {
 		t.Fatalf("login with the unlocked PIN: %v", err)
 	}
 }

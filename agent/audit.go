@@ -1,0 +1,23 @@
+package agent
+
+import "time"
+
+// AuditRecord is one line of the audit log: who did what to which token,
+// and how it ended. It never holds a PIN or the signed data.
+type AuditRecord struct {
+	Time       time.Time
+	Origin     string // "local" without an Origin
+	Method     string // protocol method name
+	Token      string // token id
+	Serial     string // token serial number, when known
+	Object     string // certificate or key id, when one is involved
+	CertSHA256 string // hex, when a certificate is involved
+	DataSHA256 string // hex SHA-256 of what was signed, for signing
+	Outcome    string // "ok" or the error reason
+}
+
+// Auditor receives audit records. Implementations must be safe for
+// concurrent use.
+type Auditor interface {
+	Audit(AuditRecord)
+}

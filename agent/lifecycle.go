@@ -1,0 +1,343 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/tokenagent/tokenagent/signer"
+	"github.com/tokenagent/tokenagent/token"
+)
+
+// KeyAlgorithm names a key type and size: "RSA-2048", "EC-P256", ….
+type KeyAlgorithm = token.KeyAlgorithm
+
+// GeneratedKey is a key pair made on a token.
+type GeneratedKey struct {
+	ID        string // object id of the private key (the public one shares it)
+	PublicKey crypto.PublicKey
+}
+
+// GenerateKey makes a key pair on the token.
+func (a *Agent) GenerateKey(ctx context.Context, call Call, alg KeyAlgorithm, label string) (GeneratedKey, error) {
+	var out GeneratedKey
+	p := a.attempt(ctx, "keys.generate", call)
+	err := p.run(func() error {
+		return p.login(true, func(s *token.Session) error {
+			k, err := s.GenerateKeyPair(alg, label)
+			if err != nil {
+				return err
+			}
+			out = GeneratedKey{ID: k.ID, PublicKey: k.Public}
+			p.rec.Object = k.ID
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Subject is the subject of a certificate request.
+type Subject struct {
+	CommonName         string
+	Organization       string
+	OrganizationalUnit string
+	Country            string
+	Province           string
+	Locality           string
+	SerialNumber       string
+	Email              string
+}
+
+var oidEmailAddress = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}
+
+func (s Subject) name() pkix.Name {
+	one := func(v string) []string {
+		if v == "" {
+			return nil
+		}
+		return []string{v}
+	}
+	n := pkix.Name{
+		CommonName:         s.CommonName,
+		Organization:       one(s.Organization),
+		OrganizationalUnit: one(s.OrganizationalUnit),
+		Country:            one(s.Country),
+		Province:           one(s.Province),
+		Locality:           one(s.Locality),
+		SerialNumber:       s.SerialNumber,
+	}
+	if s.Email != "" {
+		n.ExtraNames = []pkix.AttributeTypeAndValue{{Type: oidEmailAddress, Value: s.Email}}
+	}
+	return n
+}
+
+// CertificateRequest is what a CSR asks for.
+type CertificateRequest struct {
+	Subject  Subject
+	DNSNames []string
+	Emails   []string
+}
+
+// CreateCSR makes a PKCS#10 request signed on the token with key keyID and
+// returns its DER.
+func (a *Agent) CreateCSR(ctx context.Context, call Call, keyID string, req CertificateRequest) ([]byte, error) {
+	if req.Subject.CommonName == "" {
+		return nil, Errorf(ReasonInvalidParams, "subject.commonName is required")
+	}
+	var csr []byte
+	p := a.attempt(ctx, "csr.create", call)
+	p.rec.Object = keyID
+	err := p.run(func() error {
+		return p.login(false, func(s *token.Session) error {
+			key, err := s.PrivateKey(keyID)
+			if err != nil {
+				return err
+			}
+			tmpl := &x509.CertificateRequest{Subject: req.Subject.name(), DNSNames: req.DNSNames, EmailAddresses: req.Emails}
+			csr, err = signCSR(s, key, tmpl)
+			return err
+		})
+	})
+	return csr, err
+}
+
+// signCSR signs a request for key on the token.
+func signCSR(s *token.Session, key token.PrivateKey, tmpl *x509.CertificateRequest) ([]byte, error) {
+	k, err := signer.New(s, key)
+	if err != nil {
+		return nil, err
+	}
+	// SHA-256 whatever the key: RSA with PKCS#1 v1.5, or ECDSA.
+	switch key.Public.(type) {
+	case *ecdsa.PublicKey:
+		tmpl.SignatureAlgorithm = x509.ECDSAWithSHA256
+	default:
+		tmpl.SignatureAlgorithm = x509.SHA256WithRSA
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, k)
+	if err != nil {
+		return nil, fmt.Errorf("creating the certificate request: %w", err)
+	}
+	return csr, nil
+}
+
+// ImportCertificate stores cert on the token next to its private key and
+// returns its id; an identical certificate already there is not stored twice.
+func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Certificate, label string) (string, error) {
+	var id string
+	p := a.attempt(ctx, "certs.import", call)
+	p.rec.CertSHA256 = certHash(cert)
+	err := p.run(func() error {
+		return p.login(true, func(s *token.Session) error {
+			var err error
+			id, err = s.ImportCertificate(cert, label)
+			p.rec.Object = id
+			return err
+		})
+	})
+	return id, err
+}
+
+func certHash(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// ObjectKind says what objects.delete deletes.
+type ObjectKind string
+
+// The kinds of objects objects.delete deletes.
+const (
+	DeleteCertificate ObjectKind = "certificate"
+	DeleteKey         ObjectKind = "key"
+	DeleteBoth        ObjectKind = "both"
+)
+
+// DeleteObjects deletes the certificate, the key pair, or both with object
+// id id and returns how many objects went.
+func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what ObjectKind) (int, error) {
+	var deleted int
+	p := a.attempt(ctx, "objects.delete", call)
+	p.rec.Object = id
+	err := p.run(func() error {
+		return p.login(true, func(s *token.Session) error {
+			cert, certErr := findCertificate(s, id)
+			_, keyErr := s.PrivateKey(id)
+			switch {
+			case what == DeleteCertificate && certErr != nil:
+				return certErr
+			case what == DeleteKey && keyErr != nil:
+				return keyErr
+			case what == DeleteBoth && certErr != nil && keyErr != nil:
+				return certErr
+			}
+			if cert != nil && what != DeleteKey {
+				p.rec.CertSHA256 = certHash(cert.Cert)
+				if err := s.DeleteCertificate(id); err != nil {
+					return err
+				}
+				deleted++
+			}
+			if keyErr == nil && what != DeleteCertificate {
+				n, err := s.DeleteKey(id)
+				deleted += n
+				return err
+			}
+			return nil
+		})
+	})
+	return deleted, err
+}
+
+func findCertificate(s *token.Session, id string) (*token.Certificate, error) {
+	certs, err := s.Certificates()
+	if err != nil {
+		return nil, err
+	}
+	for i := range certs {
+		if certs[i].ID == id {
+			return &certs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("certificate %s: %w", id, token.ErrObjectNotFound)
+}
+
+// Renewal is a started renewal: the key to certify and the request.
+type Renewal struct {
+	KeyID string
+	CSR   []byte // DER
+}
+
+// PrepareRenewal starts renewing certificate certID: a new key pair of alg
+// (the old key's algorithm when empty), or the certificate's own key when
+// newKey is false, and a request with the certificate's subject and names.
+func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, alg KeyAlgorithm) (Renewal, error) {
+	var out Renewal
+	p := a.attempt(ctx, "renewal.prepare", call)
+	p.rec.Object = certID
+	err := p.run(func() error {
+		return p.login(true, func(s *token.Session) error {
+			old, err := findCertificate(s, certID)
+			if err != nil {
+				return err
+			}
+			p.rec.CertSHA256 = certHash(old.Cert)
+			tmpl := &x509.CertificateRequest{
+				RawSubject:     old.Cert.RawSubject,
+				DNSNames:       old.Cert.DNSNames,
+				EmailAddresses: old.Cert.EmailAddresses,
+			}
+			if !newKey {
+				key, err := s.KeyFor(old.Cert.PublicKey)
+				if err != nil {
+					return err
+				}
+				out.KeyID = key.ID
+				out.CSR, err = signCSR(s, key, tmpl)
+				return err
+			}
+			if alg == "" {
+				if alg = token.AlgorithmOf(old.Cert.PublicKey); alg == "" {
+					return Errorf(ReasonInvalidParams, "the certificate's key type cannot be generated; name an algorithm")
+				}
+			}
+			key, err := s.GenerateKeyPair(alg, old.Label)
+			if err != nil {
+				return err
+			}
+			if out.CSR, err = signCSR(s, key, tmpl); err != nil {
+				// Leave the token as it was: a key without a request is
+				// of no use to anyone.
+				if _, delErr := s.DeleteKey(key.ID); delErr != nil {
+					return errors.Join(err, fmt.Errorf("removing the new key: %w", delErr))
+				}
+				return err
+			}
+			out.KeyID = key.ID
+			return nil
+		})
+	})
+	return out, err
+}
+
+// CompleteRenewal imports the issued certificate and, with removeOld, then
+// deletes the certificate it replaces and that one's key when no other
+// certificate uses it. A failed import deletes nothing.
+func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certificate, replaces string, removeOld bool) (string, error) {
+	var id string
+	p := a.attempt(ctx, "renewal.complete", call)
+	p.rec.CertSHA256 = certHash(cert)
+	err := p.run(func() error {
+		return p.login(true, func(s *token.Session) error {
+			var old *token.Certificate
+			if replaces != "" {
+				var err error
+				if old, err = findCertificate(s, replaces); err != nil {
+					return err
+				}
+			}
+			var err error
+			if id, err = s.ImportCertificate(cert, ""); err != nil {
+				return err
+			}
+			p.rec.Object = id
+			if old == nil || !removeOld || id == old.ID {
+				return nil
+			}
+			return removeReplaced(s, old)
+		})
+	})
+	return id, err
+}
+
+// removeReplaced deletes a replaced certificate, and its key unless another
+// certificate still uses that key.
+func removeReplaced(s *token.Session, old *token.Certificate) error {
+	if err := s.DeleteCertificate(old.ID); err != nil {
+		return err
+	}
+	key, err := s.KeyFor(old.Cert.PublicKey)
+	if errors.Is(err, token.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	certs, err := s.Certificates()
+	if err != nil {
+		return err
+	}
+	for _, c := range certs {
+		if key.Matches(c.Cert.PublicKey) {
+			return nil
+		}
+	}
+	_, err = s.DeleteKey(key.ID)
+	return err
+}
+
+// ChangePIN changes the user PIN from call.PIN to newPIN.
+func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
+	p := a.attempt(ctx, "pin.change", call)
+	return p.run(func() error {
+		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
+	})
+}
+
+// UnlockPIN sets a new user PIN after logging in with the SO PIN in
+// call.PIN, unblocking a locked one.
+func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN string) error {
+	p := a.attempt(ctx, "pin.unlock", call)
+	return p.run(func() error {
+		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
+	})
+}

@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"github.com/tokenagent/tokenagent/token"
+)
+
+// LocalOrigin is the origin of connections without an Origin header.
+const LocalOrigin = "local"
+
+// Call is what every PIN-taking method starts from: who asks, for which
+// token, with which PIN. It lives as long as the call; nothing keeps it.
+type Call struct {
+	Origin          string // LocalOrigin without an Origin header
+	Token           string // token id
+	PIN             string // the user PIN, or the SO PIN for UnlockPIN
+	ConfirmFinalTry bool
+}
+
+// pinAttempt is one PIN-taking call in progress: it applies the throttle
+// and writes the audit record, whatever the outcome.
+type pinAttempt struct {
+	a      *Agent
+	ctx    context.Context
+	call   Call
+	rec    AuditRecord
+	pinsOK bool // the token accepted the PIN
+}
+
+func (a *Agent) attempt(ctx context.Context, method string, call Call) *pinAttempt {
+	return &pinAttempt{a: a, ctx: ctx, call: call, rec: AuditRecord{Origin: call.Origin, Method: method, Token: call.Token}}
+}
+
+// run refuses the call when the origin is throttled on the token, else runs
+// op, then counts a wrong PIN or a right one, audits, and maps the error.
+func (p *pinAttempt) run(op func() error) error {
+	now := p.a.opts.Now()
+	var err error
+	if wait := p.a.throttle.blocked(p.call.Origin, p.call.Token, now); wait > 0 {
+		err = &Error{
+			Reason:  ReasonRateLimited,
+			Message: "too many wrong PINs for this token from this origin; try again later",
+			Data:    map[string]any{"retryAfterSeconds": int(math.Ceil(wait.Seconds()))},
+		}
+	} else {
+		err = op()
+	}
+	var pe *token.PINError
+	switch {
+	case errors.As(err, &pe) && pe.Problem == token.PINIncorrect:
+		p.a.throttle.wrongPIN(p.call.Origin, p.call.Token, now)
+	case err == nil || p.pinsOK:
+		p.a.throttle.rightPIN(p.call.Origin, p.call.Token)
+	}
+	var ae *Error
+	if err != nil {
+		ae = classify(err)
+	}
+	p.audit(ae)
+	if ae == nil {
+		return nil
+	}
+	return ae
+}
+
+// login runs fn logged in with the call's PIN; the session is read-write
+// when write is set.
+func (p *pinAttempt) login(write bool, fn func(s *token.Session) error) error {
+	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry}
+	return p.a.hw.Login(p.ctx, p.call.Token, cred, write, func(s *token.Session) error {
+		p.pinsOK = true
+		p.rec.Serial = s.Info().Serial
+		return fn(s)
+	})
+}
+
+func (p *pinAttempt) audit(err *Error) {
+	if p.a.opts.Audit == nil {
+		return
+	}
+	p.rec.Time = p.a.opts.Now().UTC()
+	p.rec.Outcome = "ok"
+	if err != nil {
+		p.rec.Outcome = string(err.Reason)
+	}
+	if p.rec.Serial == "" {
+		p.rec.Serial = p.a.serialOf(p.ctx, p.call.Token)
+	}
+	p.a.opts.Audit.Audit(p.rec)
+}
+
+// serialOf looks up a token's serial number for the audit log; empty when
+// the token is not there.
+func (a *Agent) serialOf(ctx context.Context, tokenID string) string {
+	infos, err := a.hw.Tokens(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, ti := range infos {
+		if ti.ID == tokenID {
+			return ti.Serial
+		}
+	}
+	return ""
+}
