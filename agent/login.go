@@ -28,6 +28,10 @@ type pinAttempt struct {
 	call   Call
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
+	// For signing: the dataSha256 of each item, audited one line each, and
+	// how many were signed.
+	items []string
+	done  int
 }
 
 func (a *Agent) attempt(ctx context.Context, method string, call Call) *pinAttempt {
@@ -89,7 +93,18 @@ func (p *pinAttempt) audit(err *Error) {
 	if p.rec.Serial == "" {
 		p.rec.Serial = p.a.serialOf(p.ctx, p.call.Token)
 	}
-	p.a.opts.Audit.Audit(p.rec)
+	if len(p.items) == 0 {
+		p.a.opts.Audit.Audit(p.rec)
+		return
+	}
+	for i, h := range p.items {
+		rec := p.rec
+		rec.DataSHA256 = h
+		if i < p.done {
+			rec.Outcome = "ok"
+		}
+		p.a.opts.Audit.Audit(rec)
+	}
 }
 
 // serialOf looks up a token's serial number for the audit log; empty when
