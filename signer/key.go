@@ -13,7 +13,8 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
-// ErrUnsupported means the key cannot sign with the requested options.
+// ErrUnsupported means the key cannot sign with the requested options; the
+// more specific errors of this package wrap it.
 var ErrUnsupported = errors.New("unsupported signing options")
 
 // Key is a crypto.Signer over a private key on a token.
@@ -30,7 +31,7 @@ func New(s *token.Session, key token.PrivateKey) (*Key, error) {
 	case *rsa.PublicKey, *ecdsa.PublicKey:
 		return &Key{s: s, key: key}, nil
 	}
-	return nil, fmt.Errorf("key %s: %w: only RSA and EC keys sign", key.ID, ErrUnsupported)
+	return nil, fmt.Errorf("key %s: %w: only RSA and EC keys sign", key.ID, ErrUnsupportedKey)
 }
 
 // Public returns the key's public half.
@@ -75,7 +76,7 @@ func (k *Key) mechanism(opts crypto.SignerOpts) (token.Mechanism, error) {
 	switch hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:
 	default:
-		return token.Mechanism{}, fmt.Errorf("%w: hash %v", ErrUnsupported, hash)
+		return token.Mechanism{}, fmt.Errorf("%w %v", ErrUnsupportedHash, hash)
 	}
 	m := token.Mechanism{Hash: hash}
 	switch k.key.Public.(type) {
