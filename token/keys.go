@@ -273,11 +273,11 @@ func ecPublicKey(params, point []byte) (*ecdsa.PublicKey, error) {
 	if rest, err := asn1.Unmarshal(point, &raw); err != nil || len(rest) != 0 {
 		raw = point
 	}
-	x, y := elliptic.Unmarshal(curve, raw) //nolint:staticcheck // ecdh does not give an *ecdsa.PublicKey
-	if x == nil {
-		return nil, errors.New("malformed EC point")
+	pub, err := ecdsa.ParseUncompressedPublicKey(curve, raw)
+	if err != nil {
+		return nil, fmt.Errorf("decoding EC point: %w", err)
 	}
-	return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+	return pub, nil
 }
 
 // Matches reports whether pub is the public half of k.

@@ -1,0 +1,206 @@
+package softhsm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// KeyAlgorithms lists the names GenerateKey accepts.
+var KeyAlgorithms = []string{"RSA-2048", "RSA-3072", "RSA-4096", "EC-P256", "EC-P384"}
+
+// GenerateKey makes a software key pair: "RSA-2048", "RSA-3072", "RSA-4096",
+// "EC-P256" or "EC-P384".
+func GenerateKey(algorithm string) (crypto.Signer, error) {
+	var (
+		key crypto.Signer
+		err error
+	)
+	switch algorithm {
+	case "RSA-2048":
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "RSA-3072":
+		key, err = rsa.GenerateKey(rand.Reader, 3072)
+	case "RSA-4096":
+		key, err = rsa.GenerateKey(rand.Reader, 4096)
+	case "EC-P256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "EC-P384":
+		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	default:
+		return nil, fmt.Errorf("generating key: unknown algorithm %q (want one of %v)", algorithm, KeyAlgorithms)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generating %s key: %w", algorithm, err)
+	}
+	return key, nil
+}
+
+// CA is a software test CA whose key never touches a token.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+	PEM  []byte // Cert, PEM encoded, for trust stores and files
+}
+
+// NewCA makes a self-signed ECDSA P-256 CA valid for ten years from an hour
+// ago (the hour absorbs clock skew between test processes).
+func NewCA(commonName string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	notBefore := time.Now().Add(-time.Hour).Truncate(time.Second)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName},
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		SubjectKeyId:          ski,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("creating CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+	}
+	return &CA{
+		Cert: cert,
+		Key:  key,
+		PEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	}, nil
+}
+
+// Issue signs an end-entity certificate of the kind smart-card users carry:
+// signing and non-repudiation, for e-mail protection and client auth.
+// Validity is kept to whole seconds, as X.509 encodes it.
+func (ca *CA) Issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter time.Time) (*x509.Certificate, error) {
+	if !notAfter.After(notBefore) {
+		return nil, fmt.Errorf("issuing certificate for %q: notAfter %v is not after notBefore %v", subject.CommonName, notAfter, notBefore)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      subject,
+		NotBefore:    notBefore.Truncate(time.Second),
+		NotAfter:     notAfter.Truncate(time.Second),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageClientAuth},
+		// CreateCertificate fills the authority key id from the CA's SKI.
+		SubjectKeyId:          ski,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issuing certificate for %q: %w", subject.CommonName, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing issued certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// randomSerial returns a positive 127-bit serial, unique in practice, so
+// that certificates from different test runs never collide.
+func randomSerial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("generating serial number: %w", err)
+	}
+	return n.Add(n, big.NewInt(1)), nil
+}
+
+// subjectKeyID is RFC 5280's method 1: the SHA-1 of the subjectPublicKey bits.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encoding public key: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(der, &spki); err != nil || len(rest) > 0 {
+		return nil, errors.Join(errors.New("decoding public key"), err)
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
+}
+
+// CertSpec describes a key pair and certificate for AddKeyAndCert.
+type CertSpec struct {
+	KeyAlgorithm string    // as for GenerateKey; empty means "EC-P256"
+	ID           []byte    // CKA_ID of key and certificate; required
+	Label        string    // CKA_LABEL of key and certificate; required
+	Subject      pkix.Name // empty means CN=Label
+	NotBefore    time.Time // zero means an hour ago
+	NotAfter     time.Time // zero means a year after NotBefore
+}
+
+// AddKeyAndCert generates a key, has ca certify it and stores key pair and
+// certificate on the token under spec.ID and spec.Label. It returns the
+// certificate and the software key, so tests can check signatures.
+func (e *Env) AddKeyAndCert(tokenLabel, userPIN string, ca *CA, spec CertSpec) (*x509.Certificate, crypto.Signer, error) {
+	if len(spec.ID) == 0 || spec.Label == "" {
+		return nil, nil, errors.New("adding key and certificate: spec needs ID and Label")
+	}
+	if spec.KeyAlgorithm == "" {
+		spec.KeyAlgorithm = "EC-P256"
+	}
+	if spec.Subject.String() == "" {
+		spec.Subject = pkix.Name{CommonName: spec.Label}
+	}
+	if spec.NotBefore.IsZero() {
+		spec.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if spec.NotAfter.IsZero() {
+		spec.NotAfter = spec.NotBefore.AddDate(1, 0, 0)
+	}
+	key, err := GenerateKey(spec.KeyAlgorithm)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := ca.Issue(key.Public(), spec.Subject, spec.NotBefore, spec.NotAfter)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.ImportKey(tokenLabel, userPIN, spec.ID, spec.Label, key); err != nil {
+		return nil, nil, err
+	}
+	if err := e.ImportCertificate(tokenLabel, userPIN, spec.ID, spec.Label, cert.Raw); err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
+}

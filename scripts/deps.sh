@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing tokenagent need, and
+# nothing when they are all there. Used by `make deps`, so by `make test` and
+# CI, which start from a machine that has none of them.
+#
+# Usage: scripts/deps.sh [PACKAGE...]   (default: the list below)
+set -euo pipefail
+
+# package|why it is needed
+required=(
+	"softhsm2|software PKCS#11 token for tests and make demo (libsofthsm2.so, softhsm2-util)"
+	"opensc|pkcs11-tool, which writes certificates to test tokens"
+	"openssl|inspecting keys and certificates by hand and in scripts"
+	"libpcsclite-dev|PC/SC headers for the cgo smart-card backend"
+	"pcscd|PC/SC daemon that talks to smart-card readers"
+	"gcc|C compiler for cgo (miekg/pkcs11, PC/SC) and go test -race"
+	"libc6-dev|C library headers for cgo"
+	"pkg-config|locating C libraries for cgo"
+)
+if (($# > 0)); then
+	required=()
+	for p in "$@"; do required+=("$p|requested on the command line"); done
+fi
+
+installed() {
+	[[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
+}
+
+if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+	# Not Debian (macOS, say): the tools are the best check we have.
+	found=0
+	for tool in softhsm2-util pkcs11-tool cc pkg-config; do
+		command -v "$tool" >/dev/null && found=$((found + 1))
+	done
+	if ((found == 4)); then
+		echo "deps: no apt-get here, but the tools are on PATH; assuming the rest is installed"
+		exit 0
+	fi
+	echo "deps: no apt-get here; install the equivalents of these Debian packages" \
+		"(on macOS: brew install softhsm opensc pkg-config):" >&2
+	for entry in "${required[@]}"; do printf '  %-16s %s\n' "${entry%%|*}" "${entry#*|}" >&2; done
+	exit 1
+fi
+
+missing=()
+for entry in "${required[@]}"; do
+	pkg=${entry%%|*}
+	installed "$pkg" || missing+=("$entry")
+done
+if ((${#missing[@]} == 0)); then
+	echo "deps: all ${#required[@]} system packages present"
+	exit 0
+fi
+
+echo "deps: installing ${#missing[@]} missing system package(s):"
+pkgs=()
+for entry in "${missing[@]}"; do
+	printf '  %-16s %s\n' "${entry%%|*}" "${entry#*|}"
+	pkgs+=("${entry%%|*}")
+done
+
+sudo=()
+if ((EUID != 0)); then
+	if ! command -v sudo >/dev/null; then
+		echo "deps: not root and no sudo; as root run: apt-get install ${pkgs[*]}" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+# env(1) carries the variable through sudo, which would drop it otherwise.
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0)
+"${apt[@]}" update
+"${apt[@]}" install --no-install-recommends "${pkgs[@]}"
+
+for pkg in "${pkgs[@]}"; do
+	if ! installed "$pkg"; then
+		echo "deps: $pkg still not installed" >&2
+		exit 1
+	fi
+done
+echo "deps: done"
