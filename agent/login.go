@@ -121,3 +121,11 @@ func (a *Agent) serialOf(ctx context.Context, tokenID string) string {
 	}
 	return ""
 }
+
+// AuditRefused records a call of an audited method that was refused before
+// it reached the agent, for malformed params: the audit log has a line for
+// every call. tokenID is empty when the request did not name one.
+func (a *Agent) AuditRefused(ctx context.Context, origin, method, tokenID string, reason Reason) {
+	p := a.attempt(ctx, method, Call{Origin: origin, Token: tokenID})
+	p.audit(&Error{Reason: reason})
+}
