@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -182,7 +183,7 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 			}
 			if cert != nil && what != DeleteKey {
 				p.rec.CertSHA256 = certHash(cert.Cert)
-				if err := s.DeleteCertificate(id); err != nil {
+				if err := s.DeleteCertificate(*cert); err != nil {
 					return err
 				}
 				deleted++
@@ -290,10 +291,25 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 				return err
 			}
 			p.rec.Object = id
-			if old == nil || !removeOld || id == old.ID {
+			if old == nil || !removeOld || bytes.Equal(old.Cert.Raw, cert.Raw) {
 				return nil
 			}
-			return removeReplaced(s, old)
+			if err := removeReplaced(s, old); err != nil {
+				return err
+			}
+			// The new certificate's id may have shifted: with the old
+			// one gone it may no longer need a "~N".
+			certs, err := s.Certificates()
+			if err != nil {
+				return err
+			}
+			for _, c := range certs {
+				if bytes.Equal(c.Cert.Raw, cert.Raw) {
+					id = c.ID
+				}
+			}
+			p.rec.Object = id
+			return nil
 		})
 	})
 	return id, err
@@ -302,7 +318,7 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 // removeReplaced deletes a replaced certificate, and its key unless another
 // certificate still uses that key.
 func removeReplaced(s *token.Session, old *token.Certificate) error {
-	if err := s.DeleteCertificate(old.ID); err != nil {
+	if err := s.DeleteCertificate(*old); err != nil {
 		return err
 	}
 	key, err := s.KeyFor(old.Cert.PublicKey)

@@ -362,18 +362,11 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 	return "", fmt.Errorf("stored certificate not found: %w", ErrObjectNotFound)
 }
 
-// DeleteCertificate deletes the certificate with object id id.
-func (s *Session) DeleteCertificate(id string) error {
-	certs, err := s.Certificates()
-	if err != nil {
-		return err
-	}
-	for _, c := range certs {
-		if c.ID == id {
-			return s.s.destroy(c.handle)
-		}
-	}
-	return fmt.Errorf("certificate %s: %w", id, ErrObjectNotFound)
+// DeleteCertificate deletes a certificate listed by Certificates in this
+// session. It goes by the object itself, not its id: ids of certificates
+// sharing a CKA_ID shift as others come and go.
+func (s *Session) DeleteCertificate(c Certificate) error {
+	return s.s.destroy(c.handle)
 }
 
 // DeleteKey deletes the private key with object id id and the public key

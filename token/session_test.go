@@ -87,7 +87,11 @@ func TestGenerateImportSignDelete(t *testing.T) {
 				t.Fatalf("bob's certificates = %+v, %v; want the imported one", certs, err)
 			}
 			err = loginTo(t, m, "bob", func(s *token.Session) error {
-				if err := s.DeleteCertificate(certs[0].ID); err != nil {
+				mine, err := s.Certificates()
+				if err != nil || len(mine) != 1 {
+					t.Fatalf("certificates in the session = %v, %v", mine, err)
+				}
+				if err := s.DeleteCertificate(mine[0]); err != nil {
 					return err
 				}
 				n, err := s.DeleteKey(key.ID)
