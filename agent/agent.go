@@ -24,7 +24,7 @@ type Hardware interface {
 	Modules() []token.ModuleStatus
 	Tokens(ctx context.Context) ([]token.TokenInfo, error)
 	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
-	Login(ctx context.Context, tokenID string, cred token.Credentials, write bool, fn func(s *token.Session) error) error
+	Login(ctx context.Context, tokenID string, cred token.Credentials, fn func(s *token.Session) error) error
 	ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error
 	UnlockPIN(ctx context.Context, tokenID, soPIN, newPIN string, confirmFinalTry bool) error
 }

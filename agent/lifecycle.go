@@ -32,7 +32,7 @@ func (a *Agent) GenerateKey(ctx context.Context, call Call, alg KeyAlgorithm, la
 	var out GeneratedKey
 	p := a.attempt(ctx, "keys.generate", call)
 	err := p.run(func() error {
-		return p.login(true, func(s *token.Session) error {
+		return p.login(func(s *token.Session) error {
 			k, err := s.GenerateKeyPair(alg, label)
 			if err != nil {
 				return err
@@ -98,7 +98,7 @@ func (a *Agent) CreateCSR(ctx context.Context, call Call, keyID string, req Cert
 	p := a.attempt(ctx, "csr.create", call)
 	p.rec.Object = keyID
 	err := p.run(func() error {
-		return p.login(false, func(s *token.Session) error {
+		return p.login(func(s *token.Session) error {
 			key, err := s.PrivateKey(keyID)
 			if err != nil {
 				return err
@@ -138,7 +138,7 @@ func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Cer
 	p := a.attempt(ctx, "certs.import", call)
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
-		return p.login(true, func(s *token.Session) error {
+		return p.login(func(s *token.Session) error {
 			var err error
 			id, err = s.ImportCertificate(cert, label)
 			p.rec.Object = id
@@ -170,9 +170,14 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 	p := a.attempt(ctx, "objects.delete", call)
 	p.rec.Object = id
 	err := p.run(func() error {
-		return p.login(true, func(s *token.Session) error {
-			cert, certErr := findCertificate(s, id)
+		return p.login(func(s *token.Session) error {
+			cert, certErr := s.Certificate(id)
 			_, keyErr := s.PrivateKey(id)
+			for _, err := range []error{certErr, keyErr} {
+				if err != nil && !errors.Is(err, token.ErrObjectNotFound) {
+					return err
+				}
+			}
 			switch {
 			case what == DeleteCertificate && certErr != nil:
 				return certErr
@@ -181,9 +186,9 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 			case what == DeleteBoth && certErr != nil && keyErr != nil:
 				return certErr
 			}
-			if cert != nil && what != DeleteKey {
+			if certErr == nil && what != DeleteKey {
 				p.rec.CertSHA256 = certHash(cert.Cert)
-				if err := s.DeleteCertificate(*cert); err != nil {
+				if err := s.DeleteCertificate(cert); err != nil {
 					return err
 				}
 				deleted++
@@ -197,19 +202,6 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 		})
 	})
 	return deleted, err
-}
-
-func findCertificate(s *token.Session, id string) (*token.Certificate, error) {
-	certs, err := s.Certificates()
-	if err != nil {
-		return nil, err
-	}
-	for i := range certs {
-		if certs[i].ID == id {
-			return &certs[i], nil
-		}
-	}
-	return nil, fmt.Errorf("certificate %s: %w", id, token.ErrObjectNotFound)
 }
 
 // Renewal is a started renewal: the key to certify and the request.
@@ -226,8 +218,8 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 	p := a.attempt(ctx, "renewal.prepare", call)
 	p.rec.Object = certID
 	err := p.run(func() error {
-		return p.login(true, func(s *token.Session) error {
-			old, err := findCertificate(s, certID)
+		return p.login(func(s *token.Session) error {
+			old, err := s.Certificate(certID)
 			if err != nil {
 				return err
 			}
@@ -278,13 +270,14 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 	p := a.attempt(ctx, "renewal.complete", call)
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
-		return p.login(true, func(s *token.Session) error {
+		return p.login(func(s *token.Session) error {
 			var old *token.Certificate
 			if replaces != "" {
-				var err error
-				if old, err = findCertificate(s, replaces); err != nil {
+				c, err := s.Certificate(replaces)
+				if err != nil {
 					return err
 				}
+				old = &c
 			}
 			var err error
 			if id, err = s.ImportCertificate(cert, ""); err != nil {

@@ -70,11 +70,10 @@ func (p *pinAttempt) run(op func() error) error {
 	return ae
 }
 
-// login runs fn logged in with the call's PIN; the session is read-write
-// when write is set.
-func (p *pinAttempt) login(write bool, fn func(s *token.Session) error) error {
+// login runs fn logged in with the call's PIN.
+func (p *pinAttempt) login(fn func(s *token.Session) error) error {
 	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry}
-	return p.a.hw.Login(p.ctx, p.call.Token, cred, write, func(s *token.Session) error {
+	return p.a.hw.Login(p.ctx, p.call.Token, cred, func(s *token.Session) error {
 		p.pinsOK = true
 		p.rec.Serial = s.Info().Serial
 		return fn(s)

@@ -96,13 +96,13 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 		if err := checkBatch(opts, items, batch); err != nil {
 			return err
 		}
-		return p.login(false, func(s *token.Session) error {
-			cert, err := findCertificate(s, opts.Cert)
+		return p.login(func(s *token.Session) error {
+			cert, err := s.Certificate(opts.Cert)
 			if err != nil {
 				return err
 			}
 			p.rec.CertSHA256 = certHash(cert.Cert)
-			pk, err := s.KeyFor(cert.Cert.PublicKey)
+			pk, err := s.KeyForCertificate(cert)
 			if err != nil {
 				return fmt.Errorf("certificate %s has no private key on the token: %w", opts.Cert, token.ErrObjectNotFound)
 			}
@@ -115,7 +115,7 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 				return err
 			}
 			for _, in := range items {
-				v, err := signOne(key, cert, opts, in, a.opts.Now().UTC())
+				v, err := signOne(key, &cert, opts, in, a.opts.Now().UTC())
 				if err != nil {
 					return err
 				}

@@ -37,7 +37,7 @@ func withKeys(t *testing.T, algs []token.KeyAlgorithm, fn func(t *testing.T, k *
 	}
 	for _, alg := range algs {
 		t.Run(string(alg), func(t *testing.T) {
-			err := m.Login(context.Background(), tokens[0].ID, token.Credentials{PIN: "1234"}, true, func(s *token.Session) error {
+			err := m.Login(context.Background(), tokens[0].ID, token.Credentials{PIN: "1234"}, func(s *token.Session) error {
 				pk, err := s.GenerateKeyPair(alg, string(alg))
 				if err != nil {
 					return err

@@ -13,11 +13,14 @@
 //
 // # Sessions and concurrency
 //
-// Each physical token has one lock. Every operation that opens a session
-// takes it for the whole operation (open, work, log out, close), so one call's
-// login never lends its state to another call, and no session outlives the
-// call that opened it. Waiting for the lock honours the caller's context.
-// Listing slots and reading token info needs no session and takes no lock.
+// Each physical token has one lock and keeps one session open between calls
+// (opening sessions and finding objects again is what makes calls slow).
+// Every operation that uses the session holds the lock for the whole
+// operation and logs out before releasing it, so one call's login never
+// lends its state to another call. A failed operation closes the session,
+// whose state is then unknown. Waiting for the lock honours the caller's
+// context. Listing slots and reading token info needs no session and takes
+// no lock.
 //
 // # Identity
 //

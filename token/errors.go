@@ -66,7 +66,7 @@ func mapError(fn string, err error) error {
 	switch {
 	case removedCodes[code]:
 		return fmt.Errorf("%s: %s: %w", fn, CodeName(code), ErrTokenRemoved)
-	case code == pkcs11.CKR_TOKEN_WRITE_PROTECTED:
+	case code == pkcs11.CKR_TOKEN_WRITE_PROTECTED, code == pkcs11.CKR_SESSION_READ_ONLY, code == pkcs11.CKR_SESSION_READ_ONLY_EXISTS:
 		return fmt.Errorf("%s: %s: %w", fn, CodeName(code), ErrReadOnly)
 	}
 	return &DeviceError{Func: fn, Code: code}

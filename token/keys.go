@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -147,25 +148,38 @@ func (s *Session) GenerateKeyPair(alg KeyAlgorithm, label string) (PrivateKey, e
 
 // PrivateKeys lists the private keys on the token with their public keys.
 func (s *Session) PrivateKeys() ([]PrivateKey, error) {
-	handles, err := s.s.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
+	return s.s.privateKeys(nil)
+}
+
+// privateKeys lists the private keys, only those with CKA_ID ckaID unless it
+// is nil (ids are assigned within each CKA_ID, as for certificates).
+func (s *session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
+	template := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
+	if ckaID != nil {
+		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID))
+	}
+	handles, err := s.find(template)
 	if err != nil {
 		return nil, fmt.Errorf("listing private keys: %w", err)
 	}
-	publics, err := s.s.publicKeys()
+	publics, err := s.publicKeys(ckaID)
 	if err != nil {
 		return nil, err
 	}
 	keys := make([]PrivateKey, 0, len(handles))
 	for _, h := range handles {
-		obj, err := s.s.readObject(h)
+		obj, err := s.readObject(h)
 		if err != nil {
 			return nil, fmt.Errorf("reading private key: %w", err)
 		}
 		k := PrivateKey{CKAID: obj.ckaID, Label: obj.label, handle: h}
-		// An RSA private key carries its public half; an EC one does not,
-		// so take it from the public key object with the same CKA_ID.
-		if k.Public, err = s.s.rsaPublicKey(h); err != nil {
-			k.Public = publics[string(obj.ckaID)]
+		// The public key object with the same CKA_ID tells the public
+		// half. When there is none, or several, an RSA private key still
+		// carries it (an EC one does not).
+		if pubs := publics[string(obj.ckaID)]; len(pubs) == 1 {
+			k.Public = pubs[0]
+		} else if pub, err := s.rsaPublicKey(h); err == nil {
+			k.Public = pub
 		}
 		keys = append(keys, k)
 	}
@@ -187,7 +201,7 @@ func (s *Session) PrivateKeys() ([]PrivateKey, error) {
 
 // PrivateKey returns the private key with object id id.
 func (s *Session) PrivateKey(id string) (PrivateKey, error) {
-	keys, err := s.PrivateKeys()
+	keys, err := s.s.privateKeys(ckaIDOf(id))
 	if err != nil {
 		return PrivateKey{}, err
 	}
@@ -199,15 +213,20 @@ func (s *Session) PrivateKey(id string) (PrivateKey, error) {
 	return PrivateKey{}, fmt.Errorf("key %s: %w", id, ErrObjectNotFound)
 }
 
-// publicKeys reads the public key objects, by CKA_ID.
-func (s *session) publicKeys() (map[string]crypto.PublicKey, error) {
-	handles, err := s.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY)})
+// publicKeys reads the public key objects, only those with CKA_ID ckaID
+// unless it is nil, by CKA_ID.
+func (s *session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error) {
+	template := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY)}
+	if ckaID != nil {
+		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID))
+	}
+	handles, err := s.find(template)
 	if err != nil {
 		return nil, fmt.Errorf("listing public keys: %w", err)
 	}
-	out := map[string]crypto.PublicKey{}
+	out := map[string][]crypto.PublicKey{}
 	for _, h := range handles {
-		ckaID, err := s.optionalAttribute(h, pkcs11.CKA_ID)
+		id, err := s.optionalAttribute(h, pkcs11.CKA_ID)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +234,7 @@ func (s *session) publicKeys() (map[string]crypto.PublicKey, error) {
 		if err != nil {
 			continue // a key type the agent does not use
 		}
-		out[string(ckaID)] = pub
+		out[string(id)] = append(out[string(id)], pub)
 	}
 	return out, nil
 }
@@ -287,7 +306,34 @@ func (k PrivateKey) Matches(pub crypto.PublicKey) bool {
 
 // KeyFor returns the private key whose public half is pub.
 func (s *Session) KeyFor(pub crypto.PublicKey) (PrivateKey, error) {
-	keys, err := s.PrivateKeys()
+	return s.s.keyFor(pub, nil)
+}
+
+// KeyForCertificate returns the private key of certificate c. By convention,
+// kept by ImportCertificate, a certificate shares its key's CKA_ID, so a
+// private key alone with that CKA_ID is taken as c's without reading its
+// attributes: each read costs a call to the token. Otherwise the key whose
+// public half c carries is looked for. The key's Label is not read.
+func (s *Session) KeyForCertificate(c Certificate) (PrivateKey, error) {
+	if c.ckaID != nil {
+		handles, err := s.s.find([]*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, c.ckaID),
+		})
+		if err != nil {
+			return PrivateKey{}, fmt.Errorf("finding the certificate's key: %w", err)
+		}
+		if len(handles) == 1 {
+			return PrivateKey{ID: hex.EncodeToString(c.ckaID), CKAID: c.ckaID, Public: c.Cert.PublicKey, handle: handles[0]}, nil
+		}
+	}
+	return s.KeyFor(c.Cert.PublicKey)
+}
+
+// keyFor returns the private key whose public half is pub, among those with
+// CKA_ID ckaID unless it is nil.
+func (s *session) keyFor(pub crypto.PublicKey, ckaID []byte) (PrivateKey, error) {
+	keys, err := s.privateKeys(ckaID)
 	if err != nil {
 		return PrivateKey{}, err
 	}
@@ -308,7 +354,28 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 // Certificates lists the certificate objects, public or private, visible in
 // the session.
 func (s *Session) Certificates() ([]Certificate, error) {
-	return s.s.certificates(false)
+	return s.s.certificates(false, nil)
+}
+
+// Certificate returns the certificate with object id id.
+func (s *Session) Certificate(id string) (Certificate, error) {
+	// A certificate read before is confirmed by reading its value through
+	// its handle, which is much cheaper than searching the token.
+	if c, ok := s.s.mod.remembered(s.s.info.ID, id); ok {
+		if der, err := s.s.attribute(c.handle, pkcs11.CKA_VALUE); err == nil && bytes.Equal(der, c.Cert.Raw) {
+			return c, nil
+		}
+	}
+	certs, err := s.s.certificates(false, ckaIDOf(id))
+	if err != nil {
+		return Certificate{}, err
+	}
+	for _, c := range certs {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return Certificate{}, fmt.Errorf("certificate %s: %w", id, ErrObjectNotFound)
 }
 
 // ImportCertificate stores cert with the CKA_ID of the private key whose
@@ -336,6 +403,7 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 	if err != nil {
 		return "", fmt.Errorf("encoding serial number: %w", err)
 	}
+	s.s.mod.forget(s.s.info.ID)
 	h, err := s.s.c.CreateObject(s.s.sh, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
 		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
@@ -403,6 +471,7 @@ func (s *Session) DeleteKey(id string) (int, error) {
 }
 
 func (s *session) destroy(h pkcs11.ObjectHandle) error {
+	s.mod.forget(s.info.ID)
 	if err := s.c.DestroyObject(s.sh, h); err != nil {
 		return fmt.Errorf("deleting object: %w", mapError("C_DestroyObject", err))
 	}

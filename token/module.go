@@ -28,9 +28,13 @@ type Module struct {
 	ctx    *pkcs11.Ctx
 	closed bool
 
-	locksMu sync.Mutex
-	locks   map[string]tokenLock     // by token id
-	mechs   map[string]map[uint]bool // mechanism types by token id
+	// byToken guards what the module keeps per token id: its lock, its
+	// open session, its mechanism list, and the certificates last read.
+	byToken  sync.Mutex
+	locks    map[string]tokenLock
+	sessions map[string]pkcs11.SessionHandle
+	mechs    map[string]map[uint]bool
+	certs    map[string]map[string]Certificate // by certificate id
 }
 
 // registry holds the loaded modules: a library may be initialised only once
@@ -95,8 +99,10 @@ func loadModule(path, key string) (*Module, error) {
 			Description:    gi.LibraryDescription,
 			LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
 		},
-		locks: map[string]tokenLock{},
-		mechs: map[string]map[uint]bool{},
+		locks:    map[string]tokenLock{},
+		mechs:    map[string]map[uint]bool{},
+		certs:    map[string]map[string]Certificate{},
+		sessions: map[string]pkcs11.SessionHandle{},
 	}, nil
 }
 
@@ -164,8 +170,8 @@ func (l tokenLock) unlock() { <-l }
 // first use. Locks are kept for the module's lifetime: a token unplugged and
 // plugged back in keeps its id, and so its lock.
 func (m *Module) lockFor(id string) tokenLock {
-	m.locksMu.Lock()
-	defer m.locksMu.Unlock()
+	m.byToken.Lock()
+	defer m.byToken.Unlock()
 	l, ok := m.locks[id]
 	if !ok {
 		l = make(tokenLock, 1)

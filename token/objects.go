@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/miekg/pkcs11"
 )
@@ -19,18 +20,57 @@ type session struct {
 	sh pkcs11.SessionHandle
 }
 
-// withSession opens a session on the token for fn and closes it after.
-func (h *handle) withSession(rw bool, fn func(s *session) error) error {
-	flags := uint(pkcs11.CKF_SERIAL_SESSION)
-	if rw {
-		flags |= pkcs11.CKF_RW_SESSION
-	}
-	sh, err := h.c.OpenSession(h.info.Slot, flags)
+// withSession runs fn in the token's session. A token keeps one session
+// open from call to call, read-write unless the token is write-protected:
+// opening sessions and finding objects again is what makes calls slow, and
+// SoftHSM forgets object handles when a token's last session closes. The
+// token lock serialises its use, and every call logs out before it returns,
+// so no login passes from one call to the next. A call that fails may leave
+// the session in any state (an operation still active, say), so the session
+// is closed then and the next call opens a fresh one.
+func (h *handle) withSession(fn func(s *session) error) error {
+	sh, err := h.mod.session(h.c, h.info)
 	if err != nil {
-		return mapError("C_OpenSession", err)
+		return err
 	}
-	defer h.c.CloseSession(sh) //nolint:errcheck // nothing to do about a failed close
-	return fn(&session{handle: h, sh: sh})
+	if err := fn(&session{handle: h, sh: sh}); err != nil {
+		h.mod.dropSession(h.c, h.info.ID, sh)
+		return err
+	}
+	return nil
+}
+
+// session returns the open session of the token, opening one if there is
+// none or the one kept is no longer valid.
+func (mod *Module) session(c *pkcs11.Ctx, info TokenInfo) (pkcs11.SessionHandle, error) {
+	mod.byToken.Lock()
+	sh, ok := mod.sessions[info.ID]
+	mod.byToken.Unlock()
+	if ok {
+		if si, err := c.GetSessionInfo(sh); err == nil && si.SlotID == info.Slot {
+			return sh, nil
+		}
+		mod.dropSession(c, info.ID, sh)
+	}
+	sh, err := c.OpenSession(info.Slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if errors.Is(err, pkcs11.Error(pkcs11.CKR_TOKEN_WRITE_PROTECTED)) {
+		sh, err = c.OpenSession(info.Slot, pkcs11.CKF_SERIAL_SESSION)
+	}
+	if err != nil {
+		return 0, mapError("C_OpenSession", err)
+	}
+	mod.byToken.Lock()
+	mod.sessions[info.ID] = sh
+	mod.byToken.Unlock()
+	return sh, nil
+}
+
+// dropSession closes a token's session and forgets it.
+func (mod *Module) dropSession(c *pkcs11.Ctx, id string, sh pkcs11.SessionHandle) {
+	mod.byToken.Lock()
+	delete(mod.sessions, id)
+	mod.byToken.Unlock()
+	_ = c.CloseSession(sh) // it may be gone with its token already
 }
 
 // find returns the handles of every object matching template.
@@ -97,6 +137,17 @@ func (s *session) readObject(o pkcs11.ObjectHandle) (object, error) {
 	return object{handle: o, ckaID: ckaID, label: string(label)}, nil
 }
 
+// ckaIDOf returns the CKA_ID an object id stands for, or nil when the id
+// does not tell (an empty CKA_ID, or not an object id at all).
+func ckaIDOf(id string) []byte {
+	h, _, _ := strings.Cut(id, "~")
+	b, err := hex.DecodeString(h)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // objectIDs gives the objects of one class, given by their CKA_IDs, their
 // ids: the lowercase hex of CKA_ID, with "~N" appended to each further object
 // sharing that CKA_ID (an empty CKA_ID gives "~0", "~1", …). The objects must
@@ -122,6 +173,7 @@ type Certificate struct {
 	ID     string // object id, see the package doc
 	Label  string
 	Cert   *x509.Certificate
+	ckaID  []byte
 	handle pkcs11.ObjectHandle
 }
 
@@ -130,9 +182,9 @@ type Certificate struct {
 func (m *Manager) Certificates(ctx context.Context, id string) ([]Certificate, error) {
 	var certs []Certificate
 	err := m.withToken(ctx, id, func(h *handle) error {
-		return h.withSession(false, func(s *session) error {
+		return h.withSession(func(s *session) error {
 			var err error
-			certs, err = s.certificates(true)
+			certs, err = s.certificates(true, nil)
 			return err
 		})
 	})
@@ -142,12 +194,17 @@ func (m *Manager) Certificates(ctx context.Context, id string) ([]Certificate, e
 	return certs, nil
 }
 
-// certificates lists the X.509 certificates in the session, only the public
-// ones when publicOnly is set.
-func (s *session) certificates(publicOnly bool) ([]Certificate, error) {
+// certificates lists the X.509 certificates in the session: only the public
+// ones when publicOnly is set, only those with CKA_ID ckaID unless it is nil.
+// Ids are assigned within each CKA_ID, so a filtered list gets the same ids
+// as the full one.
+func (s *session) certificates(publicOnly bool, ckaID []byte) ([]Certificate, error) {
 	template := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
 		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
+	}
+	if ckaID != nil {
+		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID))
 	}
 	if publicOnly {
 		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false))
@@ -162,11 +219,7 @@ func (s *session) certificates(publicOnly bool) ([]Certificate, error) {
 	}
 	objs := make([]certObject, 0, len(handles))
 	for _, o := range handles {
-		obj, err := s.readObject(o)
-		if err != nil {
-			return nil, err
-		}
-		der, err := s.attribute(o, pkcs11.CKA_VALUE)
+		obj, der, err := s.readCertificate(o)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +245,59 @@ func (s *session) certificates(publicOnly bool) ([]Certificate, error) {
 			// a page; leave it out rather than fail the whole listing.
 			continue
 		}
-		certs = append(certs, Certificate{ID: ids[i], Label: o.label, Cert: cert, handle: o.handle})
+		certs = append(certs, Certificate{ID: ids[i], Label: o.label, Cert: cert, ckaID: o.ckaID, handle: o.handle})
 	}
+	s.mod.remember(s.info.ID, certs)
 	return certs, nil
+}
+
+// readCertificate reads a certificate object's CKA_ID, CKA_LABEL and value.
+// Each call to a token costs (SoftHSM: tens of microseconds), so the three
+// are read at once, and one at a time only when the token refuses that.
+func (s *session) readCertificate(o pkcs11.ObjectHandle) (object, []byte, error) {
+	attrs, err := s.c.GetAttributeValue(s.sh, o, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil),
+	})
+	if err == nil {
+		return object{handle: o, ckaID: attrs[0].Value, label: string(attrs[1].Value)}, attrs[2].Value, nil
+	}
+	obj, err := s.readObject(o)
+	if err != nil {
+		return object{}, nil, err
+	}
+	der, err := s.attribute(o, pkcs11.CKA_VALUE)
+	return obj, der, err
+}
+
+// remember keeps the certificates just read from token id, so that the next
+// lookup by id needs one read to confirm instead of a search.
+func (mod *Module) remember(id string, certs []Certificate) {
+	mod.byToken.Lock()
+	defer mod.byToken.Unlock()
+	known := mod.certs[id]
+	if known == nil {
+		known = map[string]Certificate{}
+		mod.certs[id] = known
+	}
+	for _, c := range certs {
+		known[c.ID] = c
+	}
+}
+
+// remembered returns the certificate last read under id from token tokenID.
+func (mod *Module) remembered(tokenID, id string) (Certificate, bool) {
+	mod.byToken.Lock()
+	defer mod.byToken.Unlock()
+	c, ok := mod.certs[tokenID][id]
+	return c, ok
+}
+
+// forget drops what is remembered of token id's objects: this process has
+// changed them.
+func (mod *Module) forget(id string) {
+	mod.byToken.Lock()
+	defer mod.byToken.Unlock()
+	delete(mod.certs, id)
 }

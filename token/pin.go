@@ -118,16 +118,14 @@ type Session struct {
 func (s *Session) Info() TokenInfo { return s.s.info }
 
 // Login logs in to token id with cred, runs fn, and logs out, all under the
-// token's lock. The session is read-write when write is set (and always for
-// the security officer), so that read-only tokens still sign. A locked PIN,
-// or a final try that cred does not confirm, is refused from the token's
-// flags without a login attempt.
-func (m *Manager) Login(ctx context.Context, id string, cred Credentials, write bool, fn func(s *Session) error) error {
+// token's lock. A locked PIN, or a final try that cred does not confirm, is
+// refused from the token's flags without a login attempt.
+func (m *Manager) Login(ctx context.Context, id string, cred Credentials, fn func(s *Session) error) error {
 	return m.withToken(ctx, id, func(h *handle) error {
 		if err := refusal(h.info.PIN, cred.SO, cred.ConfirmFinalTry); err != nil {
 			return err
 		}
-		return h.withSession(write || cred.SO, func(s *session) error {
+		return h.withSession(func(s *session) error {
 			return s.login(cred, func() error { return fn(&Session{s: s}) })
 		})
 	})
@@ -162,7 +160,7 @@ func (m *Manager) ChangePIN(ctx context.Context, id, oldPIN, newPIN string, conf
 		if err := checkNewPIN(h.info.PIN, newPIN); err != nil {
 			return err
 		}
-		return h.withSession(true, func(s *session) error {
+		return h.withSession(func(s *session) error {
 			// C_SetPIN in a public read-write session checks the old PIN
 			// itself, so a wrong one counts as one failed try, no more.
 			if err := s.c.SetPIN(s.sh, oldPIN, newPIN); err != nil {
@@ -184,7 +182,7 @@ func (m *Manager) UnlockPIN(ctx context.Context, id, soPIN, newPIN string, confi
 		if err := checkNewPIN(h.info.PIN, newPIN); err != nil {
 			return err
 		}
-		return h.withSession(true, func(s *session) error {
+		return h.withSession(func(s *session) error {
 			return s.login(cred, func() error {
 				if err := s.c.InitPIN(s.sh, newPIN); err != nil {
 					return s.pinFailure("C_InitPIN", false, err)

@@ -24,7 +24,7 @@ const (
 // loginTo runs fn logged in to the token labelled label as the user.
 func loginTo(t *testing.T, m *token.Manager, label string, fn func(s *token.Session) error) error {
 	t.Helper()
-	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: userPIN}, true, fn)
+	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: userPIN}, fn)
 }
 
 func TestGenerateImportSignDelete(t *testing.T) {
@@ -160,7 +160,7 @@ func TestPINs(t *testing.T) {
 	ctx := context.Background()
 	noop := func(*token.Session) error { return nil }
 
-	err := m.Login(ctx, id, token.Credentials{PIN: "0000"}, false, noop)
+	err := m.Login(ctx, id, token.Credentials{PIN: "0000"}, noop)
 	var pe *token.PINError
 	if !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || pe.SO || !pe.State.CountLow {
 		t.Fatalf("wrong PIN: %#v; want PINIncorrect with the count-low flag SoftHSM sets", err)
@@ -180,7 +180,7 @@ func TestPINs(t *testing.T) {
 	if err := m.ChangePIN(ctx, id, userPIN, "5678", false); err != nil {
 		t.Fatalf("change: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "5678"}, false, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: "5678"}, noop); err != nil {
 		t.Fatalf("login with the new PIN: %v", err)
 	}
 	if err := m.UnlockPIN(ctx, id, "00000000", "4321", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || !pe.SO {
@@ -189,7 +189,7 @@ func TestPINs(t *testing.T) {
 	if err := m.UnlockPIN(ctx, id, soPIN, "4321", false); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "4321"}, false, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: "4321"}, noop); err != nil {
 		t.Fatalf("login with the unlocked PIN: %v", err)
 	}
 }

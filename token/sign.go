@@ -96,9 +96,9 @@ func (s *Session) Supports(m Mechanism) (bool, error) {
 // mechanisms returns the mechanism types a token offers, read once per token:
 // the list does not change while the token is plugged in.
 func (mod *Module) mechanisms(c *pkcs11.Ctx, info TokenInfo) (map[uint]bool, error) {
-	mod.locksMu.Lock()
+	mod.byToken.Lock()
 	types, ok := mod.mechs[info.ID]
-	mod.locksMu.Unlock()
+	mod.byToken.Unlock()
 	if ok {
 		return types, nil
 	}
@@ -110,9 +110,9 @@ func (mod *Module) mechanisms(c *pkcs11.Ctx, info TokenInfo) (map[uint]bool, err
 	for _, m := range list {
 		types[m.Mechanism] = true
 	}
-	mod.locksMu.Lock()
+	mod.byToken.Lock()
 	mod.mechs[info.ID] = types
-	mod.locksMu.Unlock()
+	mod.byToken.Unlock()
 	return types, nil
 }
 

@@ -177,7 +177,7 @@ func TestSignPaths(t *testing.T) {
 		return resp.Result
 	}
 	var list struct{ Tokens []struct{ ID string } }
-	if err := json.Unmarshal(call("tokens.list", nil), &list); err != nil || len(list.Tokens) != 1 {
+	if err := json.Unmarshal(call("tokens.list", map[string]any{}), &list); err != nil || len(list.Tokens) != 1 {
 		t.Fatalf("tokens.list: %v %v", list, err)
 	}
 	tok := list.Tokens[0].ID
