@@ -16,6 +16,9 @@ required=(
 	"gcc|C compiler for cgo (miekg/pkcs11, PC/SC) and go test -race"
 	"libc6-dev|C library headers for cgo"
 	"pkg-config|locating C libraries for cgo"
+	"vsmartcard-vpcd|virtual PC/SC reader driver for pcscd, for the PC/SC watcher tests"
+	"vsmartcard-vpicc|vicc, the virtual smart card those tests insert and remove"
+	"python3-pycryptodome|crypto library vicc imports (as Crypto, through a shim)"
 )
 if (($# > 0)); then
 	required=()

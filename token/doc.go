@@ -22,6 +22,22 @@
 // context. Listing slots and reading token info needs no session and takes
 // no lock.
 //
+// # PC/SC
+//
+// WatchPCSC follows the PC/SC readers and the cards in them: the reader list,
+// whether a card is present, and its ATR. It only asks the service for reader
+// states (SCardGetStatusChange) and never connects to a card, so it takes no
+// lock on any card and other programs keep working. One goroutine blocks in
+// SCardGetStatusChange without a timeout and wakes when a card changes or,
+// through the \\?PnP?\Notification pseudo-reader, when the reader list
+// changes, so an idle watcher uses no CPU; macOS has no such notification, and
+// there the reader list is polled every second. When the service goes away
+// (pcscd stopped or restarted), State reports it unavailable with the reason,
+// and the watcher releases its context and establishes a new one with backoff
+// (250 ms doubling to 5 s) until the service is back. onChange runs on the
+// watcher's goroutine, never concurrently; State is safe for concurrent use;
+// Close cancels the blocked call and waits for the goroutine.
+//
 // # Identity
 //
 // A token's id is derived from the module path, manufacturer, model and

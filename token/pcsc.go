@@ -1,18 +1,3 @@
-// PC/SC
-//
-// WatchPCSC follows the PC/SC readers and the cards in them: the reader list,
-// whether a card is present and its ATR. It only ever asks the PC/SC service
-// for reader states (SCardGetStatusChange); it never connects to a card, so it
-// takes no lock on any card and other programs keep working. One goroutine
-// blocks in SCardGetStatusChange with no timeout, woken by the service when a
-// card or, through the \\?PnP?\Notification pseudo-reader, the reader list
-// changes; an idle watcher uses no CPU. Where the service has no PnP
-// notification (macOS) the reader list is polled every second instead.
-// When the service goes away (pcscd stopped or restarted), the watcher reports
-// it unavailable, with the reason, releases its context and establishes a new
-// one with backoff (250 ms doubling to 5 s) until the service is back. Close
-// cancels the blocked call and waits for the goroutine.
-
 package token
 
 import (
