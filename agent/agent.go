@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/tokenagent/tokenagent/token"
@@ -29,8 +30,14 @@ type Hardware interface {
 	UnlockPIN(ctx context.Context, tokenID, soPIN, newPIN string, confirmFinalTry bool) error
 }
 
+// Readers is what the agent needs from the PC/SC watcher.
+type Readers interface {
+	State() token.ReaderState
+}
+
 // Options configure an Agent.
 type Options struct {
+	Readers         Readers // nil: PC/SC is not watched
 	Version         string
 	RenewBeforeDays int            // a certificate with this many days left or fewer is expiring
 	Media           []MediaProfile // first match wins
@@ -72,15 +79,30 @@ type Info struct {
 	PCSC     PCSCStatus
 }
 
-// Info describes the agent and its modules.
+// Info describes the agent, its modules and PC/SC.
 func (a *Agent) Info(ctx context.Context) Info {
 	return Info{
 		Name:     Name,
 		Version:  a.opts.Version,
 		Protocol: Protocol,
 		Modules:  a.hw.Modules(),
-		PCSC:     PCSCStatus{Err: "PC/SC reader watching is not part of this build yet"},
+		PCSC:     a.pcscStatus(),
 	}
+}
+
+func (a *Agent) pcscStatus() PCSCStatus {
+	if a.opts.Readers == nil {
+		return PCSCStatus{Err: "PC/SC is not watched"}
+	}
+	st := a.opts.Readers.State()
+	out := PCSCStatus{Available: st.Available}
+	if st.Err != nil {
+		out.Err = st.Err.Error()
+	}
+	for _, r := range st.Readers {
+		out.Readers = append(out.Readers, r.Name)
+	}
+	return out
 }
 
 // PINState is a token's PIN flags and length rules.
@@ -108,14 +130,31 @@ func (a *Agent) Tokens(ctx context.Context) ([]Token, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
+	var readers []token.Reader
+	if a.opts.Readers != nil {
+		readers = a.opts.Readers.State().Readers
+	}
 	tokens := make([]Token, len(infos))
 	for i, ti := range infos {
-		tokens[i] = a.token(ti)
+		tokens[i] = a.token(ti, readers)
 	}
 	return tokens, nil
 }
 
-func (a *Agent) token(ti token.TokenInfo) Token {
+// readerOf returns the reader holding the token in slot: modules that sit on
+// PC/SC (OpenSC, most vendor modules) name the slot after the reader.
+func readerOf(ti token.TokenInfo, readers []token.Reader) (token.Reader, bool) {
+	slot := strings.ToLower(strings.TrimSpace(ti.SlotDescription))
+	for _, r := range readers {
+		name := strings.ToLower(r.Name)
+		if r.Present && slot != "" && (strings.Contains(slot, name) || strings.Contains(name, slot)) {
+			return r, true
+		}
+	}
+	return token.Reader{}, false
+}
+
+func (a *Agent) token(ti token.TokenInfo, readers []token.Reader) Token {
 	t := Token{
 		ID:           ti.ID,
 		Label:        ti.Label,
@@ -126,6 +165,9 @@ func (a *Agent) token(ti token.TokenInfo) Token {
 		Slot:         ti.Slot,
 		PIN:          ti.PIN,
 		ReadOnly:     ti.ReadOnly,
+	}
+	if r, ok := readerOf(ti, readers); ok {
+		t.Reader, t.ATR = r.Name, hex.EncodeToString(r.ATR)
 	}
 	if p := a.mediaProfile(&t); p != nil {
 		t.Media = &Media{Profile: p.Name, Description: p.Description, Legacy: p.Legacy, UpgradeTo: p.UpgradeTo}

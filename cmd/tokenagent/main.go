@@ -1,0 +1,222 @@
+// Command tokenagent is the local agent that lets web pages use the crypto
+// tokens plugged into this computer. See PROTOCOL.md for what it serves.
+//
+// Usage:
+//
+//	tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
+//	tokenagent version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/audit"
+	"github.com/tokenagent/tokenagent/token"
+	"github.com/tokenagent/tokenagent/ws"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
+  tokenagent version
+`
+
+// run dispatches a command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runAgent(ctx, args[1:], stderr, nil); err != nil {
+			fmt.Fprintf(stderr, "tokenagent: %v\n", err)
+			return 1
+		}
+		return 0
+	case "version", "--version":
+		fmt.Fprintf(stdout, "tokenagent %s (protocol %d)\n", agentVersion(), agent.Protocol)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "tokenagent: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// runAgent runs the agent until ctx ends, then shuts it down gracefully.
+// ready, when set, is told the address the agent listens on.
+func runAgent(ctx context.Context, args []string, stderr io.Writer, ready func(addr net.Addr)) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `file` (TOML)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	var o overrides
+	fs.StringVar(&o.Listen, "listen", "", "listen `address`, overriding the config")
+	fs.Var((*multiFlag)(&o.Modules), "module", "PKCS#11 module `path` (repeatable), replacing the config's list")
+	fs.Var((*multiFlag)(&o.AllowOrigins), "allow-origin", "allowed page `origin` (repeatable), replacing the config's list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("parsing --log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := loadConfig(*configPath, o)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, log, ready)
+}
+
+// serve wires the agent together from cfg and serves until ctx ends.
+func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.Addr)) error {
+	if cfg.NonLoopback() {
+		log.Warn("listening on a non-loopback address: other computers can reach the agent", "listen", cfg.Listen)
+	}
+	paths := cfg.Modules
+	if len(paths) == 0 {
+		paths = token.KnownModules()
+		log.Info("no modules configured; using the known modules found on this system", "modules", paths)
+	}
+	auditPath := cfg.AuditLog
+	if auditPath == "" {
+		auditPath = filepath.Join(stateDir(), "audit.log")
+	}
+	auditLog, auditFile, err := audit.Open(auditPath, log)
+	if err != nil {
+		return err
+	}
+	defer auditFile.Close()
+	log.Info("audit log", "path", auditPath)
+
+	hw := token.NewManager(paths, log)
+	defer func() {
+		if err := hw.Close(); err != nil {
+			log.Warn("closing modules", "err", err)
+		}
+	}()
+	readers := token.WatchPCSC(log, func(token.ReaderState) {})
+	defer func() {
+		if err := readers.Close(); err != nil {
+			log.Warn("stopping the PC/SC watcher", "err", err)
+		}
+	}()
+	a := agent.New(hw, agent.Options{
+		Version:         agentVersion(),
+		RenewBeforeDays: cfg.RenewBeforeDays,
+		Media:           cfg.Media,
+		Audit:           auditLog,
+		Readers:         readers,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	srv := ws.New(ws.Config{
+		AllowedOrigins:  cfg.AllowedOrigins,
+		AllowNoOrigin:   cfg.AllowNoOrigin,
+		MaxConnections:  cfg.MaxConnections,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		OriginMethods:   cfg.originMethods(),
+		TLS:             cfg.TLS.Cert != "",
+		Version:         agentVersion(),
+		Logger:          log,
+	}, a)
+	served := make(chan error, 1)
+	go func() {
+		if cfg.TLS.Cert != "" {
+			served <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	log.Info("tokenagent listening", "addr", ln.Addr().String(), "version", agentVersion())
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, ws.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
+
+// stateDir is where the agent keeps its state (the audit log) by default:
+// $XDG_STATE_HOME/tokenagent, /var/lib/tokenagent for root on Unix,
+// %ProgramData%\tokenagent on Windows, else ~/.local/state/tokenagent.
+func stateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "tokenagent")
+	}
+	switch {
+	case runtime.GOOS == "windows":
+		return filepath.Join(os.Getenv("ProgramData"), "tokenagent")
+	case os.Geteuid() == 0:
+		return "/var/lib/tokenagent"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "tokenagent")
+	}
+	return filepath.Join(os.TempDir(), "tokenagent")
+}
+
+// agentVersion is the version set at build time, else the module version
+// the binary was built from.
+func agentVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
