@@ -64,9 +64,11 @@ demo: deps build ## run the agent against SoftHSM demo tokens
 	@echo "Self-service page: http://127.0.0.1:24321/  (Ctrl-C stops the agent)"
 	SOFTHSM2_CONF="$(DEMO_DIR)/softhsm2.conf" exec bin/tokenagent run --config "$(DEMO_DIR)/config.toml"
 
-bench: ## run the benchmarks
+bench: deps shim ## run the benchmarks and the load runs, and print the figures
 	@echo "==> go test -bench ./..."
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@echo "==> load runs against the agent on SoftHSM (internal/loadtest)"
+	TOKENAGENT_LOAD=1 $(GO) test -count=1 -run . -v ./internal/loadtest/
 
 clean: ## remove build output
 	rm -rf bin build
