@@ -138,10 +138,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 			log.Warn("stopping the PC/SC watcher", "err", err)
 		}
 	}()
+	media := cfg.Media
+	if len(media) == 0 {
+		media = agent.DefaultMedia
+	}
 	a := agent.New(hw, agent.Options{
 		Version:         agentVersion(),
 		RenewBeforeDays: cfg.RenewBeforeDays,
-		Media:           cfg.Media,
+		Media:           media,
 		Audit:           auditLog,
 		Readers:         readers,
 	})
