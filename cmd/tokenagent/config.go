@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"regexp"
 	"regexp/syntax"
@@ -20,6 +19,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/ws"
 )
 
 // Config is the agent's configuration after defaults, file and command line.
@@ -777,70 +777,18 @@ func validHostName(h string) bool {
 	return true
 }
 
-// normalizeOrigin checks that s is a web origin, scheme://host[:port] with
-// scheme http or https, and returns it normalised as browsers send it in
-// the Origin header: scheme and host in lowercase, the default port (80,
-// 443) dropped, an IPv6 address in its canonical form. A lone trailing "/"
-// is accepted and dropped; any other path, a query, a fragment or user
-// info is an error, and so is the opaque origin "null".
+// normalizeOrigin is ws.NormalizeOrigin, the server's own normalisation, so
+// that the file's origins compare equal to what browsers send, limited to
+// the web schemes a page can have.
 func normalizeOrigin(s string) (string, error) {
-	bad := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("invalid origin %q: %s", s, fmt.Sprintf(format, args...))
-	}
-	switch {
-	case s == "":
-		return "", errors.New("invalid origin: empty")
-	case strings.EqualFold(s, "null"):
-		return bad("the opaque origin is not allowed")
-	case strings.ContainsAny(s, "?#"):
-		return bad("must not have a query or fragment")
-	}
-	u, err := url.Parse(s)
+	o, err := ws.NormalizeOrigin(s)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return bad("%v", err)
+		return "", err
 	}
-	switch {
-	case u.Scheme == "":
-		return bad("want scheme://host[:port]")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("scheme must be http or https")
-	case u.Opaque != "" || u.Host == "":
-		return bad("want scheme://host[:port]")
-	case u.User != nil:
-		return bad("must not have user info")
-	case u.Path != "" && u.Path != "/", u.RawPath != "":
-		return bad("must not have a path")
+	if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+		return "", fmt.Errorf("origin %q: scheme must be http or https", s)
 	}
-	host := strings.ToLower(u.Hostname())
-	switch {
-	case host == "":
-		return bad("missing host")
-	case strings.Contains(host, ":"):
-		ip, err := netip.ParseAddr(host)
-		if err != nil || ip.Zone() != "" || !ip.Is6() {
-			return bad("bad host %q", host)
-		}
-		host = "[" + ip.String() + "]"
-	case !validHostName(host):
-		return bad("bad host %q (use the ASCII/punycode form)", host)
-	}
-	if strings.HasSuffix(u.Host, ":") {
-		return bad("empty port")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return bad("bad port %q", p)
-		}
-		if !(u.Scheme == "http" && n == 80 || u.Scheme == "https" && n == 443) {
-			host += ":" + strconv.FormatUint(n, 10)
-		}
-	}
-	return u.Scheme + "://" + host, nil
+	return o, nil
 }
 
 // cfgPath is the path of a key in the config file: table keys, with an

@@ -362,8 +362,8 @@ func TestNormalizeOrigin(t *testing.T) {
 			t.Errorf("normalizeOrigin(%q): %v", tc.in, err)
 		case got != tc.want:
 			t.Errorf("normalizeOrigin(%q) = %q, want %q", tc.in, got, tc.want)
-		case err != nil && !strings.HasPrefix(err.Error(), "invalid origin"):
-			t.Errorf("normalizeOrigin(%q) error %q does not start with \"invalid origin\"", tc.in, err)
+		case err != nil && !strings.HasPrefix(err.Error(), "origin "):
+			t.Errorf("normalizeOrigin(%q) error %q does not name the origin", tc.in, err)
 		case err == nil:
 			// The server normalises the Origin header with ws.NormalizeOrigin
 			// and compares: both must agree on every origin the config takes.
@@ -460,11 +460,11 @@ func TestLoadConfigErrors(t *testing.T) {
 
 		// Origins.
 		{"bad allowed origin", "allowed_origins = [\n  \"https://ok.example\",\n  \"https://x/path\",\n]\n",
-			`config FILE:3: key "allowed_origins": invalid origin "https://x/path": must not have a path`},
+			`config FILE:3: key "allowed_origins": origin "https://x/path": has a path, query or fragment`},
 		{"null allowed origin", "allowed_origins = [\"null\"]\n",
-			`config FILE:1: key "allowed_origins": invalid origin "null": the opaque origin is not allowed`},
+			`config FILE:1: key "allowed_origins": origin "null": opaque or empty origin`},
 		{"origin without scheme", "[[origin]]\norigin = \"ca.example.com\"\n",
-			`config FILE:2: key "origin.origin": invalid origin "ca.example.com": want scheme://host[:port]`},
+			`config FILE:2: key "origin.origin": origin "ca.example.com": not scheme://host[:port]`},
 		{"origin missing", "[[origin]]\norigin = \"https://a\"\n[[origin]]\nmethods = [\"sign\"]\n",
 			`config FILE:3: key "origin.origin": required in every [[origin]] table`},
 		{"origin duplicate after normalising", "[[origin]]\norigin = \"https://a\"\n[[origin]]\norigin = \"HTTPS://A:443\"\n",
@@ -568,7 +568,7 @@ func TestLoadConfigFlagErrors(t *testing.T) {
 		{"module", overrides{Modules: []string{"/a.so", ""}},
 			`flag --module: empty module path`},
 		{"origin", overrides{AllowOrigins: []string{"https://ok", "ftp://x"}},
-			`flag --allow-origin: invalid origin "ftp://x": scheme must be http or https`},
+			`flag --allow-origin: origin "ftp://x": scheme must be http or https`},
 		{"file and flag", overrides{Listen: "x"},
 			"config FILE:1: key \"max_connections\": must be at least 1, not 0\n" +
 				`flag --listen: invalid listen address "x": want host:port`},

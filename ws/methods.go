@@ -1,0 +1,142 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// handler carries out one method. params is the request's params object, or
+// nil when absent. ctx ends when the connection closes. Errors should be
+// *agent.Error; anything else is reported as INTERNAL.
+type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, error)
+
+// methodTable maps each implemented method to its handler. Methods of the
+// protocol that are not here answer METHOD_NOT_FOUND.
+func (s *Server) methodTable() map[string]handler {
+	return map[string]handler{
+		"agent.info":     s.agentInfo,
+		"tokens.list":    s.tokensList,
+		"certs.list":     s.certsList,
+		"lifetime.check": s.lifetimeCheck,
+		"media.check":    s.mediaCheck,
+		// PIN-taking methods (lifecycle.go), audited even when their
+		// params are refused.
+		"keys.generate":    s.audited("keys.generate", s.keysGenerate),
+		"csr.create":       s.audited("csr.create", s.csrCreate),
+		"certs.import":     s.audited("certs.import", s.certsImport),
+		"objects.delete":   s.audited("objects.delete", s.objectsDelete),
+		"renewal.prepare":  s.audited("renewal.prepare", s.renewalPrepare),
+		"renewal.complete": s.audited("renewal.complete", s.renewalComplete),
+		"pin.change":       s.audited("pin.change", s.pinChange),
+		"pin.unlock":       s.audited("pin.unlock", s.pinUnlock),
+		"sign":             s.audited("sign", s.sign),
+		"sign.batch":       s.audited("sign.batch", s.signBatch),
+	}
+}
+
+func (s *Server) agentInfo(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	if _, err := readParams(params); err != nil {
+		return nil, err
+	}
+	return toInfo(s.agent.Info(ctx)), nil
+}
+
+func (s *Server) tokensList(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	if _, err := readParams(params); err != nil {
+		return nil, err
+	}
+	tokens, err := s.agent.Tokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return toTokens(tokens), nil
+}
+
+func (s *Server) certsList(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	p, err := readParams(params)
+	if err != nil {
+		return nil, err
+	}
+	tokenID, err := p.requiredString("token")
+	if err != nil {
+		return nil, err
+	}
+	certs, err := s.agent.Certificates(ctx, tokenID)
+	if err != nil {
+		return nil, err
+	}
+	return toCerts(certs), nil
+}
+
+func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	p, err := readParams(params)
+	if err != nil {
+		return nil, err
+	}
+	tokenID, err := p.requiredString("token")
+	if err != nil {
+		return nil, err
+	}
+	at, err := p.optionalTime("at")
+	if err != nil {
+		return nil, err
+	}
+	report, err := s.agent.CheckLifetime(ctx, tokenID, at)
+	if err != nil {
+		return nil, err
+	}
+	return toLifetimeReport(report), nil
+}
+
+// paramSet is a params object by member name. Names match exactly; members
+// a method does not know are ignored, for forward compatibility.
+type paramSet map[string]json.RawMessage
+
+// readParams decodes a params object; absent params are an empty set. The
+// envelope check has already made sure params is an object.
+func readParams(raw json.RawMessage) (paramSet, error) {
+	p := paramSet{}
+	if raw == nil {
+		return p, nil
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, invalid("params must be an object")
+	}
+	return p, nil
+}
+
+// present reports whether a member is there and not null.
+func (p paramSet) present(name string) bool {
+	v, ok := p[name]
+	return ok && kind(v) != 'n'
+}
+
+// requiredString returns the string member name.
+func (p paramSet) requiredString(name string) (string, error) {
+	if !p.present(name) {
+		return "", invalid("missing %q", name)
+	}
+	var s string
+	if kind(p[name]) != '"' || json.Unmarshal(p[name], &s) != nil {
+		return "", invalid("%q must be a string", name)
+	}
+	return s, nil
+}
+
+// optionalTime returns the RFC 3339 time member name in UTC, or the zero
+// time when it is absent or null.
+func (p paramSet) optionalTime(name string) (time.Time, error) {
+	if !p.present(name) {
+		return time.Time{}, nil
+	}
+	var s string
+	if kind(p[name]) != '"' || json.Unmarshal(p[name], &s) != nil {
+		return time.Time{}, invalid("%q must be an RFC 3339 time string", name)
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || t.IsZero() {
+		return time.Time{}, invalid("%q is not an RFC 3339 time", name)
+	}
+	return t.UTC(), nil
+}

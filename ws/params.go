@@ -1,0 +1,165 @@
+package ws
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"strings"
+
+	"github.com/tokenagent/tokenagent/agent"
+)
+
+// paramsError is an INVALID_PARAMS error found while reading params, before
+// the agent was asked anything.
+type paramsError struct{ err *agent.Error }
+
+func (e *paramsError) Error() string { return e.err.Error() }
+func (e *paramsError) Unwrap() error { return e.err }
+
+// invalid is a paramsError.
+func invalid(format string, args ...any) error {
+	return &paramsError{agent.Errorf(agent.ReasonInvalidParams, "invalid params: "+format, args...)}
+}
+
+// audited wraps the handler of an audited method so that a call refused for
+// its params still leaves its line in the audit log; calls that reach the
+// agent are audited there.
+func (s *Server) audited(method string, h handler) handler {
+	return func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+		result, err := h(ctx, c, params)
+		var pe *paramsError
+		if errors.As(err, &pe) {
+			var tokenID string
+			if p, err := readParams(params); err == nil {
+				tokenID, _ = p.optionalString("token", "")
+			}
+			s.agent.AuditRefused(ctx, c.caller(), method, tokenID, agent.ReasonInvalidParams)
+		}
+		return result, err
+	}
+}
+
+// optionalString returns the string member name, or def when it is absent.
+func (p paramSet) optionalString(name, def string) (string, error) {
+	if !p.present(name) {
+		return def, nil
+	}
+	return p.requiredString(name)
+}
+
+// optionalBool returns the boolean member name, or def when it is absent.
+func (p paramSet) optionalBool(name string, def bool) (bool, error) {
+	if !p.present(name) {
+		return def, nil
+	}
+	var b bool
+	if kind(p[name]) != 't' && kind(p[name]) != 'f' || json.Unmarshal(p[name], &b) != nil {
+		return false, invalid("%q must be a boolean", name)
+	}
+	return b, nil
+}
+
+// optionalStrings returns the array of strings member name; nil when absent.
+func (p paramSet) optionalStrings(name string) ([]string, error) {
+	if !p.present(name) {
+		return nil, nil
+	}
+	var ss []string
+	if kind(p[name]) != '[' || json.Unmarshal(p[name], &ss) != nil {
+		return nil, invalid("%q must be an array of strings", name)
+	}
+	return ss, nil
+}
+
+// object returns the object member name.
+func (p paramSet) object(name string) (paramSet, error) {
+	if !p.present(name) {
+		return nil, invalid("missing %q", name)
+	}
+	var o paramSet
+	if kind(p[name]) != '{' || json.Unmarshal(p[name], &o) != nil {
+		return nil, invalid("%q must be an object", name)
+	}
+	return o, nil
+}
+
+// array returns the array member name, element by element.
+func (p paramSet) array(name string) ([]json.RawMessage, error) {
+	if !p.present(name) {
+		return nil, invalid("missing %q", name)
+	}
+	var a []json.RawMessage
+	if kind(p[name]) != '[' || json.Unmarshal(p[name], &a) != nil {
+		return nil, invalid("%q must be an array", name)
+	}
+	return a, nil
+}
+
+// optionalBytes returns the base64 member name (standard alphabet, padded);
+// nil when absent.
+func (p paramSet) optionalBytes(name string) ([]byte, error) {
+	if !p.present(name) {
+		return nil, nil
+	}
+	s, err := p.requiredString(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, invalid("%q is not valid base64", name)
+	}
+	return b, nil
+}
+
+// certificate returns the certificate member name, PEM or base64 DER.
+func (p paramSet) certificate(name string) (*x509.Certificate, error) {
+	s, err := p.requiredString(name)
+	if err != nil {
+		return nil, err
+	}
+	var der []byte
+	if strings.HasPrefix(strings.TrimSpace(s), "-----BEGIN") {
+		block, _ := pem.Decode([]byte(s))
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, invalid("%q is not a PEM certificate", name)
+		}
+		der = block.Bytes
+	} else if der, err = base64.StdEncoding.Strict().DecodeString(s); err != nil {
+		return nil, invalid("%q is neither PEM nor base64 DER", name)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, invalid("%q is not an X.509 certificate: %v", name, err)
+	}
+	return cert, nil
+}
+
+// call reads what every PIN-taking method starts from: the token and the
+// PIN in member pinName, with the connection's origin.
+func (p paramSet) call(c *conn, pinName string) (agent.Call, error) {
+	tokenID, err := p.requiredString("token")
+	if err != nil {
+		return agent.Call{}, err
+	}
+	pin, err := p.requiredString(pinName)
+	if err != nil {
+		return agent.Call{}, err
+	}
+	confirm, err := p.optionalBool("confirmFinalTry", false)
+	if err != nil {
+		return agent.Call{}, err
+	}
+	return agent.Call{Origin: c.caller(), Token: tokenID, PIN: pin, ConfirmFinalTry: confirm}, nil
+}
+
+// caller is the origin the agent knows the connection's calls by.
+func (c *conn) caller() string {
+	if c.origin == "" {
+		return agent.LocalOrigin
+	}
+	return c.origin
+}

@@ -1,0 +1,399 @@
+package ws
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tokenagent/tokenagent/agent"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxConnections  = 256
+	DefaultMaxMessageBytes = 8 << 20
+	DefaultPingInterval    = 30 * time.Second
+	DefaultPongWait        = 60 * time.Second
+)
+
+// Limits of the HTTP side and of each connection.
+const (
+	readHeaderTimeout = 10 * time.Second // bounds slow handshakes
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+	handshakeTimeout  = 10 * time.Second
+	writeWait         = 10 * time.Second // deadline of every frame written
+	closeGrace        = 2 * time.Second  // how long a closing peer may take to answer
+	maxInFlight       = 32               // concurrent requests per connection
+	sendQueue         = 64               // responses waiting for the writer
+	statusPageTimeout = 10 * time.Second
+)
+
+// ErrServerClosed is what Serve and ServeTLS return after Shutdown.
+var ErrServerClosed = http.ErrServerClosed
+
+// Config configures a Server. The zero value of a field means its default.
+type Config struct {
+	// AllowedOrigins are the page origins that may open a socket, each
+	// scheme://host[:port] with the default port dropped. New normalises
+	// them again and drops (with a warning) those that do not parse.
+	AllowedOrigins []string
+	// AllowNoOrigin accepts handshakes without an Origin header: local
+	// programs. (The protocol's default is true; the zero value here is
+	// false, so callers must say so.)
+	AllowNoOrigin bool
+	// MaxConnections bounds the open WebSocket connections; more handshakes
+	// are answered 503. Default DefaultMaxConnections.
+	MaxConnections int
+	// MaxMessageBytes bounds an incoming frame; a larger one closes its
+	// connection with 1009. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	// OriginMethods restricts origins to the methods listed for them; an
+	// origin that is not a key may call every method. Connections without
+	// Origin are never restricted by it.
+	OriginMethods map[string][]string
+	// TLS says the agent is served over HTTPS/WSS, which makes its own
+	// origin https://…. ServeTLS implies it.
+	TLS bool
+	// Version is the agent version /healthz reports.
+	Version string
+	// Logger receives the server's log; nil discards it.
+	Logger *slog.Logger
+	// PingInterval is how often the agent pings each peer, and PongWait how
+	// long a peer may stay silent (no pong, no message) before it is dropped.
+	PingInterval time.Duration
+	PongWait     time.Duration
+}
+
+// Server serves the protocol over HTTP and WebSocket. Create it with New;
+// it serves one listener.
+type Server struct {
+	cfg      Config
+	agent    *agent.Agent
+	log      *slog.Logger
+	allowed  map[string]bool            // normalised allowed origins
+	perms    map[string]map[string]bool // normalised origin → allowed methods
+	methods  map[string]handler
+	upgrader websocket.Upgrader
+	http     *http.Server
+	inFlight int // per connection; a field so tests can lower it
+
+	mu       sync.Mutex
+	serving  bool
+	port     string // the listener's port, set by Serve
+	scheme   string // "http" or "https", set by Serve
+	own      map[string]bool
+	closing  bool
+	active   int // connections counted against MaxConnections
+	conns    map[*conn]struct{}
+	connsWG  sync.WaitGroup // one per upgraded connection, until fully done
+	shutdown chan struct{}  // closed by Shutdown
+}
+
+// New returns a Server for a with cfg.
+func New(cfg Config, a *agent.Agent) *Server {
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = DefaultPongWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:      cfg,
+		agent:    a,
+		log:      cfg.Logger,
+		allowed:  map[string]bool{},
+		perms:    map[string]map[string]bool{},
+		inFlight: maxInFlight,
+		conns:    map[*conn]struct{}{},
+		shutdown: make(chan struct{}),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			s.log.Warn("ignoring allowed origin", "origin", o, "err", err)
+			continue
+		}
+		s.allowed[n] = true
+	}
+	for o, methods := range cfg.OriginMethods {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			s.log.Warn("ignoring method allow-list", "origin", o, "err", err)
+			continue
+		}
+		set := s.perms[n]
+		if set == nil {
+			set = map[string]bool{}
+			s.perms[n] = set
+		}
+		for _, m := range methods {
+			set[m] = true
+		}
+	}
+	s.methods = s.methodTable()
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: handshakeTimeout,
+		CheckOrigin:      s.checkOrigin,
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		// WebSocket needs HTTP/1.1; gorilla does not speak RFC 8441.
+		Protocols: http1Only(),
+	}
+	return s
+}
+
+func http1Only() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	return p
+}
+
+// Serve serves HTTP and WS on ln until Shutdown, then returns
+// ErrServerClosed. The Host check takes the port from ln's address. A
+// Server serves one listener: a second Serve or ServeTLS fails.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.start(ln, s.cfg.TLS); err != nil {
+		return err
+	}
+	return s.http.Serve(ln)
+}
+
+// ServeTLS is Serve over HTTPS/WSS with the certificate and key in the
+// given PEM files.
+func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	if err := s.start(ln, true); err != nil {
+		return err
+	}
+	return s.http.ServeTLS(ln, certFile, keyFile)
+}
+
+func (s *Server) start(ln net.Listener, tls bool) error {
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		return fmt.Errorf("ws: listener address %s: %w", ln.Addr(), err)
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return ErrServerClosed
+	case s.serving:
+		return errors.New("ws: server already serving a listener")
+	}
+	s.serving, s.port, s.scheme = true, port, scheme
+	s.own = map[string]bool{}
+	for _, o := range ownOrigins(port, scheme) {
+		s.own[o] = true
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, sends every open WebSocket a close
+// frame with 1001 (going away), and waits until every connection and its
+// requests are done or ctx ends; then it closes what is left and returns
+// ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.shutdown)
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "agent shutting down")
+	}
+	httpErr := s.http.Shutdown(ctx)
+
+	done := make(chan struct{})
+	go func() {
+		s.connsWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return httpErr
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.abort()
+		}
+		return ctx.Err()
+	}
+}
+
+// ServeHTTP routes a request after the Host check, which every route gets.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	port, scheme := s.port, s.scheme
+	s.mu.Unlock()
+	if !hostAllowed(r.Host, port, scheme) {
+		s.refuse(w, r, http.StatusForbidden, "host not allowed")
+		return
+	}
+	switch r.URL.Path {
+	case "/ws":
+		s.serveWS(w, r)
+	case "/healthz":
+		if !onlyGet(w, r) {
+			return
+		}
+		s.serveHealth(w)
+	case "/":
+		if !onlyGet(w, r) {
+			return
+		}
+		s.serveStatusPage(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// onlyGet answers 405 to methods other than GET and HEAD.
+func onlyGet(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// refuse logs a refused request and answers it with status.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	s.log.Info("request refused", "reason", reason, "status", status,
+		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+	http.Error(w, reason, status)
+}
+
+// originAllowed checks a handshake's Origin header: none is a local program
+// (allowed per AllowNoOrigin); otherwise the normalised origin must be
+// allowed or the agent's own. It returns the normalised origin.
+func (s *Server) originAllowed(r *http.Request) (origin string, ok bool) {
+	values := r.Header.Values("Origin")
+	if len(values) == 0 {
+		return "", s.cfg.AllowNoOrigin
+	}
+	if len(values) > 1 {
+		return "", false
+	}
+	origin, err := NormalizeOrigin(values[0])
+	if err != nil {
+		return "", false
+	}
+	s.mu.Lock()
+	own := s.own[origin]
+	s.mu.Unlock()
+	return origin, own || s.allowed[origin]
+}
+
+// checkOrigin is the upgrader's CheckOrigin: the same check as originAllowed.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	_, ok := s.originAllowed(r)
+	return ok
+}
+
+// serveWS runs the handshake checks and, when they pass, upgrades and
+// serves the connection on this goroutine, which becomes its reader.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	origin, ok := s.originAllowed(r)
+	if !ok {
+		s.refuse(w, r, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	if !s.reserve() {
+		s.refuse(w, r, http.StatusServiceUnavailable, "too many connections")
+		return
+	}
+	wsc, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the request.
+		s.release()
+		s.log.Info("handshake failed", "reason", err.Error(), "origin", origin, "remote", r.RemoteAddr)
+		return
+	}
+	c := newConn(s, wsc, origin, r.RemoteAddr)
+	if !s.track(c) {
+		c.closeNow(websocket.CloseGoingAway, "agent shutting down")
+		s.release()
+		return
+	}
+	defer s.untrack(c)
+	c.serve()
+}
+
+// reserve takes a place among MaxConnections; false when none is free or
+// the server is shutting down.
+func (s *Server) reserve() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.active >= s.cfg.MaxConnections {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
+}
+
+// track registers an upgraded connection for Shutdown; false when Shutdown
+// has begun.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connsWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.active--
+	s.mu.Unlock()
+	s.connsWG.Done()
+}
+
+// methodAllowed reports whether a connection from origin may call method.
+func (s *Server) methodAllowed(origin, method string) bool {
+	set, restricted := s.perms[origin]
+	return !restricted || origin == "" || set[method]
+}

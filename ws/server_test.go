@@ -1,0 +1,681 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// get does a plain HTTP GET with the given Host header ("" for the default).
+func get(t *testing.T, url, host string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func originHeader(origin string) http.Header {
+	return http.Header{"Origin": {origin}}
+}
+
+func TestHealthz(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true, Version: "9.8.7"}, emptyAgent(t))
+	resp, body := get(t, ts.httpURL("/healthz"), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if want := `{"status":"ok","version":"9.8.7","protocol":1}`; body != want {
+		t.Errorf("body %s, want %s", body, want)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	if resp, _ := get(t, ts.httpURL("/nope"), ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/nope: status %d, want 404", resp.StatusCode)
+	}
+	// /ws without the upgrade headers is refused by the upgrader.
+	if resp, _ := get(t, ts.httpURL("/ws"), ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain GET /ws: status %d, want 400", resp.StatusCode)
+	}
+	resp, err := http.Post(ts.httpURL("/healthz"), "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz: status %d, want 405", resp.StatusCode)
+	}
+	resp, body := get(t, ts.httpURL("/"), "")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("/: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(body, "No tokens found") || !strings.Contains(body, "1.2.3") {
+		t.Errorf("/: body %s", body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("/: Content-Security-Policy %q", csp)
+	}
+}
+
+func TestHostCheck(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	good := []string{"127.0.0.1:" + ts.port, "localhost:" + ts.port, "[::1]:" + ts.port}
+	bad := []string{"evil.example:" + ts.port, "127.0.0.1:1", "127.0.0.1", "localhost.evil.example:" + ts.port, "192.168.0.1:" + ts.port}
+	for _, path := range []string{"/healthz", "/"} {
+		for _, host := range good {
+			if resp, _ := get(t, ts.httpURL(path), host); resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s Host %s: status %d, want 200", path, host, resp.StatusCode)
+			}
+		}
+		for _, host := range bad {
+			if resp, _ := get(t, ts.httpURL(path), host); resp.StatusCode != http.StatusForbidden {
+				t.Errorf("GET %s Host %s: status %d, want 403", path, host, resp.StatusCode)
+			}
+		}
+	}
+	for _, host := range good {
+		if status, upgraded := ts.handshake(t, http.Header{"Host": {host}}); !upgraded || status != http.StatusSwitchingProtocols {
+			t.Errorf("/ws Host %s: status %d upgraded %v, want 101", host, status, upgraded)
+		}
+	}
+	for _, host := range bad {
+		if status, upgraded := ts.handshake(t, http.Header{"Host": {host}}); upgraded || status != http.StatusForbidden {
+			t.Errorf("/ws Host %s: status %d upgraded %v, want 403", host, status, upgraded)
+		}
+	}
+	if !strings.Contains(ts.logs.String(), "host not allowed") {
+		t.Errorf("refusal not logged:\n%s", ts.logs.String())
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	ts := startServer(t, Config{
+		AllowedOrigins: []string{"https://ca.example.com", "HTTP://Portal.Example.com:80", "not an origin"},
+		AllowNoOrigin:  false,
+	}, emptyAgent(t))
+	tests := []struct {
+		origin string // "" sends none
+		want   int
+	}{
+		{"https://ca.example.com", http.StatusSwitchingProtocols},
+		{"https://CA.example.com:443", http.StatusSwitchingProtocols},
+		{"http://portal.example.com", http.StatusSwitchingProtocols},
+		{"http://127.0.0.1:" + ts.port, http.StatusSwitchingProtocols},
+		{"http://localhost:" + ts.port, http.StatusSwitchingProtocols},
+		{"http://[::1]:" + ts.port, http.StatusSwitchingProtocols},
+
+		{"", http.StatusForbidden},
+		{"https://evil.example", http.StatusForbidden},
+		{"http://ca.example.com", http.StatusForbidden},
+		{"https://ca.example.com:8443", http.StatusForbidden},
+		{"https://ca.example.com.evil.example", http.StatusForbidden},
+		{"https://127.0.0.1:" + ts.port, http.StatusForbidden},
+		{"http://127.0.0.1:1", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+		{"not an origin", http.StatusForbidden},
+		{"https://ca.example.com/path", http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		var h http.Header
+		if tt.origin != "" {
+			h = originHeader(tt.origin)
+		}
+		status, upgraded := ts.handshake(t, h)
+		if status != tt.want || upgraded != (tt.want == http.StatusSwitchingProtocols) {
+			t.Errorf("Origin %q: status %d upgraded %v, want %d", tt.origin, status, upgraded, tt.want)
+		}
+	}
+	// Two Origin headers are refused, even when both are allowed.
+	h := http.Header{"Origin": {"https://ca.example.com", "https://ca.example.com"}}
+	if status, upgraded := ts.handshake(t, h); upgraded || status != http.StatusForbidden {
+		t.Errorf("two Origin headers: status %d upgraded %v, want 403", status, upgraded)
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "origin not allowed") || !strings.Contains(logs, "https://evil.example") {
+		t.Errorf("refusal not logged with its origin:\n%s", logs)
+	}
+	if !strings.Contains(logs, `"not an origin"`) {
+		t.Errorf("bad allowed origin not warned about:\n%s", logs)
+	}
+
+	// allow_no_origin = true lets local programs in.
+	local := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	if status, upgraded := local.handshake(t, nil); !upgraded {
+		t.Errorf("no Origin with AllowNoOrigin: status %d, want 101", status)
+	}
+	if status, upgraded := local.handshake(t, originHeader("https://ca.example.com")); upgraded || status != http.StatusForbidden {
+		t.Errorf("foreign origin with AllowNoOrigin: status %d, want 403", status)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true, MaxConnections: 2}, emptyAgent(t))
+	c1 := ts.dial(t, nil)
+	ts.dial(t, nil)
+	status, upgraded := ts.handshake(t, nil)
+	if upgraded || status != http.StatusServiceUnavailable {
+		t.Fatalf("third connection: status %d upgraded %v, want 503", status, upgraded)
+	}
+	// Refused handshakes do not use up places.
+	for range 3 {
+		ts.handshake(t, http.Header{"Host": {"evil.example"}})
+	}
+	c1.stillServes()
+	_ = c1.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	if code := c1.closeCode(5 * time.Second); code != websocket.CloseNormalClosure {
+		t.Errorf("close echoed with %d, want 1000", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, upgraded := ts.handshake(t, nil)
+		if upgraded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a place never came free: status %d", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestOversizeFrame(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true, MaxMessageBytes: 1024}, emptyAgent(t))
+	big, other := ts.dial(t, nil), ts.dial(t, nil)
+
+	// Exactly the limit is fine.
+	req := `{"jsonrpc":"2.0","id":1,"method":"agent.info"}`
+	big.sendRaw(req + strings.Repeat(" ", 1024-len(req)))
+	if r := big.read(); r.Error != nil {
+		t.Fatalf("frame at the limit: %+v", r.Error)
+	}
+
+	big.sendRaw(`{"jsonrpc":"2.0","id":2,"method":"agent.info","params":{"x":"` + strings.Repeat("a", 4096) + `"}}`)
+	if code := big.closeCode(5 * time.Second); code != websocket.CloseMessageTooBig {
+		t.Fatalf("close code %d, want 1009", code)
+	}
+	other.stillServes()
+	ts.dial(t, nil).stillServes()
+}
+
+func TestBinaryFrame(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c, other := ts.dial(t, nil), ts.dial(t, nil)
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"jsonrpc":"2.0","id":1,"method":"agent.info"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.closeCode(5 * time.Second); code != websocket.CloseUnsupportedData {
+		t.Fatalf("close code %d, want 1003", code)
+	}
+	other.stillServes()
+	if !strings.Contains(ts.logs.String(), "binary frame") {
+		t.Errorf("binary frame not logged:\n%s", ts.logs.String())
+	}
+}
+
+func TestProtocolErrorsKeepServing(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c := ts.dial(t, nil)
+	tests := []struct {
+		name    string
+		frame   string
+		code    int
+		reason  string
+		id      string
+		mention string // a word the message must contain
+	}{
+		{"not JSON", `{"jsonrpc":"2.0","id":1,`, -32700, "PARSE_ERROR", "null", ""},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"agent.info"}]`, -32600, "INVALID_REQUEST", "null", "batch"},
+		{"wrong version", `{"jsonrpc":"1.0","id":"v","method":"agent.info"}`, -32600, "INVALID_REQUEST", `"v"`, ""},
+		{"method not a string", `{"jsonrpc":"2.0","id":3,"method":["agent.info"]}`, -32600, "INVALID_REQUEST", "3", ""},
+		{"id of a wrong type", `{"jsonrpc":"2.0","id":{"n":1},"method":"agent.info"}`, -32600, "INVALID_REQUEST", "null", ""},
+		{"params array", `{"jsonrpc":"2.0","id":4,"method":"certs.list","params":["t"]}`, -32600, "INVALID_REQUEST", "4", ""},
+		{"unknown method", `{"jsonrpc":"2.0","id":5,"method":"no.such"}`, -32601, "METHOD_NOT_FOUND", "5", "no.such"},
+		{"missing param", `{"jsonrpc":"2.0","id":7,"method":"certs.list","params":{}}`, -32602, "INVALID_PARAMS", "7", `"token"`},
+		{"no params at all", `{"jsonrpc":"2.0","id":8,"method":"lifetime.check"}`, -32602, "INVALID_PARAMS", "8", `"token"`},
+		{"param of a wrong type", `{"jsonrpc":"2.0","id":9,"method":"certs.list","params":{"token":42}}`, -32602, "INVALID_PARAMS", "9", `"token"`},
+		{"null param", `{"jsonrpc":"2.0","id":10,"method":"certs.list","params":{"token":null}}`, -32602, "INVALID_PARAMS", "10", `"token"`},
+		{"bad time", `{"jsonrpc":"2.0","id":11,"method":"lifetime.check","params":{"token":"x","at":"yesterday"}}`, -32602, "INVALID_PARAMS", "11", `"at"`},
+		{"time without zone", `{"jsonrpc":"2.0","id":12,"method":"lifetime.check","params":{"token":"x","at":"2027-01-01T00:00:00"}}`, -32602, "INVALID_PARAMS", "12", `"at"`},
+		{"time of a wrong type", `{"jsonrpc":"2.0","id":13,"method":"lifetime.check","params":{"token":"x","at":1700000000}}`, -32602, "INVALID_PARAMS", "13", `"at"`},
+		{"unknown token", `{"jsonrpc":"2.0","id":14,"method":"certs.list","params":{"token":"0123456789abcdef"}}`, 1001, "TOKEN_NOT_FOUND", "14", ""},
+		{"unknown token, lifetime", `{"jsonrpc":"2.0","id":15,"method":"lifetime.check","params":{"token":"nope","at":"2027-01-01T00:00:00Z"}}`, 1001, "TOKEN_NOT_FOUND", "15", ""},
+		{"unknown params are ignored", `{"jsonrpc":"2.0","id":16,"method":"certs.list","params":{"token":"nope","future":{"x":1}}}`, 1001, "TOKEN_NOT_FOUND", "16", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.sendRaw(tt.frame)
+			r := c.read()
+			wantError(t, r, tt.code, tt.reason)
+			if string(r.ID) != tt.id {
+				t.Errorf("id %s, want %s", r.ID, tt.id)
+			}
+			if !strings.Contains(r.Error.Message, tt.mention) {
+				t.Errorf("message %q does not mention %s", r.Error.Message, tt.mention)
+			}
+			c.stillServes()
+		})
+	}
+}
+
+// protocolMethods are the methods of PROTOCOL.md section 4.
+var protocolMethods = []string{
+	"agent.info", "tokens.list", "certs.list", "lifetime.check", "media.check",
+	"keys.generate", "csr.create", "certs.import", "objects.delete",
+	"renewal.prepare", "renewal.complete", "pin.change", "pin.unlock",
+	"sign", "sign.batch", "events.subscribe",
+}
+
+func TestUnimplementedMethodsAreNotFound(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	for _, m := range []string{"agent.info", "tokens.list", "certs.list", "lifetime.check"} {
+		if ts.srv.methods[m] == nil {
+			t.Errorf("%s is not in the method table", m)
+		}
+	}
+	c := ts.dial(t, nil)
+	for _, m := range protocolMethods {
+		if ts.srv.methods[m] != nil {
+			continue // implemented; its own tests cover it
+		}
+		c.t = t
+		r := c.call(m, map[string]any{})
+		wantError(t, r, -32601, "METHOD_NOT_FOUND")
+		c.stillServes()
+	}
+}
+
+func TestNotificationsGetNoResponse(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c := ts.dial(t, nil)
+	for _, frame := range []string{
+		`{"jsonrpc":"2.0","method":"agent.info"}`,
+		`{"jsonrpc":"2.0","method":"no.such"}`,
+		`{"jsonrpc":"2.0","method":"certs.list","params":{}}`,
+		`{"jsonrpc":"2.0","method":"certs.list","params":{"token":"nope"}}`,
+	} {
+		c.sendRaw(frame)
+	}
+	// The next frame is the answer to this request, nothing sent before it.
+	c.sendRaw(`{"jsonrpc":"2.0","id":"after","method":"agent.info"}`)
+	if r := c.read(); string(r.ID) != `"after"` || r.Error != nil {
+		t.Fatalf("got %s %+v, want the response to \"after\"", r.ID, r.Error)
+	}
+	// A malformed frame cannot be a notification: it is answered.
+	c.sendRaw(`{"jsonrpc":"2.0","method":7}`)
+	r := c.read()
+	wantError(t, r, -32600, "INVALID_REQUEST")
+	if string(r.ID) != "null" {
+		t.Errorf("id %s, want null", r.ID)
+	}
+}
+
+func TestIDsComeBackAsSent(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c := ts.dial(t, nil)
+	for _, id := range []string{`"a<b>&c"`, `1.50`, `-3`, `1e3`, `12345678901234567890123`, `null`, `"é"`, `""`} {
+		c.sendRaw(`{"jsonrpc":"2.0","id":` + id + `,"method":"agent.info"}`)
+		if r := c.read(); string(r.ID) != id || r.Error != nil {
+			t.Errorf("id %s came back as %s (error %+v)", id, r.ID, r.Error)
+		}
+	}
+}
+
+// testMethods adds methods for tests: test.echo answers {"echo": params.v},
+// test.wait waits until release(params.v) or the connection's end (then
+// reports the end on cancelled), test.panic panics.
+type testMethods struct {
+	mu        sync.Mutex
+	gates     map[string]chan struct{}
+	started   chan string
+	cancelled chan string
+}
+
+func newTestMethods() *testMethods {
+	return &testMethods{gates: map[string]chan struct{}{}, started: make(chan string, 100), cancelled: make(chan string, 100)}
+}
+
+func (tm *testMethods) gate(name string) chan struct{} {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	g, ok := tm.gates[name]
+	if !ok {
+		g = make(chan struct{})
+		tm.gates[name] = g
+	}
+	return g
+}
+
+func (tm *testMethods) release(name string) { close(tm.gate(name)) }
+
+func (tm *testMethods) install(s *Server) {
+	param := func(params json.RawMessage) string {
+		var p struct{ V string }
+		_ = json.Unmarshal(params, &p)
+		return p.V
+	}
+	s.methods["test.echo"] = func(_ context.Context, _ *conn, params json.RawMessage) (any, error) {
+		return map[string]string{"echo": param(params)}, nil
+	}
+	s.methods["test.wait"] = func(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+		v := param(params)
+		tm.started <- v
+		select {
+		case <-tm.gate(v):
+			return map[string]string{"waited": v}, nil
+		case <-ctx.Done():
+			tm.cancelled <- v
+			return nil, ctx.Err()
+		}
+	}
+	s.methods["test.unencodable"] = func(context.Context, *conn, json.RawMessage) (any, error) {
+		return map[string]any{"c": make(chan int)}, nil
+	}
+	s.methods["test.panicjson"] = func(context.Context, *conn, json.RawMessage) (any, error) {
+		return panicJSON{}, nil
+	}
+	s.methods["test.panic"] = func(_ context.Context, _ *conn, params json.RawMessage) (any, error) {
+		var none []byte
+		return none[len(params)], nil // index out of range
+	}
+}
+
+// panicJSON panics when marshalled.
+type panicJSON struct{}
+
+func (panicJSON) MarshalJSON() ([]byte, error) { panic("marshal") }
+
+func frameFor(id, method, v string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%q,"method":%q,"params":{"v":%q}}`, id, method, v)
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install)
+	c := ts.dial(t, nil)
+
+	c.sendRaw(frameFor("slow", "test.wait", "slow"))
+	<-tm.started
+	for i := range 20 {
+		c.sendRaw(frameFor(fmt.Sprint("fast-", i), "test.echo", fmt.Sprint(i)))
+	}
+	seen := map[string]bool{}
+	for range 20 {
+		r := c.read()
+		var res struct{ Echo string }
+		if err := json.Unmarshal(r.Result, &res); err != nil || r.Error != nil {
+			t.Fatalf("response %s: %s %+v", r.ID, r.Result, r.Error)
+		}
+		if want := fmt.Sprintf(`"fast-%s"`, res.Echo); string(r.ID) != want {
+			t.Fatalf("result for %s came with id %s", want, r.ID)
+		}
+		seen[string(r.ID)] = true
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d distinct responses, want 20", len(seen))
+	}
+	tm.release("slow")
+	if r := c.read(); string(r.ID) != `"slow"` || string(r.Result) != `{"waited":"slow"}` {
+		t.Fatalf("got %s %s, want the slow response last", r.ID, r.Result)
+	}
+}
+
+func TestInFlightIsBounded(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	c := ts.dial(t, nil)
+	c.sendRaw(frameFor("a", "test.wait", "a"))
+	c.sendRaw(frameFor("b", "test.wait", "b"))
+	c.sendRaw(frameFor("e", "test.echo", "e"))
+	<-tm.started
+	<-tm.started
+	_ = c.ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, frame, err := c.ws.ReadMessage(); err == nil {
+		t.Fatalf("got %s while both slots were busy", frame)
+	}
+	// A read that timed out breaks a gorilla connection; use a fresh one
+	// to watch the rest of the story.
+	c2 := ts.dial(t, nil)
+	c2.sendRaw(frameFor("x", "test.wait", "x"))
+	<-tm.started
+	c2.sendRaw(frameFor("y", "test.echo", "y"))
+	if r := c2.read(); string(r.ID) != `"y"` {
+		t.Fatalf("other connection: got %s, want y: the bound is per connection", r.ID)
+	}
+	tm.release("x")
+	if r := c2.read(); string(r.ID) != `"x"` {
+		t.Fatalf("got %s, want x", r.ID)
+	}
+}
+
+func TestInFlightBackpressureReleases(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	c := ts.dial(t, nil)
+	c.sendRaw(frameFor("a", "test.wait", "a"))
+	c.sendRaw(frameFor("b", "test.wait", "b"))
+	c.sendRaw(frameFor("e", "test.echo", "e"))
+	<-tm.started
+	<-tm.started
+	select {
+	case v := <-tm.started:
+		t.Fatalf("%s started while both slots were busy", v)
+	case <-time.After(200 * time.Millisecond):
+	}
+	tm.release("a")
+	got := []string{string(c.read().ID), string(c.read().ID)}
+	if got[0] != `"a"` || got[1] != `"e"` {
+		t.Fatalf("responses %v, want a then e", got)
+	}
+	tm.release("b")
+	if r := c.read(); string(r.ID) != `"b"` {
+		t.Fatalf("got %s, want b", r.ID)
+	}
+}
+
+func TestPanicIsRecovered(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install)
+	c := ts.dial(t, nil)
+	c.sendRaw(`{"jsonrpc":"2.0","id":1,"method":"test.panic","params":{"pin":"s3cret-4711"}}`)
+	r := c.read()
+	wantError(t, r, -32603, "INTERNAL")
+	if strings.Contains(r.Error.Message, "s3cret") {
+		t.Errorf("message %q holds a param", r.Error.Message)
+	}
+	c.stillServes()
+	// Results that fail to encode, or panic encoding, are INTERNAL too.
+	for _, m := range []string{"test.unencodable", "test.panicjson"} {
+		wantError(t, c.call(m, nil), -32603, "INTERNAL")
+		c.stillServes()
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "panic in method handler") || !strings.Contains(logs, "goroutine") {
+		t.Errorf("panic not logged with its stack:\n%s", logs)
+	}
+	if strings.Contains(logs, "s3cret") {
+		t.Errorf("log holds a param:\n%s", logs)
+	}
+}
+
+func TestRequestContextEndsWithConnection(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install)
+	c := ts.dial(t, nil)
+	c.sendRaw(frameFor("w", "test.wait", "w"))
+	<-tm.started
+	_ = c.ws.Close()
+	select {
+	case v := <-tm.cancelled:
+		if v != "w" {
+			t.Fatalf("cancelled %s", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request's context did not end with the connection")
+	}
+}
+
+func TestPingPong(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true, PingInterval: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, emptyAgent(t))
+
+	// A client that reads answers pings (gorilla's default handler does) and
+	// stays connected though it sends nothing.
+	alive := ts.dial(t, nil)
+	var pings atomic.Int32
+	alive.ws.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return alive.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	frames := make(chan []byte, 1)
+	go func() {
+		defer close(frames)
+		for {
+			_, frame, err := alive.ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			frames <- frame
+		}
+	}()
+
+	// A client that never reads answers no ping.
+	deaf := ts.dial(t, nil)
+
+	time.Sleep(1200 * time.Millisecond) // four times PongWait
+	if n := pings.Load(); n < 5 {
+		t.Errorf("%d pings in 1.2 s, want one every 50 ms", n)
+	}
+
+	if err := alive.ws.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"method":"agent.info"}`)); err != nil {
+		t.Fatalf("the answering client was dropped: %v", err)
+	}
+	select {
+	case frame, ok := <-frames:
+		if !ok || !strings.Contains(string(frame), `"name":"tokenagent"`) {
+			t.Fatalf("answering client: got %q (open %v)", frame, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("answering client: no response")
+	}
+
+	if code := deaf.closeCode(2 * time.Second); code != -1 {
+		t.Errorf("silent client closed with %d, want dropped", code)
+	}
+	if !strings.Contains(ts.logs.String(), "peer not answering pings") {
+		t.Errorf("drop not logged:\n%s", ts.logs.String())
+	}
+}
+
+func TestPermissionDenied(t *testing.T) {
+	ts := startServer(t, Config{
+		AllowedOrigins: []string{"https://shop.example.com", "https://ca.example.com"},
+		AllowNoOrigin:  true,
+		OriginMethods:  map[string][]string{"HTTPS://shop.example.com:443": {"agent.info", "certs.list"}},
+	}, emptyAgent(t))
+	shop := ts.dial(t, originHeader("https://shop.example.com"))
+	shop.stillServes()
+	wantError(t, shop.call("tokens.list", map[string]any{}), 1030, "PERMISSION_DENIED")
+	wantError(t, shop.call("lifetime.check", map[string]any{"token": "x"}), 1030, "PERMISSION_DENIED")
+	wantError(t, shop.call("certs.list", map[string]any{"token": "x"}), 1001, "TOKEN_NOT_FOUND")
+	wantError(t, shop.call("no.such", nil), -32601, "METHOD_NOT_FOUND")
+	shop.stillServes()
+	if !strings.Contains(ts.logs.String(), "PERMISSION_DENIED") {
+		t.Errorf("refusal not logged:\n%s", ts.logs.String())
+	}
+
+	for name, h := range map[string]http.Header{"other origin": originHeader("https://ca.example.com"), "no origin": nil} {
+		c := ts.dial(t, h)
+		if r := c.call("tokens.list", map[string]any{}); r.Error != nil {
+			t.Errorf("%s: tokens.list: %+v", name, r.Error)
+		}
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c1, c2 := ts.dial(t, nil), ts.dial(t, nil)
+	c1.stillServes()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ts.srv.Shutdown(ctx) }()
+	for i, c := range []*client{c1, c2} {
+		if code := c.closeCode(5 * time.Second); code != websocket.CloseGoingAway {
+			t.Errorf("connection %d: close code %d, want 1001", i+1, code)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, _, err := websocket.DefaultDialer.Dial(ts.wsURL(), nil); err == nil {
+		t.Fatal("dial after Shutdown succeeded")
+	}
+}
+
+func TestShutdownIsBoundedByItsContext(t *testing.T) {
+	tm := newTestMethods()
+	tm.gate("stuck")
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) {
+		// A method that ignores its context, like a hung PKCS#11 call.
+		s.methods["test.stuck"] = func(context.Context, *conn, json.RawMessage) (any, error) {
+			tm.started <- "stuck"
+			<-tm.gate("stuck")
+			return nil, nil
+		}
+	})
+	defer tm.release("stuck")
+	c := ts.dial(t, nil)
+	c.sendRaw(`{"jsonrpc":"2.0","id":1,"method":"test.stuck"}`)
+	<-tm.started
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+}
+
+func TestServeOnce(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	get(t, ts.httpURL("/healthz"), "") // the first Serve has started
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := ts.srv.Serve(ln); err == nil || errors.Is(err, ErrServerClosed) {
+		t.Fatalf("second Serve = %v, want an error", err)
+	}
+}
