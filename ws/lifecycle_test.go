@@ -458,7 +458,9 @@ func TestMediaCheck(t *testing.T) {
 		}
 	}
 	at := "2027-01-10T00:00:00Z"
-	md := func(months, days int) map[string]any { return map[string]any{"months": float64(months), "days": float64(days)} }
+	md := func(months, days int) map[string]any {
+		return map[string]any{"months": float64(months), "days": float64(days)}
+	}
 	tests := []struct {
 		name   string
 		params map[string]any
