@@ -35,15 +35,7 @@ type generatedKeyWire struct {
 	PublicKey string `json:"publicKey"`
 }
 
-func (s *Server) keysGenerate(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) keysGenerate(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	alg, err := p.keyAlgorithm("algorithm")
 	if err != nil {
 		return nil, err
@@ -80,15 +72,7 @@ func csrPEM(der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }
 
-func (s *Server) csrCreate(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) csrCreate(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	keyID, err := p.requiredString("key")
 	if err != nil {
 		return nil, err
@@ -119,15 +103,7 @@ func (s *Server) csrCreate(ctx context.Context, c *conn, params json.RawMessage)
 	return map[string]string{"csr": csrPEM(der)}, nil
 }
 
-func (s *Server) certsImport(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) certsImport(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	cert, err := p.certificate("certificate")
 	if err != nil {
 		return nil, err
@@ -143,15 +119,7 @@ func (s *Server) certsImport(ctx context.Context, c *conn, params json.RawMessag
 	return map[string]string{"cert": id}, nil
 }
 
-func (s *Server) objectsDelete(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) objectsDelete(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	id, err := p.requiredString("id")
 	if err != nil {
 		return nil, err
@@ -171,15 +139,7 @@ func (s *Server) objectsDelete(ctx context.Context, c *conn, params json.RawMess
 	return map[string]int{"deleted": n}, nil
 }
 
-func (s *Server) renewalPrepare(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) renewalPrepare(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	certID, err := p.requiredString("cert")
 	if err != nil {
 		return nil, err
@@ -202,15 +162,7 @@ func (s *Server) renewalPrepare(ctx context.Context, c *conn, params json.RawMes
 	return map[string]string{"key": r.KeyID, "csr": csrPEM(r.CSR)}, nil
 }
 
-func (s *Server) renewalComplete(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) renewalComplete(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	cert, err := p.certificate("certificate")
 	if err != nil {
 		return nil, err
@@ -230,15 +182,7 @@ func (s *Server) renewalComplete(ctx context.Context, c *conn, params json.RawMe
 	return map[string]string{"cert": id}, nil
 }
 
-func (s *Server) pinChange(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "oldPin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) pinChange(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	newPIN, err := p.requiredString("newPin")
 	if err != nil {
 		return nil, err
@@ -249,15 +193,7 @@ func (s *Server) pinChange(ctx context.Context, c *conn, params json.RawMessage)
 	return map[string]bool{"changed": true}, nil
 }
 
-func (s *Server) pinUnlock(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "soPin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) pinUnlock(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	newPIN, err := p.requiredString("newPin")
 	if err != nil {
 		return nil, err
@@ -330,15 +266,7 @@ func toSignature(s agent.Signature) signatureWire {
 	return signatureWire{Signature: base64.StdEncoding.EncodeToString(s.Value), Format: string(s.Format), Algorithm: s.Algorithm}
 }
 
-func (s *Server) sign(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) sign(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	opts, err := p.signOptions()
 	if err != nil {
 		return nil, err
@@ -354,15 +282,7 @@ func (s *Server) sign(ctx context.Context, c *conn, params json.RawMessage) (any
 	return toSignature(sig), nil
 }
 
-func (s *Server) signBatch(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	call, err := p.call(c, "pin")
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) signBatch(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 	opts, err := p.signOptions()
 	if err != nil {
 		return nil, err

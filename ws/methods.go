@@ -20,18 +20,17 @@ func (s *Server) methodTable() map[string]handler {
 		"certs.list":     s.certsList,
 		"lifetime.check": s.lifetimeCheck,
 		"media.check":    s.mediaCheck,
-		// PIN-taking methods (lifecycle.go), audited even when their
-		// params are refused.
-		"keys.generate":    s.audited("keys.generate", s.keysGenerate),
-		"csr.create":       s.audited("csr.create", s.csrCreate),
-		"certs.import":     s.audited("certs.import", s.certsImport),
-		"objects.delete":   s.audited("objects.delete", s.objectsDelete),
-		"renewal.prepare":  s.audited("renewal.prepare", s.renewalPrepare),
-		"renewal.complete": s.audited("renewal.complete", s.renewalComplete),
-		"pin.change":       s.audited("pin.change", s.pinChange),
-		"pin.unlock":       s.audited("pin.unlock", s.pinUnlock),
-		"sign":             s.audited("sign", s.sign),
-		"sign.batch":       s.audited("sign.batch", s.signBatch),
+		// PIN-taking methods (lifecycle.go).
+		"keys.generate":    s.pinTaking("keys.generate", "pin", s.keysGenerate),
+		"csr.create":       s.pinTaking("csr.create", "pin", s.csrCreate),
+		"certs.import":     s.pinTaking("certs.import", "pin", s.certsImport),
+		"objects.delete":   s.pinTaking("objects.delete", "pin", s.objectsDelete),
+		"renewal.prepare":  s.pinTaking("renewal.prepare", "pin", s.renewalPrepare),
+		"renewal.complete": s.pinTaking("renewal.complete", "pin", s.renewalComplete),
+		"pin.change":       s.pinTaking("pin.change", "oldPin", s.pinChange),
+		"pin.unlock":       s.pinTaking("pin.unlock", "soPin", s.pinUnlock),
+		"sign":             s.pinTaking("sign", "pin", s.sign),
+		"sign.batch":       s.pinTaking("sign.batch", "pin", s.signBatch),
 	}
 }
 

@@ -24,18 +24,28 @@ func invalid(format string, args ...any) error {
 	return &paramsError{agent.Errorf(agent.ReasonInvalidParams, "invalid params: "+format, args...)}
 }
 
-// audited wraps the handler of an audited method so that a call refused for
-// its params still leaves its line in the audit log; calls that reach the
-// agent are audited there.
-func (s *Server) audited(method string, h handler) handler {
+// pinMethod carries out a PIN-taking method, given its params and the call
+// they make.
+type pinMethod func(ctx context.Context, p paramSet, call agent.Call) (any, error)
+
+// pinTaking makes the handler of a PIN-taking method: it reads the call
+// (the token, the PIN in member pinName, confirmFinalTry, the connection's
+// origin) and sees that a call refused for its params still leaves its line
+// in the audit log; calls that reach the agent are audited there.
+func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 	return func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-		result, err := h(ctx, c, params)
+		p, err := readParams(params)
+		var call agent.Call
+		if err == nil {
+			call, err = p.call(c, pinName)
+		}
+		var result any
+		if err == nil {
+			result, err = h(ctx, p, call)
+		}
 		var pe *paramsError
 		if errors.As(err, &pe) {
-			var tokenID string
-			if p, err := readParams(params); err == nil {
-				tokenID, _ = p.optionalString("token", "")
-			}
+			tokenID, _ := p.optionalString("token", "")
 			s.agent.AuditRefused(ctx, c.caller(), method, tokenID, agent.ReasonInvalidParams)
 		}
 		return result, err
