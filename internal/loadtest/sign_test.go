@@ -189,6 +189,9 @@ func TestSignPaths(t *testing.T) {
 
 	var report strings.Builder
 	fmt.Fprintf(&report, "\n%-9s %-34s %12s %12s\n", "key", "path", "median", "p99")
+	// What the socket and JSON-RPC cost alone, for reading the figures below.
+	info := timeN(2000, func() { call("agent.info", map[string]any{}) })
+	fmt.Fprintf(&report, "%-9s %-34s %12s %12s\n", "-", "agent.info over the socket", ms(info.median), ms(info.p99))
 	for _, k := range keys {
 		cert := fmt.Sprintf("%02x", k.id)
 		params := map[string]any{"token": tok, "pin": userPIN, "cert": cert, "data": b64}
