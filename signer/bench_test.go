@@ -1,13 +1,10 @@
 package signer_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509/pkix"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -19,34 +16,17 @@ import (
 // BenchmarkSign measures signing through a Key in one logged-in session,
 // raw and as CMS, for the key types pages use most.
 func BenchmarkSign(b *testing.B) {
-	env := softhsm.New(b)
-	if err := env.InitToken("bench", "12345678", "1234"); err != nil {
-		b.Fatal(err)
-	}
-	m := token.NewManager([]string{env.Module}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer m.Close()
-	tokens, err := m.Tokens(context.Background())
-	if err != nil || len(tokens) != 1 {
-		b.Fatalf("tokens = %v, %v", tokens, err)
-	}
+	m, id := signerToken(b)
 	ca, err := softhsm.NewCA("Bench CA")
 	if err != nil {
 		b.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("data"))
 	for _, alg := range []token.KeyAlgorithm{token.ECP256, token.RSA2048} {
-		err := m.Login(context.Background(), tokens[0].ID, token.Credentials{PIN: "1234"}, func(s *token.Session) error {
-			pk, err := s.GenerateKeyPair(alg, string(alg))
-			if err != nil {
-				return err
-			}
-			k, err := signer.New(s, pk)
-			if err != nil {
-				return err
-			}
+		withKey(b, m, id, alg, func(k *signer.Key, pk token.PrivateKey) {
 			cert, err := ca.Issue(pk.Public, pkix.Name{CommonName: string(alg)}, time.Now(), time.Now().AddDate(1, 0, 0))
 			if err != nil {
-				return err
+				b.Fatal(err)
 			}
 			b.Run(string(alg)+"/raw", func(b *testing.B) {
 				for b.Loop() {
@@ -62,10 +42,6 @@ func BenchmarkSign(b *testing.B) {
 					}
 				}
 			})
-			return nil
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
 	}
 }

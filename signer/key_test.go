@@ -22,36 +22,50 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
+// signerToken opens a fresh SoftHSM token and returns its manager and id.
+func signerToken(tb testing.TB) (*token.Manager, string) {
+	tb.Helper()
+	env := softhsm.New(tb)
+	if err := env.InitToken("signer", "12345678", "1234"); err != nil {
+		tb.Fatal(err)
+	}
+	m := token.NewManager([]string{env.Module}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tb.Cleanup(func() { _ = m.Close() })
+	tokens, err := m.Tokens(context.Background())
+	if err != nil || len(tokens) != 1 {
+		tb.Fatalf("tokens = %v, %v", tokens, err)
+	}
+	return m, tokens[0].ID
+}
+
+// withKey logs in to the token and runs fn with a signer for a new key of
+// algorithm alg.
+func withKey(tb testing.TB, m *token.Manager, id string, alg token.KeyAlgorithm, fn func(k *signer.Key, pk token.PrivateKey)) {
+	tb.Helper()
+	err := m.Login(context.Background(), id, token.Credentials{PIN: "1234"}, func(s *token.Session) error {
+		pk, err := s.GenerateKeyPair(alg, string(alg))
+		if err != nil {
+			return err
+		}
+		k, err := signer.New(s, pk)
+		if err != nil {
+			return err
+		}
+		fn(k, pk)
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // withKeys runs fn with a signer for each algorithm's key, generated on a
 // SoftHSM token.
 func withKeys(t *testing.T, algs []token.KeyAlgorithm, fn func(t *testing.T, k *signer.Key)) {
-	env := softhsm.New(t)
-	if err := env.InitToken("signer", "12345678", "1234"); err != nil {
-		t.Fatal(err)
-	}
-	m := token.NewManager([]string{env.Module}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	t.Cleanup(func() { _ = m.Close() })
-	tokens, err := m.Tokens(context.Background())
-	if err != nil || len(tokens) != 1 {
-		t.Fatalf("tokens = %v, %v", tokens, err)
-	}
+	m, id := signerToken(t)
 	for _, alg := range algs {
 		t.Run(string(alg), func(t *testing.T) {
-			err := m.Login(context.Background(), tokens[0].ID, token.Credentials{PIN: "1234"}, func(s *token.Session) error {
-				pk, err := s.GenerateKeyPair(alg, string(alg))
-				if err != nil {
-					return err
-				}
-				k, err := signer.New(s, pk)
-				if err != nil {
-					return err
-				}
-				fn(t, k)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			withKey(t, m, id, alg, func(k *signer.Key, _ token.PrivateKey) { fn(t, k) })
 		})
 	}
 }
