@@ -367,6 +367,9 @@ func TestLockedFinalTryAndFailingDevice(t *testing.T) {
 	}
 	c.result("sign", confirmed)
 
+	lc.shim.Set(t, "slot_label = alice", "fail = C_SignInit CKR_MECHANISM_INVALID")
+	wantError(t, c.call("sign", signParams), 1020, "MECHANISM_UNSUPPORTED")
+
 	lc.shim.Set(t, "slot_label = alice", "fail = C_Login:USER CKR_PIN_LOCKED")
 	wantError(t, c.call("sign", signParams), 1011, "PIN_LOCKED")
 
@@ -386,9 +389,11 @@ func TestLockedFinalTryAndFailingDevice(t *testing.T) {
 	issued := lc.issue(csr["csr"].(string), time.Now().AddDate(1, 0, 0))
 	lc.shim.Set(t, "slot_label = bob", "fail = C_CreateObject CKR_DEVICE_REMOVED")
 	wantError(t, c.call("certs.import", map[string]any{"token": bob, "pin": lcUserPIN, "certificate": issued}), 1040, "TOKEN_REMOVED")
+	lc.shim.Set(t, "slot_label = bob", "fail = C_CreateObject CKR_TOKEN_WRITE_PROTECTED")
+	wantError(t, c.call("certs.import", map[string]any{"token": bob, "pin": lcUserPIN, "certificate": issued}), 1021, "TOKEN_READ_ONLY")
 	lc.shim.Set(t)
 	if certs := lc.certificates(c, "bob"); len(certs) != 0 {
-		t.Errorf("bob's certificates after the failed import = %v, want none", certs)
+		t.Errorf("bob's certificates after the failed imports = %v, want none", certs)
 	}
 	// A renewal whose import fails deletes nothing.
 	lc.shim.Set(t, "slot_label = alice", "fail = C_CreateObject CKR_DEVICE_REMOVED")
