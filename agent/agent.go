@@ -43,6 +43,7 @@ type Options struct {
 	Media           []MediaProfile // first match wins
 	Audit           Auditor        // nil: no audit log
 	Now             func() time.Time
+	PollInterval    time.Duration // how often Run lists the tokens; 0: DefaultPollInterval
 }
 
 // Agent carries out the protocol's methods.
@@ -50,6 +51,8 @@ type Agent struct {
 	hw       Hardware
 	opts     Options
 	throttle *throttle
+	hub      *Hub          // events for subscribers (watch.go)
+	kick     chan struct{} // has Run list the tokens at once
 }
 
 // New returns an Agent over hw.
@@ -57,7 +60,7 @@ func New(hw Hardware, opts Options) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Agent{hw: hw, opts: opts, throttle: newThrottle()}
+	return &Agent{hw: hw, opts: opts, throttle: newThrottle(), hub: NewHub(), kick: make(chan struct{}, 1)}
 }
 
 // ModuleStatus is a configured PKCS#11 module and whether it loaded.
@@ -67,7 +70,8 @@ type ModuleStatus = token.ModuleStatus
 type PCSCStatus struct {
 	Available bool
 	Readers   []string
-	Err       string // why PC/SC is unavailable
+	Err       string       // why PC/SC is unavailable
+	Cards     []CardStatus // the cards present, explained (an extension)
 }
 
 // Info is the agent.info result.
@@ -102,6 +106,7 @@ func (a *Agent) pcscStatus() PCSCStatus {
 	for _, r := range st.Readers {
 		out.Readers = append(out.Readers, r.Name)
 	}
+	out.Cards = a.cardStatuses(st.Readers)
 	return out
 }
 

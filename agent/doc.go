@@ -7,6 +7,12 @@
 // (Hardware) and is safe for concurrent use; it keeps no per-call state, and
 // serialisation of token access is the hardware layer's job.
 //
+// Events: Run is the one goroutine that watches the tokens. It lists them
+// every poll interval and when ReadersChanged (the PC/SC watcher's
+// onChange) kicks it, and publishes the difference to a Hub. Publishing
+// never blocks: each subscriber has a bounded queue, and one whose queue is
+// full is dropped (its onDrop is called) rather than waited for.
+//
 // Every error an Agent method returns is an *Error with a Reason from the
 // protocol's list, so callers never have to guess how to report it.
 package agent

@@ -11,6 +11,15 @@
 // module is never finalised under a running call, and calls after Close fail
 // with ErrClosed.
 //
+// Modules whose slots are all fixed (SoftHSM) read their token store only at
+// C_Initialize. Manager.Refresh re-initialises them, taking the write side
+// with TryLock so that a module with a call in flight is skipped, and drops
+// the sessions and object handles it kept for their tokens. A Manager can
+// load a module while running (AddModule), for a card plugged in later.
+//
+// IdentifyCard maps a card's ATR to the vendor and module that speak to it,
+// from a small built-in catalogue.
+//
 // # Sessions and concurrency
 //
 // Each physical token has one lock and keeps one session open between calls

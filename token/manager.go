@@ -20,13 +20,13 @@ type ModuleStatus struct {
 // Manager is the set of modules the agent uses and the tokens in them. It is
 // safe for concurrent use.
 type Manager struct {
-	log      *slog.Logger
-	statuses []ModuleStatus
-	modules  []*Module // the loaded ones, in configuration order
+	log *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	where  map[string]slotRef // token id → where it was last seen
+	mu       sync.Mutex
+	statuses []ModuleStatus
+	modules  []*Module // the loaded ones, in configuration order, then as AddModule loaded them
+	closed   bool
+	where    map[string]slotRef // token id → where it was last seen
 }
 
 type slotRef struct {
@@ -61,6 +61,8 @@ func NewManager(paths []string, log *slog.Logger) *Manager {
 
 // Modules reports every configured module, loaded or not.
 func (m *Manager) Modules() []ModuleStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	return append([]ModuleStatus(nil), m.statuses...)
 }
 
@@ -72,9 +74,10 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
+	modules := m.modules
 	m.mu.Unlock()
 	var errs []error
-	for _, mod := range m.modules {
+	for _, mod := range modules {
 		errs = append(errs, mod.Close())
 	}
 	return errors.Join(errs...)
@@ -89,7 +92,7 @@ func (m *Manager) Tokens(ctx context.Context) ([]TokenInfo, error) {
 	}
 	var all []TokenInfo
 	where := map[string]slotRef{}
-	for _, mod := range m.modules {
+	for _, mod := range m.loaded() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -125,8 +128,8 @@ func (mod *Module) tokens() ([]TokenInfo, error) {
 		}
 		for _, slot := range slots {
 			ti, err := slotToken(c, mod.path, slot)
-			if errors.Is(err, ErrTokenRemoved) {
-				continue // pulled between the two calls
+			if errors.Is(err, ErrTokenRemoved) || goneFromStore(err) {
+				continue // pulled between the two calls, or deleted
 			}
 			if err != nil {
 				return err

@@ -27,6 +27,9 @@ type Module struct {
 	mu     sync.RWMutex
 	ctx    *pkcs11.Ctx
 	closed bool
+	// uninitialised is set when a re-initialisation (refresh.go) failed
+	// after C_Finalize: calls fail until a later refresh succeeds.
+	uninitialised bool
 
 	// byToken guards what the module keeps per token id: its lock, its
 	// open session, its mechanism list, and the certificates last read.
@@ -130,6 +133,9 @@ func (m *Module) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	err := m.ctx.Finalize()
+	if m.uninitialised {
+		err = nil // a failed re-initialisation left nothing to finalise
+	}
 	m.ctx.Destroy()
 	m.ctx = nil
 	if err != nil {

@@ -39,6 +39,8 @@ type conn struct {
 
 	deadlineMu sync.Mutex
 	noExtend   bool // set when closing: the read deadline stays short
+
+	events eventsState // the events subscription (events.go)
 }
 
 func newConn(s *Server, wsc *websocket.Conn, origin, remote string) *conn {

@@ -15,11 +15,12 @@ type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, er
 // protocol that are not here answer METHOD_NOT_FOUND.
 func (s *Server) methodTable() map[string]handler {
 	return map[string]handler{
-		"agent.info":     s.agentInfo,
-		"tokens.list":    s.tokensList,
-		"certs.list":     s.certsList,
-		"lifetime.check": s.lifetimeCheck,
-		"media.check":    s.mediaCheck,
+		"agent.info":       s.agentInfo,
+		"tokens.list":      s.tokensList,
+		"certs.list":       s.certsList,
+		"lifetime.check":   s.lifetimeCheck,
+		"media.check":      s.mediaCheck,
+		"events.subscribe": s.eventsSubscribe,
 		// PIN-taking methods (lifecycle.go).
 		"keys.generate":    s.pinTaking("keys.generate", "pin", s.keysGenerate),
 		"csr.create":       s.pinTaking("csr.create", "pin", s.csrCreate),

@@ -53,6 +53,9 @@ type pcscWire struct {
 	Available bool     `json:"available"`
 	Readers   []string `json:"readers"`
 	Error     *string  `json:"error"`
+	// Cards explains the cards present (an extension, see the README);
+	// left out when there are none.
+	Cards []cardStatusWire `json:"cards,omitempty"`
 }
 
 func toInfo(in agent.Info) infoWire {
@@ -65,6 +68,7 @@ func toInfo(in agent.Info) infoWire {
 			Available: in.PCSC.Available,
 			Readers:   nonNil(in.PCSC.Readers),
 			Error:     nullable(in.PCSC.Err),
+			Cards:     toCardStatuses(in.PCSC.Cards),
 		},
 	}
 	for i, m := range in.Modules {

@@ -4,6 +4,8 @@
 // Usage:
 //
 //	tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
+//	tokenagent service install|uninstall|start|stop|restart|status [--user]
+//	tokenagent doctor [--config FILE] [--user]
 //	tokenagent version
 package main
 
@@ -16,12 +18,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
@@ -39,6 +40,8 @@ func main() {
 
 const usage = `usage:
   tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
+  tokenagent service install|uninstall|start|stop|restart|status [--user]
+  tokenagent doctor [--config FILE] [--user]
   tokenagent version
 `
 
@@ -50,13 +53,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		if err := runAgent(ctx, args[1:], stderr, nil); err != nil {
-			fmt.Fprintf(stderr, "tokenagent: %v\n", err)
-			return 1
-		}
-		return 0
+		return runCommand(args[1:], stderr)
+	case "service":
+		return runService(args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "tokenagent %s (protocol %d)\n", agentVersion(), agent.Protocol)
 		return 0
@@ -132,7 +133,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 			log.Warn("closing modules", "err", err)
 		}
 	}()
-	readers := token.WatchPCSC(log, func(token.ReaderState) {})
+	// The watcher starts before the agent it reports to exists: changes
+	// before then are covered by the agent's first token listing.
+	var watching atomic.Pointer[agent.Agent]
+	readers := token.WatchPCSC(log, func(st token.ReaderState) {
+		if a := watching.Load(); a != nil {
+			a.ReadersChanged(st)
+		}
+	})
 	defer func() {
 		if err := readers.Close(); err != nil {
 			log.Warn("stopping the PC/SC watcher", "err", err)
@@ -148,7 +156,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 		Media:           media,
 		Audit:           auditLog,
 		Readers:         readers,
+		PollInterval:    cfg.PollInterval,
 	})
+	watching.Store(a)
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		a.Run(watchCtx)
+	}()
+	defer func() { // before the modules close
+		stopWatch()
+		<-watchDone
+	}()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,236 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenagent/tokenagent/token"
+)
+
+// DefaultPollInterval is how often Run lists the tokens when Options say
+// nothing.
+const DefaultPollInterval = time.Second
+
+// moduleLoader is what hardware implements when it can load a module while
+// running (token.Manager does).
+type moduleLoader interface {
+	AddModule(path string) (bool, error)
+}
+
+// knownModulePath finds where a vendor's module is installed; a variable so
+// that tests can pretend one is.
+var knownModulePath = token.KnownModulePath
+
+// refresher is what hardware implements when some of its modules must be
+// re-initialised to see tokens that other processes made or deleted
+// (token.Manager does).
+type refresher interface {
+	Refresh()
+}
+
+// Subscribe adds an events subscriber with room for queue waiting events
+// (DefaultEventQueue when queue <= 0). onDrop is called, from the
+// publisher, when the subscriber falls that far behind and is dropped; it
+// must return at once. Close the subscription when done.
+func (a *Agent) Subscribe(queue int, onDrop func()) *Subscription {
+	return a.hub.Subscribe(queue, onDrop)
+}
+
+// Run watches the tokens until ctx ends, then ends every subscription. It
+// lists the tokens every PollInterval, and at once after ReadersChanged, and
+// publishes tokens.changed for what differs from the listing before. Run it
+// once.
+func (a *Agent) Run(ctx context.Context) {
+	defer a.hub.Close()
+	interval := a.opts.PollInterval
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	tried := map[string]bool{} // modules loadCardModules tried already
+	a.loadCardModules(tried)
+	prev, _ := a.snapshot(ctx) // the baseline: no events for what is there already
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-a.kick:
+			a.loadCardModules(tried)
+		}
+		next, ok := a.snapshot(ctx)
+		if !ok {
+			continue // keep the last listing; a failed one says nothing
+		}
+		if prev != nil {
+			if ev, changed := diffTokens(prev, next); changed {
+				a.hub.Publish(Event{Tokens: ev})
+			}
+		}
+		prev = next
+	}
+}
+
+// snapshot refreshes the modules that need it and lists the tokens by id.
+func (a *Agent) snapshot(ctx context.Context) (map[string]Token, bool) {
+	if r, ok := a.hw.(refresher); ok {
+		r.Refresh()
+	}
+	tokens, err := a.Tokens(ctx)
+	if err != nil {
+		return nil, false
+	}
+	out := make(map[string]Token, len(tokens))
+	for _, t := range tokens {
+		out[t.ID] = t
+	}
+	return out, true
+}
+
+// diffTokens returns the tokens.changed event from listing prev to next.
+func diffTokens(prev, next map[string]Token) (*TokensChanged, bool) {
+	ev := &TokensChanged{Added: []Token{}, Removed: []string{}, Changed: []Token{}}
+	for id, t := range next {
+		old, ok := prev[id]
+		switch {
+		case !ok:
+			ev.Added = append(ev.Added, t)
+		case !sameToken(old, t):
+			ev.Changed = append(ev.Changed, t)
+		}
+	}
+	for id := range prev {
+		if _, ok := next[id]; !ok {
+			ev.Removed = append(ev.Removed, id)
+		}
+	}
+	byID := func(a, b Token) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(ev.Added, byID)
+	slices.SortFunc(ev.Changed, byID)
+	slices.Sort(ev.Removed)
+	return ev, len(ev.Added)+len(ev.Removed)+len(ev.Changed) > 0
+}
+
+// sameToken tells whether two listings of a token agree in every field.
+func sameToken(a, b Token) bool {
+	am, bm := a.Media, b.Media
+	a.Media, b.Media = nil, nil
+	if a != b {
+		return false
+	}
+	if am == nil || bm == nil {
+		return am == bm
+	}
+	return *am == *bm
+}
+
+// ReadersChanged is the PC/SC watcher's onChange: it publishes
+// readers.changed and has Run list the tokens at once. It returns at once.
+func (a *Agent) ReadersChanged(st token.ReaderState) {
+	a.hub.Publish(Event{Readers: readersChanged(st)})
+	select {
+	case a.kick <- struct{}{}:
+	default: // a listing is due already
+	}
+}
+
+func readersChanged(st token.ReaderState) *ReadersChanged {
+	ev := &ReadersChanged{Readers: []string{}, Cards: []Card{}}
+	for _, r := range st.Readers {
+		ev.Readers = append(ev.Readers, r.Name)
+		ev.Cards = append(ev.Cards, Card{Reader: r.Name, Present: r.Present, ATR: hex.EncodeToString(r.ATR)})
+	}
+	return ev
+}
+
+// CardStatus is what the agent can tell of a card present in a reader: an
+// agent.info extension explaining why a card shows no token.
+type CardStatus struct {
+	Reader          string
+	ATR             string // lowercase hex; empty for a mute card
+	Card            string // the catalogue's name for it; empty when unknown
+	Vendor          string // empty when unknown
+	Module          string // the module's path when installed, else its file name; empty when unknown
+	ModuleInstalled bool
+	ModuleLoaded    bool
+	Note            string // for people; empty when there is nothing to say
+}
+
+// cardStatuses explains the cards present in readers.
+func (a *Agent) cardStatuses(readers []token.Reader) []CardStatus {
+	var loaded []string
+	for _, m := range a.hw.Modules() {
+		if m.Err == nil {
+			loaded = append(loaded, m.Path)
+		}
+	}
+	var out []CardStatus
+	for _, r := range readers {
+		if !r.Present {
+			continue
+		}
+		cs := CardStatus{Reader: r.Name, ATR: hex.EncodeToString(r.ATR)}
+		kind, ok := token.IdentifyCard(r.ATR)
+		if !ok {
+			cs.Note = "card not in the built-in catalogue"
+			out = append(out, cs)
+			continue
+		}
+		cs.Card, cs.Vendor, cs.Module = kind.Name, kind.Vendor, kind.Module
+		if path, ok := knownModulePath(kind.Vendor); ok {
+			cs.Module, cs.ModuleInstalled = path, true
+			cs.ModuleLoaded = sameModule(path, loaded)
+		}
+		switch {
+		case !cs.ModuleInstalled:
+			cs.Note = "module for this card not installed: install " + kind.Module + " (" + kind.Name + " PKCS#11 library)"
+		case !cs.ModuleLoaded:
+			cs.Note = "module for this card installed at " + cs.Module + " but not loaded: see modules for its error"
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// sameModule tells whether path is one of loaded, after resolving links.
+func sameModule(path string, loaded []string) bool {
+	resolve := func(p string) string {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return p
+	}
+	want := resolve(path)
+	for _, l := range loaded {
+		if resolve(l) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// Subscribers returns how many events subscribers the agent has.
+func (a *Agent) Subscribers() int { return a.hub.Subscribers() }
+
+// loadCardModules loads, into hardware that can, the installed module of
+// each card present whose module is not loaded: a card plugged in after the
+// agent started, of a vendor the configuration did not name. Each module is
+// tried once; one that fails to load shows in agent.info with its error.
+func (a *Agent) loadCardModules(tried map[string]bool) {
+	l, ok := a.hw.(moduleLoader)
+	if !ok || a.opts.Readers == nil {
+		return
+	}
+	for _, cs := range a.cardStatuses(a.opts.Readers.State().Readers) {
+		if !cs.ModuleInstalled || cs.ModuleLoaded || tried[cs.Module] {
+			continue
+		}
+		tried[cs.Module] = true
+		_, _ = l.AddModule(cs.Module)
+	}
+}

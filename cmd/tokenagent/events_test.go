@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tokenagent/tokenagent/internal/softhsm"
+)
+
+// TestServeWatchesTokens checks the wiring of the token watcher: with
+// poll_interval from the config, a token made by another process reaches a
+// subscribed client as tokens.changed within 2 s.
+func TestServeWatchesTokens(t *testing.T) {
+	env := softhsm.New(t)
+	if err := env.InitToken("alice", "12345678", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.toml")
+	cfg := "listen = \"127.0.0.1:0\"\npoll_interval = \"200ms\"\naudit_log = \"" + filepath.Join(dir, "audit.log") + "\"\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	go func() {
+		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", env.Module}, logs, func(a net.Addr) { addrs <- a })
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runAgent: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("agent did not shut down")
+		}
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not start")
+	}
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "events.subscribe", "params": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	var sub struct{ Result struct{ Subscribed bool } }
+	if err := conn.ReadJSON(&sub); err != nil || !sub.Result.Subscribed {
+		t.Fatalf("events.subscribe = %+v, %v", sub, err)
+	}
+	time.Sleep(500 * time.Millisecond) // the watcher's first listing is its baseline
+
+	if err := env.InitToken("bob", "12345678", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	made := time.Now()
+	_ = conn.SetReadDeadline(made.Add(2 * time.Second))
+	for {
+		var ev struct {
+			Method string
+			Params struct{ Added []struct{ Label string } }
+		}
+		if err := conn.ReadJSON(&ev); err != nil {
+			logs.mu.Lock()
+			defer logs.mu.Unlock()
+			t.Fatalf("no tokens.changed adding bob within 2 s: %v\nlog:\n%s", err, logs.w.String())
+		}
+		if ev.Method == "tokens.changed" && len(ev.Params.Added) == 1 && ev.Params.Added[0].Label == "bob" {
+			t.Logf("added after %v", time.Since(made))
+			return
+		}
+	}
+}
