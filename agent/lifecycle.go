@@ -21,6 +21,9 @@ import (
 // KeyAlgorithm names a key type and size: "RSA-2048", "EC-P256", ….
 type KeyAlgorithm = token.KeyAlgorithm
 
+// KeyAlgorithms are the key algorithms keys.generate takes.
+var KeyAlgorithms = token.KeyAlgorithms
+
 // GeneratedKey is a key pair made on a token.
 type GeneratedKey struct {
 	ID        string // object id of the private key (the public one shares it)

@@ -39,6 +39,9 @@ const (
 	ECP384  KeyAlgorithm = "EC-P384"
 )
 
+// KeyAlgorithms are the key algorithms GenerateKeyPair makes.
+var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384}
+
 var (
 	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
 	oidP384 = asn1.ObjectIdentifier{1, 3, 132, 0, 34}

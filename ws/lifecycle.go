@@ -7,27 +7,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"slices"
 	"strings"
 
 	"github.com/tokenagent/tokenagent/agent"
 )
-
-// keyAlgorithms are the key algorithm names the protocol knows.
-var keyAlgorithms = map[string]agent.KeyAlgorithm{
-	"RSA-2048": "RSA-2048", "RSA-3072": "RSA-3072", "RSA-4096": "RSA-4096",
-	"EC-P256": "EC-P256", "EC-P384": "EC-P384",
-}
 
 func (p paramSet) keyAlgorithm(name string) (agent.KeyAlgorithm, error) {
 	s, err := p.optionalString(name, "")
 	if err != nil || s == "" {
 		return "", err
 	}
-	alg, ok := keyAlgorithms[s]
-	if !ok {
+	if !slices.Contains(agent.KeyAlgorithms, agent.KeyAlgorithm(s)) {
 		return "", invalid("unknown algorithm %q", s)
 	}
-	return alg, nil
+	return agent.KeyAlgorithm(s), nil
 }
 
 type generatedKeyWire struct {
@@ -227,9 +221,6 @@ func (p paramSet) signOptions() (agent.SignOptions, error) {
 		return opts, err
 	}
 	opts.Format = agent.SignFormat(format)
-	if opts.Format != agent.FormatRaw && opts.Format != agent.FormatCMS {
-		return opts, invalid(`"format" must be "raw" or "cms"`)
-	}
 	padding, err := p.optionalString("padding", "pkcs1v15")
 	if err != nil {
 		return opts, err
@@ -290,9 +281,6 @@ func (s *Server) signBatch(ctx context.Context, p paramSet, call agent.Call) (an
 	raw, err := p.array("items")
 	if err != nil {
 		return nil, err
-	}
-	if len(raw) == 0 || len(raw) > agent.MaxBatch {
-		return nil, invalid(`"items" must hold 1 to %d entries`, agent.MaxBatch)
 	}
 	items := make([]agent.SignInput, len(raw))
 	for i, r := range raw {
