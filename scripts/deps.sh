@@ -19,6 +19,8 @@ required=(
 	"vsmartcard-vpcd|virtual PC/SC reader driver for pcscd, for the PC/SC watcher tests"
 	"vsmartcard-vpicc|vicc, the virtual smart card those tests insert and remove"
 	"python3-pycryptodome|crypto library vicc imports (as Crypto, through a shim)"
+	"chromium|headless browser the JavaScript client's tests (web/) run in, through chromedp"
+	"libnss3-tools|certutil, which the local TLS tests use to create NSS databases and check the CA in them"
 )
 if (($# > 0)); then
 	required=()

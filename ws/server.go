@@ -275,6 +275,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveStatusPage(w, r)
+	case "/tokenagent.js", "/tokenagent.d.ts":
+		if !onlyGet(w, r) {
+			return
+		}
+		s.serveAsset(w, r)
 	default:
 		http.NotFound(w, r)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -412,7 +413,16 @@ func (d *doctor) checkTLS(cfg Config) {
 		d.info("tls", "not configured: pages connect over ws://")
 		return
 	}
-	d.info("tls", "certificate %s, key %s", cfg.TLS.Cert, cfg.TLS.Key)
+	cert, err := localtls.ReadCert(cfg.TLS.Cert)
+	switch {
+	case err != nil:
+		d.fail("tls", fmt.Sprintf("the certificate %s cannot be read: %v", cfg.TLS.Cert, err), "run: sudo tokenagent tls setup")
+	case localtls.RenewalDue(cert, time.Now()):
+		d.warn("tls", fmt.Sprintf("the certificate %s expires %s and the agent could not renew it", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly)),
+			"run: sudo tokenagent tls setup")
+	default:
+		d.info("tls", "certificate %s (valid until %s), key %s", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly), cfg.TLS.Key)
+	}
 }
 
 // plural returns "1 token", "2 tokens".

@@ -3,9 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -192,5 +199,42 @@ func TestDoctorServiceStates(t *testing.T) {
 				t.Errorf("installed = %v, output %q; want %v, %q", got, out.String(), tc.installed, tc.line)
 			}
 		})
+	}
+}
+
+func TestDoctorTLSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, notAfter time.Time) string {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+			NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter, DNSNames: []string{"localhost"}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tests := []struct {
+		cert string
+		want string
+	}{
+		{write("fresh.pem", time.Now().AddDate(0, 6, 0)), "[info] tls: certificate"},
+		{write("old.pem", time.Now().AddDate(0, 0, 10)), "[warn] tls: the certificate"},
+		{filepath.Join(dir, "missing.pem"), "[FAIL] tls: the certificate"},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		d := &doctor{w: &out}
+		d.checkTLS(Config{TLS: TLSConfig{Cert: tt.cert, Key: tt.cert + ".key"}})
+		if !strings.HasPrefix(out.String(), tt.want) {
+			t.Errorf("%s: %q, want it to start with %q", filepath.Base(tt.cert), out.String(), tt.want)
+		}
 	}
 }

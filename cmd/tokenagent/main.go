@@ -6,6 +6,7 @@
 //	tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
 //	tokenagent service install|uninstall|start|stop|restart|status [--user]
 //	tokenagent doctor [--config FILE] [--user]
+//	tokenagent tls setup|remove|status [--user] [--config FILE]
 //	tokenagent version
 package main
 
@@ -27,6 +28,7 @@ import (
 
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/audit"
+	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
 	"github.com/tokenagent/tokenagent/ws"
 )
@@ -42,6 +44,7 @@ const usage = `usage:
   tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
   tokenagent service install|uninstall|start|stop|restart|status [--user]
   tokenagent doctor [--config FILE] [--user]
+  tokenagent tls setup|remove|status [--user] [--config FILE]
   tokenagent version
 `
 
@@ -58,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runService(args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
+	case "tls":
+		return runTLS(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "tokenagent %s (protocol %d)\n", agentVersion(), agent.Protocol)
 		return 0
@@ -170,6 +175,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 		<-watchDone
 	}()
 
+	renewLocalTLS(ctx, cfg, log, localtls.Options{})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tokenagent/tokenagent/internal/localtls"
+	"github.com/tokenagent/tokenagent/internal/softhsm"
+)
+
+// recordingUpdate returns an update command for a trust dir that logs its
+// runs, and the log's path.
+func recordingUpdate(t *testing.T) (cmd, log string) {
+	t.Helper()
+	dir := t.TempDir()
+	log = filepath.Join(dir, "calls")
+	cmd = filepath.Join(dir, "update-ca-certificates")
+	if err := os.WriteFile(cmd, []byte("#!/bin/sh\necho ran >> '"+log+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, log
+}
+
+// newNSSDB creates an empty NSS database, or skips the test when certutil
+// is missing (fails it under CI).
+func newNSSDB(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("certutil"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI: %v", localtls.ErrNoCertutil)
+		}
+		t.Skipf("skipping: %v", localtls.ErrNoCertutil)
+	}
+	db := t.TempDir()
+	if out, err := exec.Command("certutil", "-N", "--empty-password", "-d", "sql:"+db).CombinedOutput(); err != nil {
+		t.Fatalf("certutil -N: %v: %s", err, out)
+	}
+	return db
+}
+
+func certutilList(t *testing.T, db string) string {
+	t.Helper()
+	out, err := exec.Command("certutil", "-L", "-d", "sql:"+db).CombinedOutput()
+	if err != nil {
+		t.Fatalf("certutil -L: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("tokenagent %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// TestTLSEndToEnd sets TLS up against a temporary trust dir and NSS
+// database, serves the agent with the config setup wrote, and calls
+// agent.info over wss:// from a client that trusts only the new CA; then
+// removes it all again.
+func TestTLSEndToEnd(t *testing.T) {
+	env := softhsm.New(t)
+	db := newNSSDB(t)
+	update, calls := recordingUpdate(t)
+	base := t.TempDir()
+	trust := filepath.Join(base, "ca-certificates")
+	dir := filepath.Join(base, "tls")
+	cfgPath := filepath.Join(base, "config.toml")
+	cfg := "listen = \"127.0.0.1:0\"\naudit_log = \"" + filepath.Join(base, "audit.log") + "\"\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--dir", dir, "--config", cfgPath, "--trust-dir", trust, "--update-cmd", update, "--nss-db", db}
+
+	out := runOK(t, append([]string{"tls", "setup"}, flags...)...)
+	t.Logf("setup:\n%s", out)
+	if ran, err := os.ReadFile(calls); err != nil || strings.Count(string(ran), "ran") != 1 {
+		t.Errorf("update command runs: %q, %v; want 1", ran, err)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(trust, localtls.DebianFile))
+	if err != nil {
+		t.Fatalf("the CA is not in the trust dir: %v", err)
+	}
+	if list := certutilList(t, db); !strings.Contains(list, localtls.Nickname) {
+		t.Errorf("certutil -L does not list the CA:\n%s", list)
+	}
+	// The CA as installed: constrained to the loopback names, critically.
+	// (internal/localtls shows that such a CA cannot vouch for other names.)
+	if block, _ := pem.Decode(caPEM); block == nil {
+		t.Error("the trust dir's file holds no PEM")
+	} else if ca, err := x509.ParseCertificate(block.Bytes); err != nil {
+		t.Error(err)
+	} else {
+		var ips []string
+		for _, n := range ca.PermittedIPRanges {
+			ips = append(ips, n.String())
+		}
+		if !ca.PermittedDNSDomainsCritical || strings.Join(ca.PermittedDNSDomains, ",") != "localhost" ||
+			strings.Join(ips, ",") != "127.0.0.1/32,::1/128" || !ca.IsCA || ca.MaxPathLen != 0 {
+			t.Errorf("CA constraints: critical %v, DNS %q, IP %q, CA %v, MaxPathLen %d",
+				ca.PermittedDNSDomainsCritical, ca.PermittedDNSDomains, ips, ca.IsCA, ca.MaxPathLen)
+		}
+	}
+	loaded, err := loadConfig(cfgPath, overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.TLS.Cert != filepath.Join(dir, "cert.pem") || loaded.TLS.Key != filepath.Join(dir, "key.pem") {
+		t.Errorf("config [tls] = %+v", loaded.TLS)
+	}
+	status := runOK(t, append([]string{"tls", "status"}, flags...)...)
+	for _, want := range []string{"debian " + trust + ": installed", "nss " + db + ": installed", "sha256"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+
+	// The agent, serving with the config setup wrote.
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", env.Module}, &lockedWriter{w: &logs}, func(a net.Addr) { addrs <- a })
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runAgent: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("agent did not shut down")
+		}
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v\n%s", err, logs.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not start")
+	}
+
+	roots := x509.NewCertPool() // the new CA and nothing else
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in the trust dir's file")
+	}
+	url := "wss://" + addr.String() + "/ws"
+	dialer := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := dialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dialing %s trusting the local CA: %v", url, err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "agent.info"}); err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Result struct {
+			Name     string
+			Protocol int
+		}
+	}
+	if err := conn.ReadJSON(&info); err != nil || info.Result.Name != "tokenagent" || info.Result.Protocol != 1 {
+		t.Errorf("agent.info = %+v, %v", info, err)
+	}
+	// The control: a client that does not trust the CA is refused.
+	untrusting := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: x509.NewCertPool()}, HandshakeTimeout: 5 * time.Second}
+	if c, _, err := untrusting.Dial(url, nil); err == nil {
+		c.Close()
+		t.Error("a client trusting no CA connected")
+	} else if !errors.As(err, new(*tls.CertificateVerificationError)) {
+		t.Errorf("a client trusting no CA: %v, want a verification error", err)
+	}
+
+	out = runOK(t, append([]string{"tls", "remove"}, flags...)...)
+	t.Logf("remove:\n%s", out)
+	if list := certutilList(t, db); strings.Contains(list, localtls.Nickname) {
+		t.Errorf("certutil -L still lists the CA:\n%s", list)
+	}
+	for _, f := range []string{filepath.Join(trust, localtls.DebianFile), filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")} {
+		if _, err := os.Stat(f); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s after remove: %v", f, err)
+		}
+	}
+	if ran, _ := os.ReadFile(calls); strings.Count(string(ran), "ran") != 2 {
+		t.Errorf("update command ran %d times, want 2 (setup, remove)", strings.Count(string(ran), "ran"))
+	}
+	if data, _ := os.ReadFile(cfgPath); string(data) != cfg {
+		t.Errorf("config after remove:\n%s\nwant:\n%s", data, cfg)
+	}
+	if status := runOK(t, append([]string{"tls", "status"}, flags...)...); !strings.Contains(status, "no local CA installed") {
+		t.Errorf("status after remove:\n%s", status)
+	}
+}
+
+// TestTLSRemoveKeepsOtherCertificates: remove leaves a [tls] that names a
+// certificate of the user's own.
+func TestTLSRemoveKeepsOtherCertificates(t *testing.T) {
+	base := t.TempDir()
+	cfgPath := filepath.Join(base, "config.toml")
+	cfg := "[tls]\ncert = \"/etc/ssl/mine.pem\"\nkey = \"/etc/ssl/mine.key\"\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := runOK(t, "tls", "remove", "--dir", filepath.Join(base, "tls"), "--config", cfgPath, "--trust-dir", filepath.Join(base, "trust"))
+	if !strings.Contains(out, "no local CA installed") {
+		t.Errorf("remove said %q", out)
+	}
+	if data, _ := os.ReadFile(cfgPath); string(data) != cfg {
+		t.Errorf("config after remove:\n%s", data)
+	}
+}
+
+func TestTLSUsage(t *testing.T) {
+	for _, args := range [][]string{{"tls"}, {"tls", "frobnicate"}, {"tls", "setup", "extra"}, {"tls", "--user"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage: tokenagent tls") {
+			t.Errorf("run(%q) = %d, %q; want 2 with usage", args, code, stderr.String())
+		}
+	}
+}
+
+func TestTLSDir(t *testing.T) {
+	env := map[string]string{"HOME": "/home/ann", "XDG_STATE_HOME": "/xdg/state", "ProgramData": `D:\PD`, "LOCALAPPDATA": `C:\Users\ann\AppData\Local`}
+	getenv := func(k string) string { return env[k] }
+	noenv := func(string) string { return "" }
+	for _, tc := range []struct {
+		goos   string
+		user   bool
+		getenv func(string) string
+		want   string
+	}{
+		{"linux", false, getenv, "/var/lib/tokenagent/tls"},
+		{"linux", true, getenv, "/xdg/state/tokenagent/tls"},
+		{"linux", true, func(k string) string { return map[string]string{"HOME": "/home/ann", "XDG_STATE_HOME": "rel"}[k] }, "/home/ann/.local/state/tokenagent/tls"},
+		{"darwin", false, getenv, "/Library/Application Support/tokenagent/tls"},
+		{"darwin", true, getenv, "/home/ann/Library/Application Support/tokenagent/tls"},
+		{"windows", false, getenv, `D:\PD\tokenagent\tls`},
+		{"windows", false, noenv, `C:\ProgramData\tokenagent\tls`},
+		{"windows", true, getenv, `C:\Users\ann\AppData\Local\tokenagent\tls`},
+	} {
+		got, err := tlsDir(tc.goos, tc.user, tc.getenv)
+		if err != nil || got != tc.want {
+			t.Errorf("tlsDir(%s, user=%v) = %q, %v; want %q", tc.goos, tc.user, got, err, tc.want)
+		}
+	}
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		if _, err := tlsDir(goos, true, noenv); err == nil {
+			t.Errorf("tlsDir(%s, user) without an environment: no error", goos)
+		}
+	}
+}
+
+func TestSetTLSKeys(t *testing.T) {
+	const cert, key = "/var/lib/tokenagent/tls/cert.pem", "/var/lib/tokenagent/tls/key.pem"
+	const keys = "cert = \"" + cert + "\"\nkey = \"" + key + "\"\n"
+	for _, tc := range []struct {
+		name, doc, want, wantErr string
+	}{
+		{name: "empty file", doc: "", want: "[tls]\n" + keys},
+		{name: "no tls table", doc: "listen = \"127.0.0.1:1\"\n", want: "listen = \"127.0.0.1:1\"\n\n[tls]\n" + keys},
+		{name: "no final newline", doc: "listen = \"127.0.0.1:1\"", want: "listen = \"127.0.0.1:1\"\n\n[tls]\n" + keys},
+		{name: "after other tables", doc: "[[origin]]\norigin = \"https://a.example\"\n", want: "[[origin]]\norigin = \"https://a.example\"\n\n[tls]\n" + keys},
+		{
+			name: "replaces both keys, keeps the rest",
+			doc:  "listen = \"127.0.0.1:1\"\n[tls] # ours\n# served over https\ncert = \"/old/c.pem\"\n  key=\"/old/k.pem\" # old\n\n[[origin]]\norigin = \"https://a.example\"\n",
+			want: "listen = \"127.0.0.1:1\"\n[tls] # ours\n# served over https\n" + keys + "\n[[origin]]\norigin = \"https://a.example\"\n",
+		},
+		{name: "adds a missing key", doc: "[tls]\nkey = \"/old/k.pem\"\n[[media]]\nname = \"x\"\n", want: "[tls]\ncert = \"" + cert + "\"\nkey = \"" + key + "\"\n[[media]]\nname = \"x\"\n"},
+		{name: "empty table", doc: "[ tls ]\n", want: "[ tls ]\n" + keys},
+		{name: "header without newline", doc: "[tls]", want: "[tls]\n" + keys},
+		{name: "not confused by [tlsx] or keys elsewhere", doc: "[[media]]\nname = \"cert\"\n", want: "[[media]]\nname = \"cert\"\n\n[tls]\n" + keys},
+		{name: "inline table", doc: "tls = { cert = \"a\", key = \"b\" }\n", wantErr: "outside a [tls] table"},
+		{name: "dotted keys", doc: "tls.cert = \"a\"\n", wantErr: "outside a [tls] table"},
+		{name: "two tables", doc: "[tls]\n[tls]\n", wantErr: "second [tls]"},
+		{name: "sub-table", doc: "[tls.extra]\n", wantErr: "[tls.extra]"},
+		{name: "broken file", doc: "listen = \n", wantErr: "does not parse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := setTLSKeys(tc.doc, cert, key)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, want one containing %q; doc:\n%s", err, tc.wantErr, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSetTLSKeysQuotes(t *testing.T) {
+	cert, key := `C:\ProgramData\tokenagent\tls\cert.pem`, "/odd \"dir\"\t/key.pem"
+	got, err := setTLSKeys("", cert, key) // checkTLSKeys parses the result back
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, `cert = "C:\\ProgramData\\tokenagent\\tls\\cert.pem"`) {
+		t.Errorf("got:\n%s", got)
+	}
+}
+
+func TestRemoveTLSKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{name: "no tls", doc: "listen = \"127.0.0.1:1\"\n", want: "listen = \"127.0.0.1:1\"\n"},
+		{name: "only tls", doc: "[tls]\ncert = \"c\"\nkey = \"k\"\n", want: ""},
+		{name: "undoes setup's append", doc: "listen = \"127.0.0.1:1\"\n\n[tls]\ncert = \"c\"\nkey = \"k\"\n", want: "listen = \"127.0.0.1:1\"\n"},
+		{
+			name: "between tables",
+			doc:  "listen = \"127.0.0.1:1\"\n[tls]\ncert = \"c\"\nkey = \"k\"\n[[origin]]\norigin = \"https://a.example\"\n",
+			want: "listen = \"127.0.0.1:1\"\n[[origin]]\norigin = \"https://a.example\"\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := removeTLSKeys(tc.doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got:\n%q\nwant:\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRenewLocalTLS: at startup the agent renews a certificate of ours
+// with under 30 days left, and leaves other certificates alone.
+func TestRenewLocalTLS(t *testing.T) {
+	ctx := context.Background()
+	o := localtls.Options{UpdateCmd: []string{"true"}}
+	store := &localtls.DebianStore{Dir: t.TempDir(), UpdateCmd: o.UpdateCmd}
+	dir := t.TempDir()
+	old, err := localtls.Setup(ctx, dir, []localtls.Store{store}, o, time.Now().Add(-380*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+
+	// A config naming other files: nothing happens.
+	renewLocalTLS(ctx, Config{TLS: TLSConfig{Cert: filepath.Join(t.TempDir(), "cert.pem"), Key: old.KeyPath()}}, log, o)
+	if in, err := localtls.Load(dir); err != nil || !in.CA.Equal(old.CA) {
+		t.Fatalf("renewed a certificate the config does not name: %v", err)
+	}
+
+	renewLocalTLS(ctx, Config{TLS: TLSConfig{Cert: old.CertPath(), Key: old.KeyPath()}}, log, o)
+	in, err := localtls.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.CA.Equal(old.CA) || localtls.RenewalDue(in.Cert, time.Now()) {
+		t.Errorf("not renewed; logs:\n%s", logs.String())
+	}
+	if ok, _ := store.Contains(ctx, in.CA); !ok {
+		t.Error("the new CA is not trusted")
+	}
+	if !strings.Contains(logs.String(), "renewed the local TLS certificate") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+}

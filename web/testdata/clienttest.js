@@ -1,0 +1,237 @@
+// The JavaScript client's own tests, run in a real browser by
+// client_test.go. run returns one {name, ok, detail} per test; the Go side
+// asserts on them.
+
+// Frames the page sends that are events.subscribe requests.
+let subscribeSends = 0;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  try {
+    if (JSON.parse(data).method === "events.subscribe") subscribeSends++;
+  } catch {
+    // not ours to judge
+  }
+  return send.call(this, data);
+};
+
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+async function rejection(promise) {
+  try {
+    const v = await promise;
+    throw new Error(`resolved with ${JSON.stringify(v)}, want a rejection`);
+  } catch (err) {
+    return err;
+  }
+}
+
+function checkError(err, reason, code) {
+  check(err instanceof Error, `not an Error: ${err}`);
+  check(err.reason === reason, `reason ${err.reason}, want ${reason} (${err.message})`);
+  check(err.code === code, `code ${err.code}, want ${code}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// until calls step, then checks cond, every 50 ms until cond holds.
+async function until(cond, what, step = async () => {}, within = 5000) {
+  const end = performance.now() + within;
+  for (;;) {
+    await step();
+    if (cond()) return;
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const control = (what) => fetch(`/control/${what}`, { method: "POST" }).then((r) => {
+  if (!r.ok) throw new Error(`control ${what}: status ${r.status}`);
+});
+
+// nextEvent makes the agent publish readers.changed until got grows.
+const nextEvent = (got, what) => {
+  const n = got.length;
+  return until(() => got.length > n, what, () => control("event"));
+};
+
+function tests(client, cfg) {
+  const { connect, AgentError, DEFAULT_URL } = client;
+  let shared = null; // the agent of "events", reused by "reconnect"
+  let got2 = [];
+  return {
+    async exports() {
+      check(DEFAULT_URL === "ws://127.0.0.1:24321/ws", `DEFAULT_URL ${DEFAULT_URL}`);
+      check(typeof connect === "function", "connect is not a function");
+      check(client.AGENT_UNREACHABLE === "AGENT_UNREACHABLE" && client.TIMEOUT === "TIMEOUT", "reason constants");
+    },
+
+    async info() {
+      const agent = await connect(cfg.agent);
+      check(agent.connected, "not connected after connect");
+      const info = await agent.call("agent.info", {});
+      check(info.name === "tokenagent" && info.protocol === 1, `agent.info ${JSON.stringify(info)}`);
+      const noParams = await agent.call("agent.info");
+      check(noParams.name === "tokenagent", "agent.info without params");
+      agent.close();
+      check(!agent.connected, "connected after close");
+      checkError(await rejection(agent.call("agent.info", {})), "CLOSED", undefined);
+    },
+
+    async errors() {
+      const agent = await connect(cfg.agent);
+      try {
+        let err = await rejection(agent.call("no.such.method", {}));
+        check(err instanceof AgentError, "not an AgentError");
+        checkError(err, "METHOD_NOT_FOUND", -32601);
+        check(err.data && err.data.reason === "METHOD_NOT_FOUND", `data ${JSON.stringify(err.data)}`);
+        check(typeof err.message === "string" && err.message !== "", "empty message");
+
+        err = await rejection(agent.call("certs.list", { token: "00000000000000000000000000000000" }));
+        checkError(err, "TOKEN_NOT_FOUND", 1001);
+        check(err.data && err.data.reason === "TOKEN_NOT_FOUND", `data ${JSON.stringify(err.data)}`);
+
+        err = await rejection(agent.call("certs.list", {}));
+        checkError(err, "INVALID_PARAMS", -32602);
+
+        // The connection still serves after errors.
+        check((await agent.call("agent.info", {})).name === "tokenagent", "agent.info after errors");
+      } finally {
+        agent.close();
+      }
+    },
+
+    async events() {
+      const agent = await connect(cfg.agent);
+      shared = agent;
+      subscribeSends = 0;
+      let threw = false;
+      try {
+        agent.on("readers.changed", "not a function");
+      } catch (err) {
+        threw = err instanceof TypeError;
+      }
+      check(threw, "on with a non-function did not throw TypeError");
+      const got1 = [];
+      const off1 = agent.on("readers.changed", (p) => got1.push(p));
+      agent.on("readers.changed", (p) => got2.push(p));
+      agent.on("readers.changed", () => {
+        throw new Error("a failing handler"); // must not starve the others
+      });
+      await nextEvent(got1, "the first readers.changed");
+      check(subscribeSends === 1, `events.subscribe sent ${subscribeSends} times, want once`);
+      check(got2.length === got1.length, `handlers saw ${got1.length} and ${got2.length} events`);
+      const p = got1[0];
+      check(p.readers[0] === "Test Reader" && p.cards[0].present === true, `params ${JSON.stringify(p)}`);
+
+      off1();
+      off1(); // twice is harmless
+      got1.length = 0;
+      await nextEvent(got2, "readers.changed after unsubscribing");
+      check(got1.length === 0, "the removed handler still gets events");
+      check(subscribeSends === 1, `events.subscribe sent ${subscribeSends} times after more events`);
+    },
+
+    async reconnect() {
+      const agent = shared;
+      check(agent !== null, "needs the agent of events");
+      const closes = [];
+      let opens = 0;
+      agent.addEventListener("close", (ev) => closes.push(ev.code));
+      agent.addEventListener("open", () => opens++);
+      await control("restart");
+      await until(() => opens > 0, "the reconnection");
+      check(closes.length === 1 && closes[0] === 1001, `close events ${JSON.stringify(closes)}`);
+      check(agent.connected, "not connected after the open event");
+      check((await agent.call("agent.info", {})).name === "tokenagent", "agent.info after reconnecting");
+      check(subscribeSends === 2, `events.subscribe sent ${subscribeSends} times, want 2 (once per socket)`);
+      await nextEvent(got2, "readers.changed after reconnecting");
+      agent.close();
+      check(closes.length === 1, "close() dispatched a close event");
+    },
+
+    async timeout() {
+      const agent = await connect(cfg.silent, { timeout: 500 });
+      try {
+        let t0 = performance.now();
+        let err = await rejection(agent.call("agent.info", {}));
+        let took = performance.now() - t0;
+        checkError(err, "TIMEOUT", undefined);
+        check(took >= 490 && took < 5000, `timed out after ${took} ms, want about 500`);
+
+        t0 = performance.now();
+        err = await rejection(agent.call("agent.info", {}, { timeout: 50 }));
+        took = performance.now() - t0;
+        checkError(err, "TIMEOUT", undefined);
+        check(took >= 45 && took < 490, `per-call timeout after ${took} ms, want about 50`);
+        check(agent.connected, "a timeout closed the socket");
+      } finally {
+        agent.close();
+      }
+    },
+
+    async dropped() {
+      const agent = await connect(cfg.silent, { reconnect: false, timeout: 0 });
+      const closes = [];
+      agent.addEventListener("close", (ev) => closes.push(ev.code));
+      const pending = agent.call("agent.info", {});
+      agent.call("test.drop", {}).catch(() => {});
+      const err = await rejection(pending);
+      checkError(err, "AGENT_UNREACHABLE", undefined);
+      check(err.data && err.data.closeCode === 1006, `data ${JSON.stringify(err.data)}`);
+      check(!agent.connected && closes.length === 1, `connected ${agent.connected}, closes ${closes}`);
+      // Not connected, no reconnection: calls fail at once.
+      checkError(await rejection(agent.call("agent.info", {})), "AGENT_UNREACHABLE", undefined);
+      agent.close();
+    },
+
+    async closed() {
+      const agent = await connect(cfg.silent, { timeout: 0 });
+      const pending = agent.call("agent.info", {});
+      agent.close();
+      checkError(await rejection(pending), "CLOSED", undefined);
+      agent.close(); // twice is harmless
+    },
+
+    async unreachable() {
+      const t0 = performance.now();
+      const err = await rejection(connect(cfg.dead));
+      checkError(err, "AGENT_UNREACHABLE", undefined);
+      check(err instanceof AgentError, "not an AgentError");
+      check(performance.now() - t0 < 5000, "took too long");
+    },
+
+    async backoff() {
+      // The server accepts, closes at once, refuses a few handshakes, then
+      // accepts again; client_test.go checks the gaps between attempts.
+      const agent = await connect(cfg.flaky, { reconnectDelay: 40, maxReconnectDelay: 80 });
+      let opens = 0;
+      agent.addEventListener("open", () => opens++);
+      await until(() => opens > 0, "the reconnection", undefined, 10000);
+      agent.close();
+    },
+
+    async forbidden() {
+      // On an origin the agent does not allow: the module loads (it is
+      // public), the socket does not.
+      const err = await rejection(connect(cfg.agent));
+      checkError(err, "AGENT_UNREACHABLE", undefined);
+    },
+  };
+}
+
+export async function run(client, cfg) {
+  const all = tests(client, cfg);
+  const results = [];
+  for (const name of cfg.tests) {
+    const t0 = performance.now();
+    try {
+      await all[name]();
+      results.push({ name, ok: true, detail: "", ms: Math.round(performance.now() - t0) });
+    } catch (err) {
+      results.push({ name, ok: false, detail: String(err && err.stack || err), ms: Math.round(performance.now() - t0) });
+    }
+  }
+  return results;
+}

@@ -1,0 +1,303 @@
+// Type declarations for tokenagent.js, the JavaScript client of the
+// tokenagent wire protocol (PROTOCOL.md). Served beside it as
+// /tokenagent.d.ts.
+
+/** The agent's default socket: "ws://127.0.0.1:24321/ws". */
+export const DEFAULT_URL: string;
+
+/** Client-side reasons, beside the protocol's error reasons. */
+export const AGENT_UNREACHABLE: "AGENT_UNREACHABLE";
+export const TIMEOUT: "TIMEOUT";
+export const CLOSED: "CLOSED";
+
+/** The protocol's error reasons (PROTOCOL.md section 3). */
+export type ProtocolReason =
+  | "PARSE_ERROR"
+  | "INVALID_REQUEST"
+  | "METHOD_NOT_FOUND"
+  | "INVALID_PARAMS"
+  | "INTERNAL"
+  | "TOKEN_NOT_FOUND"
+  | "OBJECT_NOT_FOUND"
+  | "KEY_NOT_FOUND"
+  | "PIN_INCORRECT"
+  | "PIN_LOCKED"
+  | "PIN_FINAL_TRY"
+  | "PIN_INVALID"
+  | "SO_PIN_INCORRECT"
+  | "SO_PIN_LOCKED"
+  | "MECHANISM_UNSUPPORTED"
+  | "TOKEN_READ_ONLY"
+  | "PERMISSION_DENIED"
+  | "RATE_LIMITED"
+  | "TOKEN_REMOVED"
+  | "DEVICE_ERROR";
+
+/** Every reason an AgentError may carry. */
+export type Reason = ProtocolReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED";
+
+/**
+ * What calls and connect reject with. code, reason and data come from the
+ * JSON-RPC error (data.reason is reason); for the client's own errors
+ * (AGENT_UNREACHABLE, TIMEOUT, CLOSED) code is undefined. After a dropped
+ * socket, data is {closeCode, closeReason}.
+ */
+export class AgentError extends Error {
+  constructor(message: string, reason?: Reason, code?: number, data?: ErrorData);
+  readonly name: "AgentError";
+  readonly reason: Reason | undefined;
+  readonly code: number | undefined;
+  readonly data: ErrorData | undefined;
+}
+
+/** The data member of an error: reason and what the reason adds. */
+export interface ErrorData {
+  reason?: string;
+  countLow?: boolean;
+  finalTry?: boolean;
+  retriesLeft?: number;
+  minLen?: number;
+  maxLen?: number;
+  retryAfterSeconds?: number;
+  index?: number;
+  closeCode?: number;
+  closeReason?: string;
+  [key: string]: unknown;
+}
+
+export interface ConnectOptions {
+  /** Milliseconds a call waits for its response before rejecting with TIMEOUT; 0: forever. Default 60000. */
+  timeout?: number;
+  /** Milliseconds connect waits for the socket to open. Default 10000. */
+  connectTimeout?: number;
+  /** Reopen a dropped socket. Default true. */
+  reconnect?: boolean;
+  /** Milliseconds before the first reconnection attempt; doubles after each failed one. Default 250. */
+  reconnectDelay?: number;
+  /** The longest wait between attempts, in milliseconds. Default 10000. */
+  maxReconnectDelay?: number;
+}
+
+export interface CallOptions {
+  /** Overrides the connection's timeout for this call. */
+  timeout?: number;
+}
+
+/**
+ * Opens a socket to the agent (default DEFAULT_URL). Resolves once it is
+ * open; rejects with reason AGENT_UNREACHABLE when nothing answers or the
+ * handshake is refused (an origin not allowed looks the same to a page).
+ */
+export function connect(url?: string, options?: ConnectOptions): Promise<Agent>;
+
+/**
+ * A connection to the agent. It dispatches "open" (Event) after a
+ * reconnection and "close" (CloseEvent) when the socket drops.
+ */
+export class Agent extends EventTarget {
+  private constructor();
+  /** The socket's URL. */
+  readonly url: string;
+  /** Whether the socket is open now. */
+  readonly connected: boolean;
+  /**
+   * Calls method. Resolves with the result; rejects with an AgentError
+   * (TIMEOUT after the timeout, AGENT_UNREACHABLE when not connected or the
+   * socket drops, CLOSED after close()). params defaults to {}.
+   */
+  call<M extends keyof Methods>(method: M, params: Methods[M]["params"], options?: CallOptions): Promise<Methods[M]["result"]>;
+  call(method: string, params?: object, options?: CallOptions): Promise<any>;
+  /** Subscribes to a notification (sending events.subscribe once); returns the unsubscribe function. */
+  on<M extends keyof Notifications>(method: M, fn: (params: Notifications[M]) => void): () => void;
+  on(method: string, fn: (params: any) => void): () => void;
+  /** Closes for good: no reconnection; waiting calls reject with CLOSED. */
+  close(): void;
+}
+
+/** Notification methods and their params. */
+export interface Notifications {
+  "tokens.changed": TokensChanged;
+  "readers.changed": ReadersChanged;
+}
+
+export interface TokensChanged {
+  added: Token[];
+  removed: string[];
+  changed: Token[];
+}
+
+export interface ReadersChanged {
+  readers: string[];
+  cards: { reader: string; present: boolean; atr: string }[];
+}
+
+export interface AgentInfo {
+  name: string;
+  version: string;
+  protocol: number;
+  modules: {
+    path: string;
+    manufacturer: string;
+    description: string;
+    libraryVersion: string;
+    error: string | null;
+  }[];
+  pcsc: { available: boolean; readers: string[]; error: string | null; cards?: CardStatus[] };
+}
+
+/** agent.info's pcsc.cards, an extension (README, Protocol notes). */
+export interface CardStatus {
+  reader: string;
+  atr: string;
+  card: string | null;
+  vendor: string | null;
+  module: string | null;
+  moduleInstalled: boolean;
+  moduleLoaded: boolean;
+  note: string | null;
+}
+
+export interface Token {
+  id: string;
+  label: string;
+  manufacturer: string;
+  model: string;
+  serial: string;
+  module: string;
+  slot: number;
+  reader: string | null;
+  atr: string | null;
+  pin: {
+    initialized: boolean;
+    loginRequired: boolean;
+    locked: boolean;
+    countLow: boolean;
+    finalTry: boolean;
+    soLocked: boolean;
+    soCountLow: boolean;
+    soFinalTry: boolean;
+    minLen: number;
+    maxLen: number;
+  };
+  media: { profile: string; legacy: boolean; upgradeTo: string | null; description: string } | null;
+  readOnly: boolean;
+}
+
+export type LifetimeStatus = "valid" | "expiring" | "expired" | "not_yet_valid";
+
+export interface Lifetime {
+  status: LifetimeStatus;
+  daysLeft: number;
+  remaining: { years: number; months: number; days: number };
+}
+
+export interface Certificate {
+  id: string;
+  label: string;
+  subject: string;
+  issuer: string;
+  serialNumber: string;
+  notBefore: string;
+  notAfter: string;
+  sha256: string;
+  keyAlgorithm: string;
+  keySize: number;
+  curve: string | null;
+  keyUsage: string[];
+  der: string;
+  lifetime: Lifetime;
+}
+
+export interface LifetimeCheck {
+  token: string;
+  status: LifetimeStatus | "empty";
+  renewRecommended: boolean;
+  earliestNotAfter: string | null;
+  certificates: { id: string; subject: string; notAfter: string; lifetime: Lifetime }[];
+}
+
+export interface MonthsDays {
+  months: number;
+  days: number;
+}
+
+export interface MediaCheck {
+  token: string;
+  profile: string | null;
+  legacy: boolean;
+  upgradeTo: string | null;
+  cert: string | null;
+  remaining: MonthsDays;
+  carryOver: MonthsDays;
+  credit: MonthsDays;
+}
+
+export type KeyAlgorithm = "RSA-2048" | "RSA-3072" | "RSA-4096" | "EC-P256" | "EC-P384";
+
+export interface Subject {
+  commonName: string;
+  organization?: string;
+  organizationalUnit?: string;
+  country?: string;
+  province?: string;
+  locality?: string;
+  serialNumber?: string;
+  email?: string;
+}
+
+export interface SignParams {
+  token: string;
+  pin: string;
+  cert: string;
+  data?: string;
+  digest?: string;
+  digestAlgorithm?: "SHA-256" | "SHA-384" | "SHA-512";
+  format?: "raw" | "cms";
+  padding?: "pkcs1v15" | "pss";
+  detached?: boolean;
+  confirmFinalTry?: boolean;
+}
+
+export interface Signature {
+  signature: string;
+  format: "raw" | "cms";
+  algorithm: string;
+}
+
+/** Methods with their params and results. */
+export interface Methods {
+  "agent.info": { params: Record<string, never>; result: AgentInfo };
+  "tokens.list": { params: Record<string, never>; result: { tokens: Token[] } };
+  "certs.list": { params: { token: string }; result: { certificates: Certificate[] } };
+  "lifetime.check": { params: { token: string; at?: string }; result: LifetimeCheck };
+  "media.check": { params: { token: string; cert?: string; at?: string }; result: MediaCheck };
+  "keys.generate": {
+    params: { token: string; pin: string; algorithm: KeyAlgorithm; label?: string };
+    result: { key: string; publicKey: string };
+  };
+  "csr.create": {
+    params: { token: string; pin: string; key: string; subject: Subject; dnsNames?: string[]; emails?: string[] };
+    result: { csr: string };
+  };
+  "certs.import": { params: { token: string; pin: string; certificate: string; label?: string }; result: { cert: string } };
+  "objects.delete": {
+    params: { token: string; pin: string; id: string; what: "certificate" | "key" | "both" };
+    result: { deleted: number };
+  };
+  "renewal.prepare": {
+    params: { token: string; pin: string; cert: string; newKey?: boolean; algorithm?: KeyAlgorithm };
+    result: { key: string; csr: string };
+  };
+  "renewal.complete": {
+    params: { token: string; pin: string; certificate: string; replaces?: string; removeOld?: boolean };
+    result: { cert: string };
+  };
+  "pin.change": { params: { token: string; oldPin: string; newPin: string }; result: { changed: true } };
+  "pin.unlock": { params: { token: string; soPin: string; newPin: string }; result: { unlocked: true } };
+  "sign": { params: SignParams; result: Signature };
+  "sign.batch": {
+    params: Omit<SignParams, "data" | "digest"> & { items: ({ data: string } | { digest: string })[] };
+    result: { signatures: Signature[] };
+  };
+  "events.subscribe": { params: Record<string, never>; result: { subscribed: true } };
+}
