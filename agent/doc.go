@@ -1,6 +1,6 @@
 // Package agent holds tokenagent's use cases: the token inventory,
-// certificate lifetimes, media profiles and, as they land, key lifecycle,
-// PIN management, signing and events. It knows nothing of JSON or sockets:
+// certificate lifetimes, media profiles, key lifecycle and renewal, PIN
+// management, signing, the audit records and events. It knows nothing of JSON or sockets:
 // the ws package maps the protocol onto the methods here.
 //
 // The agent declares the small interfaces it needs from the hardware layer
@@ -12,6 +12,10 @@
 // onChange) kicks it, and publishes the difference to a Hub. Publishing
 // never blocks: each subscriber has a bounded queue, and one whose queue is
 // full is dropped (its onDrop is called) rather than waited for.
+//
+// PIN-taking calls: each runs through one pinAttempt, which applies the
+// wrong-PIN throttle (per origin and token) before the token is touched,
+// counts the outcome, and writes the call's audit record whatever happened.
 //
 // Every error an Agent method returns is an *Error with a Reason from the
 // protocol's list, so callers never have to guess how to report it.

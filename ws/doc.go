@@ -1,5 +1,6 @@
 // Package ws serves tokenagent's wire protocol (PROTOCOL.md): the HTTP routes
-// /healthz, / and /ws, and JSON-RPC 2.0 over WebSocket on /ws. It owns
+// /healthz, /, /tokenagent.js, /tokenagent.d.ts and /ws, and JSON-RPC 2.0
+// over WebSocket on /ws. It owns
 // everything that is about the wire and nothing below it: the handshake
 // checks (Host, Origin, connection limit), frame rules, the JSON-RPC
 // envelope, the method table with parameter decoding, the JSON shapes of
@@ -37,5 +38,5 @@
 // Connections opening and closing are logged at debug level, refusals
 // (handshake, permission, oversize or binary frames) at info with the
 // reason and the origin. Request params are never logged: later methods
-// carry PINs in them.
+// carry PINs.
 package ws
