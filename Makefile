@@ -22,7 +22,7 @@ export TOKENAGENT_P11SHIM
 # CI comes from the environment and reaches go test unchanged: with CI set,
 # tests fail rather than skip when SoftHSM is missing.
 
-.PHONY: help build test lint fmt-check vet staticcheck deps shim demo bench clean
+.PHONY: help build test lint fmt-check vet staticcheck deps shim demo bench package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -70,5 +70,9 @@ bench: deps shim ## run the benchmarks and the load runs, and print the figures
 	@echo "==> load runs against the agent on SoftHSM (internal/loadtest)"
 	TOKENAGENT_LOAD=1 $(GO) test -count=1 -run . -v ./internal/loadtest/
 
+package: deps ## build dist/tokenagent_VERSION_amd64.{deb,rpm,msi} (nfpm, wixl)
+	@echo "==> packages (version $(VERSION))"
+	VERSION="$(VERSION)" GO="$(GO)" bash scripts/package.sh dist
+
 clean: ## remove build output
-	rm -rf bin build
+	rm -rf bin build dist

@@ -21,6 +21,10 @@ required=(
 	"python3-pycryptodome|crypto library vicc imports (as Crypto, through a shim)"
 	"chromium|headless browser the JavaScript client's tests (web/) run in, through chromedp"
 	"libnss3-tools|certutil, which the local TLS tests use to create NSS databases and check the CA in them"
+	"gcc-mingw-w64-x86-64|C cross-compiler for the Windows binary in the .msi (make package)"
+	"wixl|builds the Windows .msi on Linux (make package)"
+	"msitools|msiinfo, which the package tests use to read the .msi's tables"
+	"rpm|rpm -qpl, which the package tests use to check the .rpm"
 )
 if (($# > 0)); then
 	required=()

@@ -6,7 +6,8 @@ package web
 
 import "embed"
 
-// Files holds tokenagent.js and tokenagent.d.ts at its root.
+// Files holds tokenagent.js and tokenagent.d.ts at its root, and the
+// self-service page (index.html, app.js, i18n.js, app.css) under app/.
 //
-//go:embed tokenagent.js tokenagent.d.ts
+//go:embed tokenagent.js tokenagent.d.ts app/index.html app/app.js app/i18n.js app/app.css
 var Files embed.FS

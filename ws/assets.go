@@ -16,13 +16,18 @@ type asset struct {
 	body        []byte
 	contentType string
 	etag        string
+	page        bool // an HTML page: not to be framed, scripts from the agent only
 }
 
 // assets are the public files of the web package, by path: the JavaScript
-// client and its type declarations.
+// client, its type declarations and the self-service page.
 var assets = map[string]asset{
 	"/tokenagent.js":   loadAsset("tokenagent.js", "text/javascript; charset=utf-8"),
 	"/tokenagent.d.ts": loadAsset("tokenagent.d.ts", "application/typescript; charset=utf-8"),
+	"/":                loadPage("app/index.html"),
+	"/app/app.js":      loadAsset("app/app.js", "text/javascript; charset=utf-8"),
+	"/app/i18n.js":     loadAsset("app/i18n.js", "text/javascript; charset=utf-8"),
+	"/app/app.css":     loadAsset("app/app.css", "text/css; charset=utf-8"),
 }
 
 func loadAsset(name, contentType string) asset {
@@ -33,6 +38,17 @@ func loadAsset(name, contentType string) asset {
 	sum := sha256.Sum256(body)
 	return asset{body: body, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 }
+
+// loadPage loads an HTML page of the web package.
+func loadPage(name string) asset {
+	a := loadAsset(name, "text/html; charset=utf-8")
+	a.page = true
+	return a
+}
+
+// pagePolicy keeps the self-service page from being framed (it takes PINs)
+// and limits it to the agent's own scripts, styles and socket.
+const pagePolicy = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // serveAsset serves the public file at r.URL.Path. The files are public
 // code, so any origin may read them (PROTOCOL.md section 1): a portal
@@ -51,5 +67,10 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", a.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
+	if a.page {
+		h.Set("Content-Security-Policy", pagePolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }

@@ -1,5 +1,6 @@
 // Package ws serves tokenagent's wire protocol (PROTOCOL.md): the HTTP routes
-// /healthz, /, /tokenagent.js, /tokenagent.d.ts and /ws, and JSON-RPC 2.0
+// /healthz, / (the self-service page, with its files under /app/),
+// /tokenagent.js, /tokenagent.d.ts and /ws, and JSON-RPC 2.0
 // over WebSocket on /ws. It owns
 // everything that is about the wire and nothing below it: the handshake
 // checks (Host, Origin, connection limit), frame rules, the JSON-RPC

@@ -22,11 +22,16 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
-// The PINs of the lifecycle tokens. They are long and odd so that a search
-// of the logs for them cannot match anything else.
+// The PINs of the lifecycle tests, right and wrong. They are long and odd
+// so that a search of the logs for them cannot match anything else (a
+// short "1111" can turn up in a duration).
 const (
-	lcUserPIN = "731946"
-	lcSOPIN   = "58203617"
+	lcUserPIN   = "731946"
+	lcSOPIN     = "58203617"
+	lcNewPIN    = "9081726354"
+	lcWrongPIN  = "5550123987"
+	lcWrongSO   = "4440987123"
+	lcUnusedPIN = "6677889901"
 )
 
 // lifecycle is an agent on SoftHSM tokens "alice" (one EC-P256 key and
@@ -95,7 +100,7 @@ func (lc *lifecycle) dial(origin string) *client {
 // checkNoPINs fails the test when a PIN used in it shows in the logs.
 func (lc *lifecycle) checkNoPINs() {
 	for name, text := range map[string]string{"log": lc.logs.String(), "audit log": lc.audit.String()} {
-		for _, pin := range []string{lcUserPIN, lcSOPIN, "9081726354", "00000000", "1111", "2222"} {
+		for _, pin := range []string{lcUserPIN, lcSOPIN, lcNewPIN, lcWrongPIN, lcWrongSO, lcUnusedPIN} {
 			if strings.Contains(text, pin) {
 				lc.t.Errorf("the %s contains the PIN %s", name, pin)
 			}
@@ -257,7 +262,7 @@ func TestPINChangeWrongPINAndThrottle(t *testing.T) {
 	lc := newLifecycle(t, false)
 	local, a, b := lc.dial(""), lc.dial("https://a.example"), lc.dial("https://b.example")
 	alice := lc.tokens["alice"]
-	ctx := map[string]any{"token": alice, "pin": "00000000", "algorithm": "EC-P256"}
+	ctx := map[string]any{"token": alice, "pin": lcWrongPIN, "algorithm": "EC-P256"}
 
 	r := a.call("keys.generate", ctx)
 	wantError(t, r, 1010, "PIN_INCORRECT")
@@ -269,8 +274,8 @@ func TestPINChangeWrongPINAndThrottle(t *testing.T) {
 			t.Errorf("tokens.list pin = %v, want countLow", tm["pin"])
 		}
 	}
-	wantError(t, a.call("sign", map[string]any{"token": alice, "pin": "1111", "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
-	wantError(t, a.call("pin.change", map[string]any{"token": alice, "oldPin": "2222", "newPin": "4444"}), 1010, "PIN_INCORRECT")
+	wantError(t, a.call("sign", map[string]any{"token": alice, "pin": lcWrongPIN, "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
+	wantError(t, a.call("pin.change", map[string]any{"token": alice, "oldPin": lcWrongPIN, "newPin": lcUnusedPIN}), 1010, "PIN_INCORRECT")
 	// Three wrong PINs from a.example: it is throttled, even with the right PIN.
 	r = a.call("sign", map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA=="})
 	wantError(t, r, 1031, "RATE_LIMITED")
@@ -283,10 +288,10 @@ func TestPINChangeWrongPINAndThrottle(t *testing.T) {
 
 	// A right PIN resets the count.
 	for i := 0; i < 2; i++ {
-		wantError(t, b.call("sign", map[string]any{"token": alice, "pin": "1111", "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
+		wantError(t, b.call("sign", map[string]any{"token": alice, "pin": lcWrongPIN, "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
 	}
 	b.result("sign", map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA=="})
-	wantError(t, b.call("sign", map[string]any{"token": alice, "pin": "1111", "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
+	wantError(t, b.call("sign", map[string]any{"token": alice, "pin": lcWrongPIN, "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
 	b.result("sign", map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA=="})
 
 	// PIN change, with the token's length rules.
@@ -295,11 +300,11 @@ func TestPINChangeWrongPINAndThrottle(t *testing.T) {
 	if r.Error.Data["minLen"] != float64(4) || r.Error.Data["maxLen"] != float64(255) {
 		t.Errorf("PIN_INVALID data = %v", r.Error.Data)
 	}
-	if got := local.result("pin.change", map[string]any{"token": alice, "oldPin": lcUserPIN, "newPin": "9081726354"}); got["changed"] != true {
+	if got := local.result("pin.change", map[string]any{"token": alice, "oldPin": lcUserPIN, "newPin": lcNewPIN}); got["changed"] != true {
 		t.Errorf("pin.change = %v", got)
 	}
 	wantError(t, local.call("sign", map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA=="}), 1010, "PIN_INCORRECT")
-	local.result("sign", map[string]any{"token": alice, "pin": "9081726354", "cert": "01", "data": "eA=="})
+	local.result("sign", map[string]any{"token": alice, "pin": lcNewPIN, "cert": "01", "data": "eA=="})
 
 	// Every PIN-taking call left one audit line, refused ones included.
 	outcomes := map[string]int{}
@@ -320,15 +325,15 @@ func TestUnlock(t *testing.T) {
 	lc := newLifecycle(t, false)
 	c := lc.dial("")
 	alice := lc.tokens["alice"]
-	r := c.call("pin.unlock", map[string]any{"token": alice, "soPin": "00000000", "newPin": "1111"})
+	r := c.call("pin.unlock", map[string]any{"token": alice, "soPin": lcWrongSO, "newPin": lcUnusedPIN})
 	wantError(t, r, 1014, "SO_PIN_INCORRECT")
 	if _, ok := r.Error.Data["countLow"]; !ok {
 		t.Errorf("SO_PIN_INCORRECT data = %v, want countLow and finalTry", r.Error.Data)
 	}
-	if got := c.result("pin.unlock", map[string]any{"token": alice, "soPin": lcSOPIN, "newPin": "9081726354"}); got["unlocked"] != true {
+	if got := c.result("pin.unlock", map[string]any{"token": alice, "soPin": lcSOPIN, "newPin": lcNewPIN}); got["unlocked"] != true {
 		t.Errorf("pin.unlock = %v", got)
 	}
-	c.result("sign", map[string]any{"token": alice, "pin": "9081726354", "cert": "01", "data": "eA=="})
+	c.result("sign", map[string]any{"token": alice, "pin": lcNewPIN, "cert": "01", "data": "eA=="})
 }
 
 func TestLockedFinalTryAndFailingDevice(t *testing.T) {

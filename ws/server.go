@@ -34,7 +34,6 @@ const (
 	closeGrace        = 2 * time.Second  // how long a closing peer may take to answer
 	maxInFlight       = 32               // concurrent requests per connection
 	sendQueue         = 64               // responses waiting for the writer
-	statusPageTimeout = 10 * time.Second
 )
 
 // ErrServerClosed is what Serve and ServeTLS return after Shutdown.
@@ -270,12 +269,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveHealth(w)
-	case "/":
-		if !onlyGet(w, r) {
-			return
-		}
-		s.serveStatusPage(w, r)
-	case "/tokenagent.js", "/tokenagent.d.ts":
+	case "/", "/tokenagent.js", "/tokenagent.d.ts", "/app/app.js", "/app/i18n.js", "/app/app.css":
 		if !onlyGet(w, r) {
 			return
 		}

@@ -78,10 +78,10 @@ func TestRoutes(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("/: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if !strings.Contains(body, "No tokens found") || !strings.Contains(body, "1.2.3") {
-		t.Errorf("/: body %s", body)
+	if !strings.Contains(body, `src="/app/app.js"`) {
+		t.Errorf("/: not the self-service page: %s", body)
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("/: Content-Security-Policy %q", csp)
 	}
 }

@@ -115,10 +115,16 @@ func (s *DebianStore) Ref() StoreRef { return StoreRef{Kind: KindDebian, Locatio
 
 func (s *DebianStore) file() string { return filepath.Join(s.Dir, DebianFile) }
 
-func (s *DebianStore) update(ctx context.Context) error {
+// update rebuilds the bundle. After a removal the default command runs with
+// --fresh: without it, update-ca-certificates leaves the removed CA's links
+// in /etc/ssl/certs behind.
+func (s *DebianStore) update(ctx context.Context, removed bool) error {
 	cmd := s.UpdateCmd
 	if len(cmd) == 0 {
 		cmd = []string{"update-ca-certificates"}
+		if removed {
+			cmd = append(cmd, "--fresh")
+		}
 	}
 	_, err := runCommand(ctx, cmd[0], cmd[1:]...)
 	return err
@@ -131,7 +137,7 @@ func (s *DebianStore) Install(ctx context.Context, ca *x509.Certificate, _ strin
 	if err := writeFileAtomic(s.file(), pemCert(ca), 0o644); err != nil {
 		return err
 	}
-	return s.update(ctx)
+	return s.update(ctx, false)
 }
 
 func (s *DebianStore) Remove(ctx context.Context, ca *x509.Certificate) error {
@@ -142,7 +148,7 @@ func (s *DebianStore) Remove(ctx context.Context, ca *x509.Certificate) error {
 	if err := os.Remove(s.file()); err != nil {
 		return fmt.Errorf("removing the CA from %s: %w", s.Dir, err)
 	}
-	return s.update(ctx)
+	return s.update(ctx, true)
 }
 
 func (s *DebianStore) Contains(_ context.Context, ca *x509.Certificate) (bool, error) {
