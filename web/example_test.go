@@ -87,6 +87,16 @@ func TestPortalExample(t *testing.T) {
 	if !strings.Contains(status, "1 certificate") {
 		t.Errorf("status %q, want the token's one certificate", status)
 	}
+	// The same page from an origin the agent does not allow cannot connect.
+	_, pagePort, _ := net.SplitHostPort(pageLn.Addr().String())
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://localhost:"+pagePort+"/index.html?agent=http://127.0.0.1:"+agentPort),
+		chromedp.WaitVisible("#status.error")); err != nil {
+		t.Fatalf("the page on a foreign origin: %v", err)
+	}
+	refused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status").textContent`))
+	if err != nil || !strings.Contains(refused, "AGENT_UNREACHABLE") {
+		t.Errorf("status on a foreign origin %q, %v; want AGENT_UNREACHABLE", refused, err)
+	}
 	sig, err := base64.StdEncoding.DecodeString(result)
 	if err != nil {
 		t.Fatalf("signature %q: %v", result, err)
