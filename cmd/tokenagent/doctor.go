@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -417,11 +418,40 @@ func (d *doctor) checkTLS(cfg Config) {
 	switch {
 	case err != nil:
 		d.fail("tls", fmt.Sprintf("the certificate %s cannot be read: %v", cfg.TLS.Cert, err), "run: sudo tokenagent tls setup")
+		return
 	case localtls.RenewalDue(cert, time.Now()):
 		d.warn("tls", fmt.Sprintf("the certificate %s expires %s and the agent could not renew it", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly)),
 			"run: sudo tokenagent tls setup")
 	default:
 		d.info("tls", "certificate %s (valid until %s), key %s", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly), cfg.TLS.Key)
+	}
+	d.checkTrust(filepath.Dir(cfg.TLS.Cert))
+}
+
+// checkTrust tells, for a certificate `tls setup` made, which trust stores
+// hold its CA: the system's, and each browser's of the user running doctor.
+// A store without it means pages in that browser cannot reach wss://.
+func (d *doctor) checkTrust(dir string) {
+	in, err := localtls.Load(dir)
+	if err != nil {
+		d.info("tls trust", "the certificate was not made by tokenagent tls setup; its trust is not checked")
+		return
+	}
+	stores, unopened := tlsFlags{user: d.user}.trustStores(in)
+	for _, err := range unopened {
+		d.warn("tls trust", err.Error(), "run: tokenagent tls status")
+	}
+	for _, s := range stores {
+		ok, err := s.Contains(context.Background(), in.CA)
+		switch {
+		case err != nil:
+			d.warn("tls trust", fmt.Sprintf("%s: cannot tell: %v", s.Ref(), err), "run: tokenagent tls status")
+		case ok:
+			d.ok("tls trust", "%s trusts the local CA", s.Ref())
+		default:
+			d.warn("tls trust", fmt.Sprintf("%s does not trust the local CA: pages there cannot use wss://", s.Ref()),
+				"run as this user: tokenagent tls setup --user, or as root: sudo tokenagent tls setup")
+		}
 	}
 }
 

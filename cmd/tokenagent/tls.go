@@ -125,6 +125,29 @@ func (f tlsFlags) stores() []localtls.Store {
 	return stores
 }
 
+// trustStores returns the stores to look for in's CA in: those setup
+// recorded, then those setup would use now (the current user's browsers
+// among them). Recorded stores that cannot be opened come back with why.
+func (f tlsFlags) trustStores(in *localtls.Installation) (stores []localtls.Store, unopened []error) {
+	seen := map[localtls.StoreRef]bool{}
+	for _, ref := range in.State.Stores {
+		seen[ref] = true
+		s, err := localtls.Open(ref, f.options())
+		if err != nil {
+			unopened = append(unopened, fmt.Errorf("%s: %w", ref, err))
+			continue
+		}
+		stores = append(stores, s)
+	}
+	for _, s := range f.stores() {
+		if !seen[s.Ref()] {
+			stores = append(stores, s)
+			seen[s.Ref()] = true
+		}
+	}
+	return stores, unopened
+}
+
 func (f tlsFlags) tlsDir() (string, error) {
 	if f.dir != "" {
 		return filepath.Abs(f.dir)
@@ -295,24 +318,9 @@ func tlsStatus(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	if localtls.RenewalDue(in.Cert, now) {
 		fmt.Fprintln(stdout, "  renew it: run tokenagent tls setup")
 	}
-	// The stores setup recorded, then the ones setup would use now.
-	seen := map[localtls.StoreRef]bool{}
-	var stores []localtls.Store
-	for _, ref := range in.State.Stores {
-		s, err := localtls.Open(ref, f.options())
-		if err != nil {
-			fmt.Fprintf(stdout, "%s: %v\n", ref, err)
-			seen[ref] = true
-			continue
-		}
-		stores = append(stores, s)
-		seen[ref] = true
-	}
-	for _, s := range f.stores() {
-		if !seen[s.Ref()] {
-			stores = append(stores, s)
-			seen[s.Ref()] = true
-		}
+	stores, unopened := f.trustStores(in)
+	for _, err := range unopened {
+		fmt.Fprintln(stdout, err)
 	}
 	for _, s := range stores {
 		ok, err := s.Contains(ctx, in.CA)

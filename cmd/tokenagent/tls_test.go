@@ -385,3 +385,34 @@ func TestRenewLocalTLS(t *testing.T) {
 		t.Errorf("logs:\n%s", logs.String())
 	}
 }
+
+// TestDoctorTLSTrust checks that doctor reports, store by store, whether
+// the CA `tls setup` installed is trusted.
+func TestDoctorTLSTrust(t *testing.T) {
+	db := newNSSDB(t)
+	update, _ := recordingUpdate(t)
+	base := t.TempDir()
+	trust := filepath.Join(base, "ca-certificates")
+	dir := filepath.Join(base, "tls")
+	cfgPath := filepath.Join(base, "config.toml")
+	runOK(t, "tls", "setup", "--dir", dir, "--config", cfgPath, "--trust-dir", trust, "--update-cmd", update, "--nss-db", db)
+
+	check := func() string {
+		var out bytes.Buffer
+		(&doctor{w: &out}).checkTrust(dir)
+		return out.String()
+	}
+	out := check()
+	if !strings.Contains(out, db+" trusts the local CA") || !strings.Contains(out, trust+" trusts the local CA") {
+		t.Errorf("after setup:\n%s\nwant both stores trusting the CA", out)
+	}
+	if err := exec.Command("certutil", "-D", "-n", "tokenagent local CA", "-d", "sql:"+db).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if out := check(); !strings.Contains(out, db+" does not trust the local CA") {
+		t.Errorf("with the CA gone from the NSS database:\n%s\nwant it reported", out)
+	}
+	if out := check(); !strings.Contains(out, "[warn] tls trust") {
+		t.Errorf("a store without the CA is not a warning:\n%s", out)
+	}
+}
