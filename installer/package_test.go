@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -314,10 +315,19 @@ func checkMSI(t *testing.T, msi string) {
 	for _, r := range msiTable(t, msi, "InstallExecuteSequence") {
 		seq = append(seq, r[0])
 	}
-	for _, a := range []string{"InstallServices", "StartServices", "StopServices", "DeleteServices"} {
+	for _, a := range []string{"InstallServices", "StartServices", "StopServices", "DeleteServices", "TLSSetup"} {
 		if !slices.Contains(seq, a) {
 			t.Errorf("InstallExecuteSequence lacks %s: %q", a, seq)
 		}
+	}
+	// CustomAction: Action Type Source Target. tls setup runs the installed
+	// executable (type 18: an EXE from a file), deferred without
+	// impersonation (+3072) and not fatal (+64).
+	ca := msiTable(t, msi, "CustomAction")
+	if len(ca) != 1 || ca[0][0] != "TLSSetup" || ca[0][2] != "TokenagentExeFile" || ca[0][3] != "tls setup" {
+		t.Errorf("CustomAction rows: %q", ca)
+	} else if typ, err := strconv.Atoi(ca[0][1]); err != nil || typ&0x3f != 18 || typ&3072 != 3072 || typ&64 == 0 {
+		t.Errorf("CustomAction type %q: want an EXE from the installed file, deferred, elevated, not fatal", ca[0][1])
 	}
 	props := map[string]string{}
 	for _, p := range msiTable(t, msi, "Property") {
