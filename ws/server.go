@@ -184,10 +184,15 @@ func (s *Server) Serve(ln net.Listener) error {
 // ServeTLS is Serve over HTTPS/WSS with the certificate and key in the
 // given PEM files.
 func (s *Server) ServeTLS(ln net.Listener, certFile, keyFile string) error {
+	certs := &certReloader{certFile: certFile, keyFile: keyFile}
+	if _, err := certs.get(nil); err != nil {
+		return fmt.Errorf("ws: %w", err)
+	}
 	if err := s.start(ln, true); err != nil {
 		return err
 	}
-	return s.http.ServeTLS(ln, certFile, keyFile)
+	s.http.TLSConfig.GetCertificate = certs.get
+	return s.http.ServeTLS(ln, "", "")
 }
 
 func (s *Server) start(ln net.Listener, tls bool) error {

@@ -107,3 +107,40 @@ func TestServeTLS(t *testing.T) {
 		t.Fatalf("wss with the http origin: %v, want 403", err)
 	}
 }
+
+// TestServeTLSReloadsRenewedCertificate renews the certificate on disk
+// while the server runs: new connections get the new one.
+func TestServeTLSReloadsRenewedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, oldPool := selfSigned(t, dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{Version: "1.2.3"}, emptyAgent(t))
+	go func() { _ = srv.ServeTLS(ln, certFile, keyFile) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	get := func(pool *x509.CertPool) error {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+		resp, err := hc.Get("https://" + ln.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(oldPool); err != nil {
+		t.Fatalf("before renewal: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond) // a distinct modification time
+	_, _, newPool := selfSigned(t, dir)
+	if err := get(newPool); err != nil {
+		t.Errorf("after renewal, trusting the new certificate: %v", err)
+	}
+	if err := get(oldPool); err == nil {
+		t.Error("after renewal the old certificate is still served")
+	}
+}

@@ -175,7 +175,23 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 		<-watchDone
 	}()
 
+	// Renew at start and then twice a day: the server loads a renewed
+	// certificate from disk by itself.
 	renewLocalTLS(ctx, cfg, log, localtls.Options{})
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	defer stopRenewing()
+	go func() {
+		tick := time.NewTicker(12 * time.Hour)
+		defer tick.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-tick.C:
+				renewLocalTLS(renewCtx, cfg, log, localtls.Options{})
+			}
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
