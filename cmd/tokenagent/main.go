@@ -237,22 +237,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 }
 
 // stateDir is where the agent keeps its state (the audit log) by default:
-// $XDG_STATE_HOME/tokenagent, /var/lib/tokenagent for root on Unix,
-// %ProgramData%\tokenagent on Windows, else ~/.local/state/tokenagent.
+// the system-wide state directory when run as root (and on Windows, where
+// the agent runs as a system service), else the user's (see agentPath).
 func stateDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "tokenagent")
+	user := runtime.GOOS != "windows" && os.Geteuid() != 0
+	dir, err := agentPath(stateDirs, runtime.GOOS, user, os.Getenv)
+	if err != nil {
+		return filepath.Join(os.TempDir(), "tokenagent")
 	}
-	switch {
-	case runtime.GOOS == "windows":
-		return filepath.Join(os.Getenv("ProgramData"), "tokenagent")
-	case os.Geteuid() == 0:
-		return "/var/lib/tokenagent"
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "tokenagent")
-	}
-	return filepath.Join(os.TempDir(), "tokenagent")
+	return dir
 }
 
 // agentVersion is the version set at build time, else the module version

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 	"path"
 	"strings"
 )
@@ -19,41 +19,62 @@ import (
 // XDG_CONFIG_HOME, ProgramData, APPDATA); goos and getenv are parameters so
 // that every platform's answer can be tested anywhere.
 func configPath(goos string, user bool, getenv func(string) string) (string, error) {
+	return agentPath(configDirs, goos, user, getenv, "config.toml")
+}
+
+// agentDirs are the directories of one kind (configuration, state) on each
+// platform.
+type agentDirs struct {
+	what string // for errors: "config", "state"
+	// linux and other Unix systems
+	system        string // the system-wide directory
+	xdgVar, xdgIn string // the user's: $xdgVar, else $HOME/xdgIn
+	// windows
+	windowsUserVar string // the user's: %windowsUserVar% (system-wide: %ProgramData%)
+	// darwin: /Library/Application Support and ~/Library/Application Support
+}
+
+var (
+	configDirs = agentDirs{what: "config", system: "/etc/tokenagent", xdgVar: "XDG_CONFIG_HOME", xdgIn: ".config", windowsUserVar: "APPDATA"}
+	stateDirs  = agentDirs{what: "state", system: "/var/lib/tokenagent", xdgVar: "XDG_STATE_HOME", xdgIn: ".local/state", windowsUserVar: "LOCALAPPDATA"}
+)
+
+// agentPath returns elem inside tokenagent's directory of kind dirs on goos,
+// system-wide or, with user set, the current user's.
+func agentPath(dirs agentDirs, goos string, user bool, getenv func(string) string, elem ...string) (string, error) {
 	switch goos {
 	case "windows":
-		if !user {
-			base := getenv("ProgramData")
-			if base == "" {
-				base = `C:\ProgramData`
+		base := getenv("ProgramData")
+		if !user && base == "" {
+			base = `C:\ProgramData`
+		}
+		if user {
+			if base = getenv(dirs.windowsUserVar); base == "" {
+				return "", fmt.Errorf("finding the user's %s directory: %%%s%% is not set", dirs.what, dirs.windowsUserVar)
 			}
-			return windowsJoin(base, "tokenagent", "config.toml"), nil
 		}
-		base := getenv("APPDATA")
-		if base == "" {
-			return "", errors.New("finding the user's config directory: %APPDATA% is not set")
-		}
-		return windowsJoin(base, "tokenagent", "config.toml"), nil
+		return windowsJoin(append([]string{base, "tokenagent"}, elem...)...), nil
 	case "darwin", "ios":
 		if !user {
-			return "/Library/Application Support/tokenagent/config.toml", nil
+			return path.Join(append([]string{"/Library/Application Support/tokenagent"}, elem...)...), nil
 		}
 		home := getenv("HOME")
 		if home == "" {
-			return "", errors.New("finding the user's config directory: $HOME is not set")
+			return "", fmt.Errorf("finding the user's %s directory: $HOME is not set", dirs.what)
 		}
-		return path.Join(home, "Library", "Application Support", "tokenagent", "config.toml"), nil
+		return path.Join(append([]string{home, "Library", "Application Support", "tokenagent"}, elem...)...), nil
 	}
 	if !user {
-		return "/etc/tokenagent/config.toml", nil
+		return path.Join(append([]string{dirs.system}, elem...)...), nil
 	}
-	if xdg := getenv("XDG_CONFIG_HOME"); path.IsAbs(xdg) { // the spec says to ignore a relative one
-		return path.Join(xdg, "tokenagent", "config.toml"), nil
+	if xdg := getenv(dirs.xdgVar); path.IsAbs(xdg) { // the XDG spec says to ignore a relative one
+		return path.Join(append([]string{xdg, "tokenagent"}, elem...)...), nil
 	}
 	home := getenv("HOME")
 	if home == "" {
-		return "", errors.New("finding the user's config directory: neither $XDG_CONFIG_HOME nor $HOME is set")
+		return "", fmt.Errorf("finding the user's %s directory: neither $%s nor $HOME is set", dirs.what, dirs.xdgVar)
 	}
-	return path.Join(home, ".config", "tokenagent", "config.toml"), nil
+	return path.Join(append([]string{home, dirs.xdgIn, "tokenagent"}, elem...)...), nil
 }
 
 // windowsJoin joins Windows path elements with backslashes, whatever the

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -169,41 +168,7 @@ func (f tlsFlags) configPath() (string, error) {
 //	darwin   /Library/Application Support/tokenagent/tls       ~/Library/Application Support/tokenagent/tls
 //	windows  %ProgramData%\tokenagent\tls                      %LOCALAPPDATA%\tokenagent\tls
 func tlsDir(goos string, user bool, getenv func(string) string) (string, error) {
-	switch goos {
-	case "windows":
-		if !user {
-			base := getenv("ProgramData")
-			if base == "" {
-				base = `C:\ProgramData`
-			}
-			return windowsJoin(base, "tokenagent", "tls"), nil
-		}
-		base := getenv("LOCALAPPDATA")
-		if base == "" {
-			return "", errors.New("finding the user's state directory: %LOCALAPPDATA% is not set")
-		}
-		return windowsJoin(base, "tokenagent", "tls"), nil
-	case "darwin", "ios":
-		if !user {
-			return "/Library/Application Support/tokenagent/tls", nil
-		}
-		home := getenv("HOME")
-		if home == "" {
-			return "", errors.New("finding the user's state directory: $HOME is not set")
-		}
-		return path.Join(home, "Library", "Application Support", "tokenagent", "tls"), nil
-	}
-	if !user {
-		return "/var/lib/tokenagent/tls", nil
-	}
-	if xdg := getenv("XDG_STATE_HOME"); path.IsAbs(xdg) {
-		return path.Join(xdg, "tokenagent", "tls"), nil
-	}
-	home := getenv("HOME")
-	if home == "" {
-		return "", errors.New("finding the user's state directory: neither $XDG_STATE_HOME nor $HOME is set")
-	}
-	return path.Join(home, ".local", "state", "tokenagent", "tls"), nil
+	return agentPath(stateDirs, goos, user, getenv, "tls")
 }
 
 func tlsSetup(ctx context.Context, f tlsFlags, stdout io.Writer) error {
