@@ -140,18 +140,22 @@ function finalTryBox() {
     h("input", { type: "checkbox", name: "confirmFinalTry" }), h("span", {}, t("confirmFinal")));
 }
 
-function changeForm(card) {
+// pinForm builds the form of a PIN operation: a secret (the current PIN or
+// the unlock code), a new PIN typed twice, and the final-try confirmation.
+// spec names the form's class, the secret's field, the method and texts.
+function pinForm(card, spec) {
   const out = h("p", { class: "msg", role: "alert" });
-  const form = h("form", { class: "change" },
-    field("currentPin", pinInput("oldPin", "current-password")),
+  const form = h("form", { class: spec.kind },
+    ...(spec.hint ? [h("p", { class: "hint" })] : []),
+    field(spec.secretLabel, pinInput(spec.secret, spec.autocomplete)),
     field("newPin", pinInput("newPin", "new-password")),
     field("repeatPin", pinInput("newPin2", "new-password")),
     finalTryBox(),
-    h("button", { type: "submit" }, t("submitChange")));
+    h("button", { type: "submit" }, t(spec.submit)));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const el = form.elements;
-    const params = { token: card.token.id, oldPin: el.oldPin.value, newPin: el.newPin.value };
+    const params = { token: card.token.id, [spec.secret]: el[spec.secret].value, newPin: el.newPin.value };
     const same = el.newPin.value === el.newPin2.value;
     if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
     form.reset();
@@ -160,47 +164,25 @@ function changeForm(card) {
     say(out, "", t("working"));
     busy(form, async () => {
       try {
-        await agent.call("pin.change", params);
-        say(out, "ok", t("pinChanged"));
+        await agent.call(spec.method, params);
+        say(out, "ok", t(spec.done));
         scheduleRefresh();
       } catch (err) {
         handleError(card, form, out, err);
       }
     });
   });
-  return h("details", { class: "change" }, h("summary", {}, t("changePin")), form, out);
+  return h("details", { class: spec.kind }, h("summary", {}, t(spec.summary)), form, out);
+}
+
+function changeForm(card) {
+  return pinForm(card, { kind: "change", secret: "oldPin", secretLabel: "currentPin", autocomplete: "current-password",
+    method: "pin.change", submit: "submitChange", done: "pinChanged", summary: "changePin" });
 }
 
 function unlockForm(card) {
-  const out = h("p", { class: "msg", role: "alert" });
-  const form = h("form", { class: "unlock" },
-    h("p", { class: "hint" }),
-    field("unlockCode", pinInput("soPin", "off")),
-    field("newPin", pinInput("newPin", "new-password")),
-    field("repeatPin", pinInput("newPin2", "new-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitUnlock")));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const el = form.elements;
-    const params = { token: card.token.id, soPin: el.soPin.value, newPin: el.newPin.value };
-    const same = el.newPin.value === el.newPin2.value;
-    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
-    form.reset();
-    form.querySelector(".final").hidden = true;
-    if (!same) return say(out, "error", t("pinMismatch"));
-    say(out, "", t("working"));
-    busy(form, async () => {
-      try {
-        await agent.call("pin.unlock", params);
-        say(out, "ok", t("pinUnlocked"));
-        scheduleRefresh();
-      } catch (err) {
-        handleError(card, form, out, err);
-      }
-    });
-  });
-  return h("details", { class: "unlock" }, h("summary", {}, t("unlockPin")), form, out);
+  return pinForm(card, { kind: "unlock", hint: true, secret: "soPin", secretLabel: "unlockCode", autocomplete: "off",
+    method: "pin.unlock", submit: "submitUnlock", done: "pinUnlocked", summary: "unlockPin" });
 }
 
 function signForm(card) {
