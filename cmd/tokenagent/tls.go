@@ -107,12 +107,18 @@ func (f tlsFlags) options() localtls.Options {
 func (f tlsFlags) explicit() bool { return f.trustDir != "" || len(f.nssDBs) > 0 }
 
 // stores returns the trust stores setup installs into: the ones the flags
-// name, else the platform's (see localtls.SystemStores).
+// name, else the platform's (see localtls.SystemStores) and, system-wide,
+// the browsers of every user of the computer too: the system-wide agent
+// serves them all, and on Linux browsers trust only their own databases.
 func (f tlsFlags) stores() []localtls.Store {
 	o := f.options()
 	if !f.explicit() {
 		home, _ := os.UserHomeDir() // without a home there are no browser databases
-		return localtls.SystemStores(f.user, home, o)
+		stores := localtls.SystemStores(f.user, home, o)
+		if !f.user {
+			stores = append(stores, usersBrowsers(home, o)...)
+		}
+		return stores
 	}
 	var stores []localtls.Store
 	if f.trustDir != "" {
@@ -120,6 +126,32 @@ func (f tlsFlags) stores() []localtls.Store {
 	}
 	for _, db := range f.nssDBs {
 		stores = append(stores, &localtls.NSSStore{DB: db})
+	}
+	return stores
+}
+
+// userHomes are where the homes of a computer's users are; a variable for
+// tests.
+var userHomes = []string{"/home/*", "/Users/*"}
+
+// usersBrowsers returns the browser NSS databases in every user's home but
+// own (SystemStores has those), when certutil is installed. certutil run as
+// root changes a database's files in place, so they keep their owner.
+func usersBrowsers(own string, o localtls.Options) []localtls.Store {
+	if _, err := o.FindCertutil(); err != nil {
+		return nil
+	}
+	var stores []localtls.Store
+	for _, pattern := range userHomes {
+		homes, _ := filepath.Glob(pattern) // the patterns are well-formed
+		for _, home := range homes {
+			if home == own {
+				continue
+			}
+			for _, db := range localtls.NSSDatabases(home) {
+				stores = append(stores, &localtls.NSSStore{DB: db, Certutil: o.Certutil})
+			}
+		}
 	}
 	return stores
 }
