@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -40,27 +39,7 @@ func startAgent(t *testing.T, module string) string {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", module}, &lockedWriter{w: &bytes.Buffer{}}, func(a net.Addr) { addrs <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("runAgent: %v", err)
-		}
-	})
-	select {
-	case a := <-addrs:
-		return a.String()
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start")
-	}
-	return ""
+	return startRunAgent(t, "--config", cfgPath, "--module", module).addr.String()
 }
 
 // freeAddr returns a loopback address where nothing listens.

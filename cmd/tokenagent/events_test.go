@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,32 +25,8 @@ func TestServeWatchesTokens(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	logs := &lockedWriter{w: &bytes.Buffer{}}
-	go func() {
-		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", env.Module}, logs, func(a net.Addr) { addrs <- a })
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runAgent: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("agent did not shut down")
-		}
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start")
-	}
+	ag := startRunAgent(t, "--config", cfgPath, "--module", env.Module)
+	addr := ag.addr
 	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr.String()+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +52,7 @@ func TestServeWatchesTokens(t *testing.T) {
 			Params struct{ Added []struct{ Label string } }
 		}
 		if err := conn.ReadJSON(&ev); err != nil {
-			logs.mu.Lock()
-			defer logs.mu.Unlock()
-			t.Fatalf("no tokens.changed adding bob within 2 s: %v\nlog:\n%s", err, logs.w.String())
+			t.Fatalf("no tokens.changed adding bob within 2 s: %v\nlog:\n%s", err, ag.logs)
 		}
 		if ev.Method == "tokens.changed" && len(ev.Params.Added) == 1 && ev.Params.Added[0].Label == "bob" {
 			t.Logf("added after %v", time.Since(made))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -60,21 +61,8 @@ func TestServeAndShutDown(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() {
-		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", env.Module}, &lockedWriter{w: &logs}, func(a net.Addr) { addrs <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start")
-	}
+	ag := startRunAgent(t, "--config", cfgPath, "--module", env.Module)
+	addr := ag.addr
 	resp, err := http.Get("http://" + addr.String() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -100,23 +88,68 @@ func TestServeAndShutDown(t *testing.T) {
 		t.Fatalf("tokens.list = %+v, %v", list, err)
 	}
 
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- ag.stop() }()
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _, err = conn.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("read after shutdown: %v, want close 1001", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("runAgent: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("agent did not shut down")
+	if err := <-stopped; err != nil {
+		t.Errorf("runAgent: %v", err)
 	}
 	if _, err := os.Stat(auditPath); err != nil {
 		t.Errorf("audit log not created: %v", err)
 	}
+}
+
+// runningAgent is the agent run in-process as `tokenagent run` runs it.
+type runningAgent struct {
+	addr   net.Addr
+	logs   *lockedWriter
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// startRunAgent runs runAgent with args until stop is called or the test
+// ends, and returns once the agent listens.
+func startRunAgent(t *testing.T, args ...string) *runningAgent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningAgent{logs: &lockedWriter{w: &bytes.Buffer{}}, cancel: cancel, done: make(chan error, 1)}
+	addrs := make(chan net.Addr, 1)
+	go func() { r.done <- runAgent(ctx, args, r.logs, func(a net.Addr) { addrs <- a }) }()
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("runAgent: %v", err)
+		}
+	})
+	select {
+	case r.addr = <-addrs:
+		return r
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("agent stopped: %v\n%s", err, r.logs)
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not start")
+	}
+	return nil
+}
+
+// stop shuts the agent down as SIGTERM would and returns what runAgent
+// returned; calling it again returns the same.
+func (r *runningAgent) stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(15 * time.Second):
+			r.err = errors.New("agent did not shut down")
+		}
+	})
+	return r.err
 }
 
 // lockedWriter lets the agent's goroutines log into one buffer.

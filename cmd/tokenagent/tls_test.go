@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,32 +132,7 @@ func TestTLSEndToEnd(t *testing.T) {
 	}
 
 	// The agent, serving with the config setup wrote.
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() {
-		done <- runAgent(ctx, []string{"--config", cfgPath, "--module", env.Module}, &lockedWriter{w: &logs}, func(a net.Addr) { addrs <- a })
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("runAgent: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("agent did not shut down")
-		}
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v\n%s", err, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent did not start")
-	}
+	addr := startRunAgent(t, "--config", cfgPath, "--module", env.Module).addr
 
 	roots := x509.NewCertPool() // the new CA and nothing else
 	if !roots.AppendCertsFromPEM(caPEM) {
