@@ -64,11 +64,14 @@ demo: deps build ## run the agent against SoftHSM demo tokens
 	@echo "Self-service page: http://127.0.0.1:24321/  (Ctrl-C stops the agent)"
 	SOFTHSM2_CONF="$(DEMO_DIR)/softhsm2.conf" exec bin/tokenagent run --config "$(DEMO_DIR)/config.toml"
 
-bench: deps shim ## run the benchmarks and the load runs, and print the figures
+# How long make bench soaks the agent with mixed calls (a Go duration).
+SOAK ?= 10m
+
+bench: deps shim ## run the benchmarks and the load, soak and idle runs, and print the figures
 	@echo "==> go test -bench ./..."
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@echo "==> load runs against the agent on SoftHSM (internal/loadtest)"
-	TOKENAGENT_LOAD=1 $(GO) test -count=1 -run . -v ./internal/loadtest/
+	@echo "==> load, soak ($(SOAK)) and idle runs against the agent on SoftHSM (internal/loadtest)"
+	TOKENAGENT_LOAD=1 TOKENAGENT_SOAK=$(SOAK) $(GO) test -count=1 -timeout 60m -run . -v ./internal/loadtest/
 
 package: deps ## build dist/tokenagent_VERSION_amd64.{deb,rpm,msi} (nfpm, wixl)
 	@echo "==> packages (version $(VERSION))"

@@ -52,7 +52,12 @@ type Agent struct {
 	opts     Options
 	throttle *throttle
 	hub      *Hub          // events for subscribers (watch.go)
+	poll     poller        // the last token listing, while anyone listens
 	kick     chan struct{} // has Run list the tokens at once
+	listen   chan struct{} // tells Run that someone subscribed
+
+	tokenReads coalescer[[]Token]       // tokens.list
+	certReads  coalescer[[]Certificate] // certs.list, by token id
 }
 
 // New returns an Agent over hw.
@@ -60,7 +65,8 @@ func New(hw Hardware, opts Options) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Agent{hw: hw, opts: opts, throttle: newThrottle(), hub: NewHub(), kick: make(chan struct{}, 1)}
+	return &Agent{hw: hw, opts: opts, throttle: newThrottle(), hub: NewHub(),
+		kick: make(chan struct{}, 1), listen: make(chan struct{}, 1)}
 }
 
 // ModuleStatus is a configured PKCS#11 module and whether it loaded.
@@ -130,7 +136,15 @@ type Token struct {
 }
 
 // Tokens lists the tokens present.
+// Concurrent callers share one listing (coalesce.go).
 func (a *Agent) Tokens(ctx context.Context) ([]Token, error) {
+	return a.tokenReads.do(ctx, "", a.listTokens)
+}
+
+func (a *Agent) listTokens(ctx context.Context) ([]Token, error) {
+	if r, ok := a.hw.(refresher); ok {
+		r.Refresh() // so that tokens other processes made are listed
+	}
 	infos, err := a.hw.Tokens(ctx)
 	if err != nil {
 		return nil, classify(err)
@@ -193,8 +207,15 @@ type Certificate struct {
 	Lifetime     Lifetime
 }
 
-// Certificates lists the certificates on token tokenID.
+// Certificates lists the certificates on token tokenID. Concurrent callers
+// for one token share one reading (coalesce.go).
 func (a *Agent) Certificates(ctx context.Context, tokenID string) ([]Certificate, error) {
+	return a.certReads.do(ctx, tokenID, func(ctx context.Context) ([]Certificate, error) {
+		return a.listCertificates(ctx, tokenID)
+	})
+}
+
+func (a *Agent) listCertificates(ctx context.Context, tokenID string) ([]Certificate, error) {
 	certs, err := a.hw.Certificates(ctx, tokenID)
 	if err != nil {
 		return nil, classify(err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenagent/tokenagent/token"
@@ -36,14 +37,30 @@ type refresher interface {
 // (DefaultEventQueue when queue <= 0). onDrop is called, from the
 // publisher, when the subscriber falls that far behind and is dropped; it
 // must return at once. Close the subscription when done.
-func (a *Agent) Subscribe(queue int, onDrop func()) *Subscription {
-	return a.hub.Subscribe(queue, onDrop)
+//
+// The tokens are polled only while someone listens, so a subscriber that
+// finds nobody listening has the tokens listed first, as the baseline: it
+// hears of every change after it subscribed and of none before.
+func (a *Agent) Subscribe(ctx context.Context, queue int, onDrop func()) *Subscription {
+	a.poll.Lock()
+	defer a.poll.Unlock()
+	if a.hub.Subscribers() == 0 {
+		a.poll.prev, _ = a.snapshot(ctx)
+	}
+	sub := a.hub.Subscribe(queue, onDrop)
+	select {
+	case a.listen <- struct{}{}:
+	default: // Run has been told already
+	}
+	return sub
 }
 
-// Run watches the tokens until ctx ends, then ends every subscription. It
-// lists the tokens every PollInterval, and at once after ReadersChanged, and
-// publishes tokens.changed for what differs from the listing before. Run it
-// once.
+// Run watches the tokens until ctx ends, then ends every subscription.
+// While anyone is subscribed it lists the tokens every PollInterval, and at
+// once after ReadersChanged, and publishes tokens.changed for what differs
+// from the listing before. With nobody subscribed it lists nothing: an agent
+// with no page open does no work, and tokens.list lists afresh anyway. Run
+// it once.
 func (a *Agent) Run(ctx context.Context) {
 	defer a.hub.Close()
 	interval := a.opts.PollInterval
@@ -52,35 +69,57 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 	tried := map[string]bool{} // modules loadCardModules tried already
 	a.loadCardModules(tried)
-	prev, _ := a.snapshot(ctx) // the baseline: no events for what is there already
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
+		// Not waiting on the ticker keeps it out of the runtime's timers,
+		// so an agent nobody listens to is not woken at all.
+		var ticks <-chan time.Time
+		if a.hub.Subscribers() > 0 {
+			ticks = tick.C
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
+		case <-a.listen:
 		case <-a.kick:
 			a.loadCardModules(tried)
 		}
-		next, ok := a.snapshot(ctx)
-		if !ok {
-			continue // keep the last listing; a failed one says nothing
-		}
-		if prev != nil {
-			if ev, changed := diffTokens(prev, next); changed {
-				a.hub.Publish(Event{Tokens: ev})
-			}
-		}
-		prev = next
+		a.pollTokens(ctx)
 	}
 }
 
-// snapshot refreshes the modules that need it and lists the tokens by id.
-func (a *Agent) snapshot(ctx context.Context) (map[string]Token, bool) {
-	if r, ok := a.hw.(refresher); ok {
-		r.Refresh()
+// poller is the token listing Run compares the next one with; nil when
+// nobody listens.
+type poller struct {
+	sync.Mutex
+	prev map[string]Token
+}
+
+// pollTokens lists the tokens and publishes what changed since the last
+// listing, when anyone is subscribed.
+func (a *Agent) pollTokens(ctx context.Context) {
+	a.poll.Lock()
+	defer a.poll.Unlock()
+	if a.hub.Subscribers() == 0 {
+		a.poll.prev = nil
+		return
 	}
+	next, ok := a.snapshot(ctx)
+	if !ok {
+		return // keep the last listing; a failed one says nothing
+	}
+	if a.poll.prev != nil {
+		if ev, changed := diffTokens(a.poll.prev, next); changed {
+			a.hub.Publish(Event{Tokens: ev})
+		}
+	}
+	a.poll.prev = next
+}
+
+// snapshot lists the tokens by id.
+func (a *Agent) snapshot(ctx context.Context) (map[string]Token, bool) {
 	tokens, err := a.Tokens(ctx)
 	if err != nil {
 		return nil, false

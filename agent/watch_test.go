@@ -35,6 +35,12 @@ func (f *fakeHW) Refresh() {
 	f.refresh++
 }
 
+func (f *fakeHW) counts() (lists, refreshes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists, f.refresh
+}
+
 func (f *fakeHW) set(tokens ...token.TokenInfo) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -107,29 +113,17 @@ func TestRunPollsAndKicks(t *testing.T) {
 	hw := &fakeHW{}
 	hw.set(token.TokenInfo{ID: "a", Label: "a"})
 	a := New(hw, Options{PollInterval: time.Hour})
-	sub := a.Subscribe(0, nil)
 	ctx, cancel := context.WithCancel(context.Background())
+	sub := a.Subscribe(ctx, 0, nil)
+	// The first subscriber has the baseline listed, refreshed first.
+	if lists, refreshes := hw.counts(); lists != 1 || refreshes != 1 {
+		t.Fatalf("Subscribe listed %d and refreshed %d times, want 1 and 1", lists, refreshes)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		a.Run(ctx)
 	}()
-	// The baseline listing is no event; wait until it is taken.
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		hw.mu.Lock()
-		lists, refreshes := hw.lists, hw.refresh
-		hw.mu.Unlock()
-		if lists > 0 {
-			if refreshes == 0 {
-				t.Fatal("Run listed without refreshing first")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run took no listing")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	hw.set(token.TokenInfo{ID: "b", Label: "b"})
 	atr := []byte{0x3b, 0x95, 0x13}
 	a.ReadersChanged(token.ReaderState{Available: true, Readers: []token.Reader{
@@ -149,6 +143,48 @@ func TestRunPollsAndKicks(t *testing.T) {
 	<-done
 	if _, ok := <-sub.Events(); ok {
 		t.Error("subscription open after Run returned")
+	}
+}
+
+// TestRunIdlesWithoutSubscribers checks that nobody listening means no
+// listing, and that a subscriber coming later hears nothing of what changed
+// before it came.
+func TestRunIdlesWithoutSubscribers(t *testing.T) {
+	hw := &fakeHW{}
+	hw.set(token.TokenInfo{ID: "a", Label: "a"})
+	a := New(hw, Options{PollInterval: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	if lists, _ := hw.counts(); lists != 0 {
+		t.Fatalf("Run listed the tokens %d times with nobody subscribed", lists)
+	}
+
+	sub := a.Subscribe(ctx, 0, nil)
+	hw.set(token.TokenInfo{ID: "b", Label: "b"})
+	if ev := waitEvent(t, sub); ev.Tokens == nil || len(ev.Tokens.Added) != 1 || ev.Tokens.Added[0].ID != "b" {
+		t.Fatalf("event %+v, want b added", ev)
+	}
+	sub.Close()
+	time.Sleep(20 * time.Millisecond) // a poll or more with nobody listening
+	lists, _ := hw.counts()
+	time.Sleep(50 * time.Millisecond)
+	if later, _ := hw.counts(); later != lists {
+		t.Fatalf("Run listed %d times after the last subscriber left", later-lists)
+	}
+
+	hw.set(token.TokenInfo{ID: "c", Label: "c"}) // while nobody listens
+	sub = a.Subscribe(ctx, 0, nil)
+	defer sub.Close()
+	hw.set(token.TokenInfo{ID: "c", Label: "c"}, token.TokenInfo{ID: "d", Label: "d"})
+	ev := waitEvent(t, sub)
+	if tc := ev.Tokens; tc == nil || len(tc.Added) != 1 || tc.Added[0].ID != "d" || len(tc.Removed) != 0 {
+		t.Fatalf("event %+v, want only d added: c and b's removal came before the subscriber", ev)
 	}
 }
 

@@ -30,6 +30,9 @@ type Module struct {
 	// uninitialised is set when a re-initialisation (refresh.go) failed
 	// after C_Finalize: calls fail until a later refresh succeeds.
 	uninitialised bool
+	// store is watched to re-initialise the module when tokens were made
+	// or deleted by another process (refresh.go); nil for most modules.
+	store *tokenStore
 
 	// byToken guards what the module keeps per token id: its lock, its
 	// open session, its mechanism list, and the certificates last read.
@@ -93,15 +96,17 @@ func loadModule(path, key string) (*Module, error) {
 		ctx.Destroy()
 		return nil, fmt.Errorf("reading module info of %s: %w", path, mapError("C_GetInfo", err))
 	}
+	info := ModuleInfo{
+		Manufacturer:   gi.ManufacturerID,
+		Description:    gi.LibraryDescription,
+		LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
+	}
 	return &Module{
-		path: path,
-		key:  key,
-		ctx:  ctx,
-		info: ModuleInfo{
-			Manufacturer:   gi.ManufacturerID,
-			Description:    gi.LibraryDescription,
-			LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
-		},
+		path:     path,
+		key:      key,
+		ctx:      ctx,
+		info:     info,
+		store:    storeOf(info),
 		locks:    map[string]tokenLock{},
 		mechs:    map[string]map[uint]bool{},
 		certs:    map[string]map[string]Certificate{},

@@ -1,19 +1,23 @@
 package token
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/miekg/pkcs11"
 )
 
 // Refresh re-initialises the modules that see token changes made by other
-// processes only at C_Initialize: those whose slots are all fixed (no
-// CKF_REMOVABLE_DEVICE on any slot), which is SoftHSM. Modules with
-// removable slots sit on readers and see hot-plug by themselves; they are
-// left alone. A module with a call in flight is skipped this time, so
-// Refresh never waits for a token and never disturbs a call. It is meant to
-// be called before each poll of Tokens.
+// processes only at C_Initialize, when their token store has changed since:
+// that is SoftHSM, which reads its token directory only then (see
+// tokenStore). Other modules report tokens coming and going by themselves
+// and are left alone; re-initialising them would drop every session for
+// nothing. A module with a call in flight is skipped this time, so Refresh
+// never waits for a token and never disturbs a call. It is meant to be
+// called before listing the tokens.
 //
 // Re-initialising invalidates every session and object handle of the
 // module, so what the module keeps per token that holds handles (the open
@@ -34,9 +38,15 @@ func (m *Manager) Refresh() {
 	}
 }
 
-// refresh re-initialises the module when its slots are all fixed and no call
-// is using it. It tells whether it did.
+// refresh re-initialises the module when its token store changed and no
+// call is using it. It tells whether it did.
 func (mod *Module) refresh() (bool, error) {
+	// Listed before locking: reading a directory needs no lock, and a
+	// listing taken too early only costs one more refresh later.
+	var listing string
+	if mod.store != nil {
+		listing = mod.store.listing()
+	}
 	if !mod.mu.TryLock() {
 		return false, nil // busy: next time
 	}
@@ -48,9 +58,8 @@ func (mod *Module) refresh() (bool, error) {
 		// A previous C_Initialize failed: only try again.
 		return mod.reinitialise()
 	}
-	fixed, err := fixedSlots(mod.ctx)
-	if err != nil || !fixed {
-		return false, err
+	if mod.store == nil || !mod.store.changed(listing) {
+		return false, nil
 	}
 	if err := mod.ctx.Finalize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED)) {
 		return false, fmt.Errorf("finalising module %s: %w", mod.path, mapError("C_Finalize", err))
@@ -79,26 +88,100 @@ func (mod *Module) forgetHandles() {
 	clear(mod.certs)
 }
 
-// fixedSlots tells whether the module has slots and none of them is
-// removable.
-func fixedSlots(c *pkcs11.Ctx) (bool, error) {
-	slots, err := c.GetSlotList(false)
+// tokenStore is SoftHSM's token directory, watched so that the module is
+// re-initialised only when a token was made or deleted there. SoftHSM keeps
+// each token in a subdirectory with a fresh name, and re-reads the files
+// inside one (objects, PIN flags) by itself, so the list of names is what
+// needs watching. Listing one directory per poll is what keeps an idle
+// agent's CPU near zero; re-initialising each time cost ~3 ms a second.
+type tokenStore struct {
+	dir string
+	// seen is the listing when the module was last initialised; it starts
+	// as unlisted, so the first poll re-initialises once and catches a token
+	// made between the module's C_Initialize and storeOf.
+	seen string
+}
+
+// unlisted matches no listing: no file name holds a NUL.
+const unlisted = "\x00"
+
+// softHSMConfigs are where SoftHSM looks for its configuration when
+// SOFTHSM2_CONF is unset: Debian's package, upstream's default prefix, and
+// Homebrew on macOS.
+var softHSMConfigs = []string{
+	"/etc/softhsm/softhsm2.conf",
+	"/etc/softhsm2.conf",
+	"/usr/local/etc/softhsm2.conf",
+	"/opt/homebrew/etc/softhsm/softhsm2.conf",
+}
+
+// storeOf returns the token store of a module that needs one watched, or
+// nil. A SoftHSM whose configuration cannot be read gets an empty dir,
+// which counts as changed at every poll: slower, but it still sees tokens
+// made by other processes.
+func storeOf(info ModuleInfo) *tokenStore {
+	if info.Manufacturer != "SoftHSM" {
+		return nil
+	}
+	configs := softHSMConfigs
+	if c := os.Getenv("SOFTHSM2_CONF"); c != "" {
+		configs = []string{c}
+	}
+	for _, c := range configs {
+		if dir := softHSMTokenDir(c); dir != "" {
+			return &tokenStore{dir: dir, seen: unlisted}
+		}
+	}
+	return &tokenStore{}
+}
+
+// softHSMTokenDir reads directories.tokendir from a SoftHSM configuration
+// file, "" when the file or the key is missing.
+func softHSMTokenDir(config string) string {
+	f, err := os.Open(config)
 	if err != nil {
-		return false, mapError("C_GetSlotList", err)
+		return ""
 	}
-	if len(slots) == 0 {
-		return false, nil
-	}
-	for _, slot := range slots {
-		si, err := c.GetSlotInfo(slot)
-		if err != nil {
-			return false, mapError("C_GetSlotInfo", err)
-		}
-		if si.Flags&pkcs11.CKF_REMOVABLE_DEVICE != 0 {
-			return false, nil
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), "=")
+		if ok && strings.TrimSpace(key) == "directories.tokendir" {
+			return strings.TrimSpace(value)
 		}
 	}
-	return true, nil
+	return ""
+}
+
+// changed tells whether listing differs from the one seen at the last
+// initialisation, and takes it as seen. The caller holds the module's lock
+// and re-initialises when it says true.
+func (s *tokenStore) changed(listing string) bool {
+	if s.dir == "" {
+		return true
+	}
+	if listing == s.seen {
+		return false
+	}
+	s.seen = listing
+	return true
+}
+
+// listing names the store's entries; an unreadable store lists as its
+// error, so that it counts as changed when it becomes readable again.
+func (s *tokenStore) listing() string {
+	if s.dir == "" {
+		return ""
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return strings.Join(names, "\n")
 }
 
 // goneFromStore tells whether err is how a module with fixed slots reports a

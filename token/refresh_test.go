@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/tokenagent/tokenagent/internal/softhsm"
@@ -95,21 +97,71 @@ func TestRefreshSeesOtherProcesses(t *testing.T) {
 	}
 }
 
-// TestFixedSlots checks the test Refresh makes: SoftHSM's slots are all
-// fixed (a module with a removable slot would not be refreshed).
-func TestFixedSlots(t *testing.T) {
+// TestRefreshOnlyWhenTheStoreChanged checks that an idle poll leaves the
+// module alone: the session and the certificates read stay until a token is
+// made in the store.
+func TestRefreshOnlyWhenTheStoreChanged(t *testing.T) {
 	env := softhsm.New(t)
 	if err := env.InitToken("t", "so-pin-1", "user-pin-1"); err != nil {
 		t.Fatal(err)
 	}
-	mod, err := OpenModule(env.Module)
+	m := NewManager([]string{env.Module}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = m.Close() })
+	mod := m.modules[0]
+	if mod.store == nil || mod.store.dir == "" {
+		t.Fatalf("SoftHSM's token store not found: %+v", mod.store)
+	}
+	m.Refresh() // the first poll re-initialises once
+	infos, err := m.Tokens(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mod.Close()
-	fixed, err := fixedSlots(mod.ctx)
-	if err != nil || !fixed {
-		t.Errorf("fixedSlots(SoftHSM) = %v, %v; want true", fixed, err)
+	if _, err := m.Certificates(context.Background(), infos[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		m.Refresh()
+	}
+	if len(mod.sessions) != 1 {
+		t.Fatalf("idle Refresh dropped the session (%d kept)", len(mod.sessions))
+	}
+	if err := env.InitToken("u", "so-pin-2", "user-pin-2"); err != nil {
+		t.Fatal(err)
+	}
+	m.Refresh()
+	if len(mod.sessions) != 0 {
+		t.Fatal("Refresh after a new token kept the old session: the module was not re-initialised")
+	}
+}
+
+func TestSoftHSMTokenDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, config, want string
+	}{
+		{"plain", "directories.tokendir = /var/lib/softhsm/tokens/\n", "/var/lib/softhsm/tokens/"},
+		{"comments and other keys", "# SoftHSM v2 configuration file\nobjectstore.backend = file\ndirectories.tokendir=/t\nlog.level = ERROR\n", "/t"},
+		{"no key", "objectstore.backend = file\n", ""},
+		{"commented out", "# directories.tokendir = /t\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := softHSMTokenDir(write(tc.name, tc.config)); got != tc.want {
+				t.Errorf("softHSMTokenDir = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := softHSMTokenDir(filepath.Join(dir, "missing")); got != "" {
+		t.Errorf("softHSMTokenDir(missing file) = %q", got)
+	}
+	if storeOf(ModuleInfo{Manufacturer: "OpenSC Project"}) != nil {
+		t.Error("a module other than SoftHSM got a token store to watch")
 	}
 }
 

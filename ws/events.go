@@ -24,11 +24,11 @@ type eventsState struct {
 	once sync.Once
 }
 
-func (s *Server) eventsSubscribe(_ context.Context, c *conn, params json.RawMessage) (any, error) {
+func (s *Server) eventsSubscribe(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
 	if _, err := readParams(params); err != nil {
 		return nil, err
 	}
-	c.events.once.Do(c.subscribe)
+	c.events.once.Do(func() { c.subscribe(ctx) })
 	return subscribedWire{Subscribed: true}, nil
 }
 
@@ -41,8 +41,8 @@ type subscribedWire struct {
 // A connection that falls eventQueue events behind is closed with 1008.
 // It runs within a request, whose count keeps serve waiting for the
 // forwarder too.
-func (c *conn) subscribe() {
-	sub := c.s.agent.Subscribe(eventQueue, func() {
+func (c *conn) subscribe(ctx context.Context) {
+	sub := c.s.agent.Subscribe(ctx, eventQueue, func() {
 		// Called by the publisher: only start the close, never wait.
 		c.log.Info("closing connection", "reason", overflowReason, "queue", eventQueue)
 		c.close(websocket.ClosePolicyViolation, overflowReason)

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// coalescer lets concurrent reads of the same thing share one trip to the
+// token: a thousand pages calling tokens.list at once cost one listing, not
+// a thousand, each waiting for the one before. A caller only ever shares a
+// read that starts after it arrived, so it never gets an answer older than
+// its own call (a page that imported a certificate and then lists sees it).
+// It is safe for concurrent use; entries live only while callers use them,
+// so keys made up by callers do not pile up.
+type coalescer[V any] struct {
+	mu   sync.Mutex
+	keys map[string]*readQueue[V]
+}
+
+// readQueue is one key's reads: at most one running, and one pending that
+// callers arriving meanwhile join.
+type readQueue[V any] struct {
+	run     sync.Mutex // held by the read running
+	pending *sharedRead[V]
+	users   int // callers inside do, guarded by coalescer.mu
+}
+
+// sharedRead is one read and its result, set before done is closed.
+type sharedRead[V any] struct {
+	done  chan struct{}
+	value V
+	err   error
+}
+
+// errReadFailed is what callers sharing a read get when it panicked; the
+// caller that ran it gets the panic.
+var errReadFailed = errors.New("the shared read failed")
+
+// do returns the result of read for key, run by this caller or shared with
+// others who came for the same key before it started. read gets a context
+// that the caller's cancellation does not end, as it answers others too.
+func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Context) (V, error)) (V, error) {
+	c.mu.Lock()
+	if c.keys == nil {
+		c.keys = map[string]*readQueue[V]{}
+	}
+	q := c.keys[key]
+	if q == nil {
+		q = &readQueue[V]{}
+		c.keys[key] = q
+	}
+	q.users++
+	r := q.pending
+	runner := r == nil
+	if runner {
+		r = &sharedRead[V]{done: make(chan struct{})}
+		q.pending = r
+	}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if q.users--; q.users == 0 {
+			delete(c.keys, key)
+		}
+	}()
+
+	if !runner {
+		<-r.done
+		return r.value, r.err
+	}
+	q.run.Lock()
+	defer q.run.Unlock()
+	c.mu.Lock()
+	q.pending = nil // from now on, callers make the next read
+	c.mu.Unlock()
+	defer close(r.done)
+	r.err = errReadFailed // kept only if read panics
+	r.value, r.err = read(context.WithoutCancel(ctx))
+	return r.value, r.err
+}
