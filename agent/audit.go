@@ -16,8 +16,9 @@ type AuditRecord struct {
 	Outcome    string // "ok" or the error reason
 }
 
-// Auditor receives audit records. Implementations must be safe for
-// concurrent use.
+// Auditor receives audit records: one call's, in one batch (sign.batch
+// has a record per item), so that they can be written at once.
+// Implementations must be safe for concurrent use.
 type Auditor interface {
-	Audit(AuditRecord)
+	Audit(...AuditRecord)
 }

@@ -96,14 +96,15 @@ func (p *pinAttempt) audit(err *Error) {
 		p.a.opts.Audit.Audit(p.rec)
 		return
 	}
+	recs := make([]AuditRecord, len(p.items))
 	for i, h := range p.items {
-		rec := p.rec
-		rec.DataSHA256 = h
+		recs[i] = p.rec
+		recs[i].DataSHA256 = h
 		if i < p.done {
-			rec.Outcome = "ok"
+			recs[i].Outcome = "ok"
 		}
-		p.a.opts.Audit.Audit(rec)
 	}
+	p.a.opts.Audit.Audit(recs...)
 }
 
 // serialOf looks up a token's serial number for the audit log; empty when

@@ -56,27 +56,36 @@ type line struct {
 	Outcome    string `json:"outcome"`
 }
 
-// Audit writes one record. A failed write is logged, not returned: the
-// call it records has already happened.
-func (l *Log) Audit(r agent.AuditRecord) {
-	b, err := json.Marshal(line{
-		Time:       r.Time.UTC().Format(time.RFC3339),
-		Origin:     r.Origin,
-		Method:     r.Method,
-		Token:      r.Token,
-		Serial:     r.Serial,
-		Object:     r.Object,
-		CertSHA256: r.CertSHA256,
-		DataSHA256: r.DataSHA256,
-		Outcome:    r.Outcome,
-	})
-	if err != nil {
-		l.log.Error("encoding audit record", "err", err)
+// Audit writes the records of one call with one write, so that they
+// neither interleave with another call's nor cost a system call each. A
+// failed write is logged, not returned: the call they record has already
+// happened.
+func (l *Log) Audit(records ...agent.AuditRecord) {
+	var buf []byte
+	for _, r := range records {
+		b, err := json.Marshal(line{
+			Time:       r.Time.UTC().Format(time.RFC3339),
+			Origin:     r.Origin,
+			Method:     r.Method,
+			Token:      r.Token,
+			Serial:     r.Serial,
+			Object:     r.Object,
+			CertSHA256: r.CertSHA256,
+			DataSHA256: r.DataSHA256,
+			Outcome:    r.Outcome,
+		})
+		if err != nil {
+			l.log.Error("encoding audit record", "err", err)
+			continue
+		}
+		buf = append(append(buf, b...), '\n')
+	}
+	if len(buf) == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(append(b, '\n')); err != nil {
-		l.log.Error("writing audit record", "err", err, "method", r.Method, "outcome", r.Outcome)
+	if _, err := l.w.Write(buf); err != nil {
+		l.log.Error("writing audit records", "err", err, "method", records[0].Method, "records", len(records))
 	}
 }

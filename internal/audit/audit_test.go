@@ -25,9 +25,17 @@ func TestLinesAreWholeAndOrderedFields(t *testing.T) {
 		Token: "b5c1", Serial: "9f1c", Object: "01a2", DataSHA256: "ab", Outcome: "ok",
 	}
 	var wg sync.WaitGroup
+	// 25 single records and 25 batches of three (as sign.batch writes).
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); l.Audit(rec) }()
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				l.Audit(rec)
+			} else {
+				l.Audit(rec, rec, rec)
+			}
+		}()
 	}
 	wg.Wait()
 	if err := f.Close(); err != nil {
@@ -59,7 +67,7 @@ func TestLinesAreWholeAndOrderedFields(t *testing.T) {
 			}
 		}
 	}
-	if n != 50 {
-		t.Errorf("%d lines, want 50", n)
+	if n != 25+25*3 {
+		t.Errorf("%d lines, want 100", n)
 	}
 }
