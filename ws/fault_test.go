@@ -126,7 +126,7 @@ type pullCall struct {
 	method string
 	params map[string]any
 	oldKey string // renewal: the replaced certificate's key id
-	newKey string // renewal and import: the new certificate's key id
+	newKey string // renewal: the new certificate's key id
 }
 
 // prepareSign signs with alice's certificate 01.
@@ -156,6 +156,11 @@ func prepareUnlock(r *faultRig) pullCall {
 	return pullCall{method: "pin.unlock", params: map[string]any{"token": r.tokens["alice"], "soPin": lcSOPIN, "newPin": lcNewPIN}}
 }
 
+// pullHold is how long a pulled call is held in the module before it
+// fails, for the test to show that bob is served meanwhile. bob's calls
+// take milliseconds; that they finish within it is not asserted.
+const pullHold = 500 * time.Millisecond
+
 // TestFaultTokenPulledMidCall pulls alice out in the middle of each call
 // that writes to it or signs with it, at the PKCS#11 call where a real pull
 // would be noticed: that call answers CKR_DEVICE_REMOVED (what a session
@@ -175,19 +180,22 @@ func prepareUnlock(r *faultRig) pullCall {
 // itself leaves everything as it was, as the contract says.
 func TestFaultTokenPulledMidCall(t *testing.T) {
 	tests := []struct {
-		name    string
-		fault   string // the shim directive that pulls alice, scoped to alice
+		name string
+		// The PKCS#11 call at which alice is pulled ("C_Login:SO" for a
+		// user type), and how many such calls of the same call pass first.
+		fn      string
+		after   int
 		prepare func(r *faultRig) pullCall
 		// changes names the objects the cut-short call leaves added to
 		// and removed from alice; nil: none.
 		changes func(p pullCall) (added, removed []string)
 		check   func(t *testing.T, r *faultRig) // more checks; nil: none
 	}{
-		{name: "sign: at C_Sign", fault: "fail = C_Sign CKR_DEVICE_REMOVED", prepare: prepareSign},
+		{name: "sign: at C_Sign", fn: "C_Sign", prepare: prepareSign},
 		{
 			// miekg/pkcs11 calls C_Sign twice a signature, for the length
 			// and then the signature: after=4 lets two signatures through.
-			name: "sign.batch: at the third signature's C_Sign", fault: "fail = C_Sign CKR_DEVICE_REMOVED after=4",
+			name: "sign.batch: at the third signature's C_Sign", fn: "C_Sign", after: 4,
 			prepare: func(r *faultRig) pullCall {
 				p := prepareSign(r)
 				p.method = "sign.batch"
@@ -212,28 +220,28 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 			},
 		},
 		{
-			name: "certs.import: at C_CreateObject", fault: "fail = C_CreateObject CKR_DEVICE_REMOVED",
+			name: "certs.import: at C_CreateObject", fn: "C_CreateObject",
 			prepare: func(r *faultRig) pullCall {
-				key, certPEM := r.newKeyAndCert("alice", "Alice imported")
-				return pullCall{method: "certs.import", newKey: key,
+				_, certPEM := r.newKeyAndCert("alice", "Alice imported")
+				return pullCall{method: "certs.import",
 					params: map[string]any{"token": r.tokens["alice"], "pin": lcUserPIN, "certificate": certPEM}}
 			},
 		},
-		{name: "renewal.complete: at C_CreateObject of the new certificate", fault: "fail = C_CreateObject CKR_DEVICE_REMOVED", prepare: prepareRenewal},
+		{name: "renewal.complete: at C_CreateObject of the new certificate", fn: "C_CreateObject", prepare: prepareRenewal},
 		{
-			name: "renewal.complete: at C_DestroyObject of the old certificate", fault: "fail = C_DestroyObject CKR_DEVICE_REMOVED",
+			name: "renewal.complete: at C_DestroyObject of the old certificate", fn: "C_DestroyObject",
 			prepare: prepareRenewal,
 			changes: func(p pullCall) ([]string, []string) { return []string{"Certificate " + p.newKey}, nil },
 		},
 		{
-			name: "renewal.complete: at C_DestroyObject of the old private key", fault: "fail = C_DestroyObject CKR_DEVICE_REMOVED after=1",
+			name: "renewal.complete: at C_DestroyObject of the old private key", fn: "C_DestroyObject", after: 1,
 			prepare: prepareRenewal,
 			changes: func(p pullCall) ([]string, []string) {
 				return []string{"Certificate " + p.newKey}, []string{"Certificate " + p.oldKey}
 			},
 		},
 		{
-			name: "renewal.complete: at C_DestroyObject of the old public key", fault: "fail = C_DestroyObject CKR_DEVICE_REMOVED after=2",
+			name: "renewal.complete: at C_DestroyObject of the old public key", fn: "C_DestroyObject", after: 2,
 			prepare: prepareRenewal,
 			changes: func(p pullCall) ([]string, []string) {
 				return []string{"Certificate " + p.newKey}, []string{"Certificate " + p.oldKey, "Private Key " + p.oldKey}
@@ -241,8 +249,8 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 		},
 		// The user PIN stays the old one: objects lists alice logged in
 		// with it, and alice signs with it once back.
-		{name: "pin.unlock: at the SO login", fault: "fail = C_Login:SO CKR_DEVICE_REMOVED", prepare: prepareUnlock},
-		{name: "pin.unlock: at C_InitPIN", fault: "fail = C_InitPIN CKR_DEVICE_REMOVED", prepare: prepareUnlock},
+		{name: "pin.unlock: at the SO login", fn: "C_Login:SO", prepare: prepareUnlock},
+		{name: "pin.unlock: at C_InitPIN", fn: "C_InitPIN", prepare: prepareUnlock},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,9 +261,16 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 			before := r.objects("alice")
 			leaks := checkLeaks(t)
 
-			r.shim.Set(t, "slot_label = alice", tt.fault)
+			// The pulled call is held in the module for a moment, so
+			// that bob is served while it is under way.
+			r.shim.Set(t, "slot_label = alice",
+				fmt.Sprintf("fail = %s CKR_DEVICE_REMOVED after=%d", tt.fn, tt.after),
+				fmt.Sprintf("delay = %s %d after=%d times=1", tt.fn, pullHold.Milliseconds(), tt.after))
+			r.shim.ClearCalls(t)
 			id := r.c.send(p.method, p.params)
-			r.bobServes() // while alice's call runs, or just after
+			logged, _, _ := strings.Cut(tt.fn, ":") // the log has no user type
+			waitUntil(t, 10*time.Second, "the pulled "+tt.fn, func() bool { return r.shim.Called(t, logged) > tt.after })
+			r.bobServes()
 			wantError(t, r.c.reply(p.method, id), 1040, "TOKEN_REMOVED")
 			if tt.check != nil {
 				tt.check(t, r)
@@ -264,7 +279,7 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 			// Out for a while: alice is not listed, calls on it find no
 			// token, bob serves on.
 			r.shim.Set(t, "slot_label = alice", "removed = 1")
-			if _, ok := r.tokenIDs(r.other)[alice]; ok {
+			if r.tokenIDs(r.other)[alice] {
 				t.Errorf("tokens.list lists alice while it is out")
 			}
 			wantError(t, r.c.call("certs.list", map[string]any{"token": alice}), 1001, "TOKEN_NOT_FOUND")
