@@ -311,26 +311,6 @@ func (lc *lifecycle) tokenIDs(c *client) map[string]bool {
 	return out
 }
 
-// timedFrame is a frame read in the background and when it came.
-type timedFrame struct {
-	frame []byte
-	err   error
-	at    time.Time
-}
-
-// frameLater reads c's next frame in the background, for a test that
-// wants to know when a response came while it does other things. Use c
-// for nothing else until the frame is there.
-func (c *client) frameLater() <-chan timedFrame {
-	got := make(chan timedFrame, 1)
-	_ = c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-	go func() {
-		_, frame, err := c.ws.ReadMessage()
-		got <- timedFrame{frame: frame, err: err, at: time.Now()}
-	}()
-	return got
-}
-
 // waitUntil polls ok until it holds, failing the test after within.
 func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) {
 	t.Helper()
@@ -348,20 +328,24 @@ func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) 
 // a card behind a slow reader. A sign on alice takes that long and
 // succeeds; meanwhile everything that does not need alice's lock is
 // answered before it finishes: agent.info, tokens.list, bob's certificates
-// and a signature by bob from another connection. The bound is the order of
-// events, not a number of milliseconds: alice's call cannot end before its
-// delays have passed, and the others start once it sleeps in the module.
+// and a signature by bob from another connection; and the watcher's
+// listing goes on, telling of bob's PIN flags changing. The bound is the
+// order of events, not a number of milliseconds: alice's call cannot end
+// before its delays have passed, and the others start once it sleeps in
+// the module.
 func TestFaultSlowToken(t *testing.T) {
 	r := newFaultRig(t)
 	alice, bob := r.tokens["alice"], r.tokens["bob"]
-	leaks := checkLeaks(t)
+	events := listen(t, r.dial(""))
+	events.subscribe()
+	replies := listen(t, r.c)       // notes when alice's signature comes
+	leaks := checkLeaks(t)          // the listeners' goroutines are counted in both
 	const slowest = 3 * time.Second // the login and two C_Sign calls
 	r.shim.Set(t, "slot_label = alice", "delay = C_Login:USER 1000", "delay = C_Sign 1000")
 	r.shim.ClearCalls(t)
 
 	start := time.Now()
 	id := r.c.send("sign", signParams(alice, "01"))
-	reply := r.c.frameLater()
 	// The watcher's listings do not log in: the first C_Login is alice's.
 	waitUntil(t, 10*time.Second, "C_Login for alice's sign", func() bool { return r.shim.Called(t, "C_Login") > 0 })
 	others := []struct {
@@ -379,23 +363,31 @@ func TestFaultSlowToken(t *testing.T) {
 		t.Logf("%s answered in %v while alice's sign was running", o.method, time.Since(began).Round(time.Millisecond))
 	}
 	othersDone := time.Now()
+	wrong := signParams(bob, r.bobCert)
+	wrong["pin"] = lcWrongPIN
+	wantError(t, r.other.call("sign", wrong), 1010, "PIN_INCORRECT")
+	_, event := events.waitTokens(10*time.Second, func(p tokensChanged) bool {
+		tok := hasLabel(p.Changed, "bob")
+		return tok != nil && tok["pin"].(map[string]any)["countLow"] == true
+	})
 
-	f := <-reply
-	if f.err != nil {
-		t.Fatalf("reading alice's signature: %v", f.err)
+	reply := replies.next(10*time.Second, func(m message) bool { return string(m.ID) == fmt.Sprint(id) })
+	if reply.Error != nil {
+		t.Fatalf("alice's sign: %s", reply.raw)
 	}
-	resp := parseResponse(t, f.frame)
-	if resp.Error != nil || string(resp.ID) != fmt.Sprint(id) {
-		t.Fatalf("alice's sign: %s", f.frame)
-	}
-	took := f.at.Sub(start)
-	t.Logf("alice's sign took %v; the others were done %v after it began", took.Round(time.Millisecond), othersDone.Sub(start).Round(time.Millisecond))
+	took := reply.at.Sub(start)
+	t.Logf("alice's sign took %v; the others were done %v and bob's change was told %v after it began",
+		took.Round(time.Millisecond), othersDone.Sub(start).Round(time.Millisecond), event.at.Sub(start).Round(time.Millisecond))
 	if took < slowest {
 		t.Errorf("alice's sign took %v, less than its delays (%v): were they applied?", took, slowest)
 	}
-	if !othersDone.Before(f.at) {
+	if !othersDone.Before(reply.at) {
 		t.Errorf("the other calls were done %v after alice's sign began, after it ended (%v): they waited for it",
 			othersDone.Sub(start), took)
+	}
+	if !event.at.Before(reply.at) {
+		t.Errorf("bob's change was told %v after alice's sign began, after it ended (%v): the watcher waited for it",
+			event.at.Sub(start), took)
 	}
 	r.shim.Set(t)
 	leaks()
