@@ -164,8 +164,8 @@ const pullHold = 500 * time.Millisecond
 // TestFaultTokenPulledMidCall pulls alice out in the middle of each call
 // that writes to it or signs with it, at the PKCS#11 call where a real pull
 // would be noticed: that call answers CKR_DEVICE_REMOVED (what a session
-// function returns once the token is gone), and then the slot is empty
-// (removed = 1) for a while before the token comes back. For each: the
+// function returns once the token is gone), and from then on the slot is
+// empty (removed = 1) for a while before the token comes back. For each: the
 // caller hears TOKEN_REMOVED; the token holds what it held before, or the
 // documented consistent state; bob and a second connection serve during and
 // after; alice serves once back; nothing leaks.
@@ -261,8 +261,9 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 			before := r.objects("alice")
 			leaks := checkLeaks(t)
 
-			// The pulled call is held in the module for a moment, so
-			// that bob is served while it is under way.
+			// The call is held in the module at the moment of the pull,
+			// so that bob is served while it is under way; the shim
+			// decides a call's outcome before its delay, so it fails.
 			r.shim.Set(t, "slot_label = alice",
 				fmt.Sprintf("fail = %s CKR_DEVICE_REMOVED after=%d", tt.fn, tt.after),
 				fmt.Sprintf("delay = %s %d after=%d times=1", tt.fn, pullHold.Milliseconds(), tt.after))
@@ -270,6 +271,10 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 			id := r.c.send(p.method, p.params)
 			logged, _, _ := strings.Cut(tt.fn, ":") // the log has no user type
 			waitUntil(t, 10*time.Second, "the pulled "+tt.fn, func() bool { return r.shim.Called(t, logged) > tt.after })
+			// The pull itself: the slot is empty from now on, so what
+			// the agent does after the failed call (C_Logout,
+			// C_CloseSession) meets a token that is gone, as it would.
+			r.shim.Set(t, "slot_label = alice", "removed = 1")
 			r.bobServes()
 			wantError(t, r.c.reply(p.method, id), 1040, "TOKEN_REMOVED")
 			if tt.check != nil {
@@ -278,7 +283,6 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 
 			// Out for a while: alice is not listed, calls on it find no
 			// token, bob serves on.
-			r.shim.Set(t, "slot_label = alice", "removed = 1")
 			if r.tokenIDs(r.other)[alice] {
 				t.Errorf("tokens.list lists alice while it is out")
 			}
