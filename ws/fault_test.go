@@ -191,6 +191,9 @@ func TestFaultTokenPulledMidCall(t *testing.T) {
 		changes func(p pullCall) (added, removed []string)
 		check   func(t *testing.T, r *faultRig) // more checks; nil: none
 	}{
+		// A pull at the login is no wrong PIN: the caller hears
+		// TOKEN_REMOVED, not PIN_INCORRECT.
+		{name: "sign: at the user login", fn: "C_Login:USER", prepare: prepareSign},
 		{name: "sign: at C_Sign", fn: "C_Sign", prepare: prepareSign},
 		{
 			// miekg/pkcs11 calls C_Sign twice a signature, for the length
