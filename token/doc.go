@@ -14,7 +14,9 @@
 // Modules whose slots are all fixed (SoftHSM) read their token store only at
 // C_Initialize. Manager.Refresh re-initialises them, taking the write side
 // with TryLock so that a module with a call in flight is skipped, and drops
-// the sessions and object handles it kept for their tokens. A Manager can
+// the sessions and object handles it kept for their tokens. A module whose
+// re-initialisation fails is tried again at the next Refresh, and Modules
+// reports the failure until then. A Manager can
 // load a module while running (AddModule), for a card plugged in later.
 //
 // IdentifyCard maps a card's ATR to the vendor and module that speak to it,

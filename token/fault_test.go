@@ -193,3 +193,25 @@ func TestModuleFailingInitialize(t *testing.T) {
 		t.Error("the working module's tokens are missing")
 	}
 }
+
+func TestModuleFailingReinitialise(t *testing.T) {
+	ctl, m := shimmed(t)
+	ctl.Set(t, "fail = C_Initialize CKR_GENERAL_ERROR")
+	m.Refresh()
+	var de *token.DeviceError
+	if st := m.Modules(); len(st) != 1 || !errors.As(st[0].Err, &de) || token.CodeName(de.Code) != "CKR_GENERAL_ERROR" {
+		t.Errorf("modules while C_Initialize fails = %+v, want the shim's CKR_GENERAL_ERROR", st)
+	}
+	if got := tokensByLabel(t, m); len(got) != 0 {
+		t.Errorf("tokens of an uninitialised module: %v", got)
+	}
+	// The next Refresh tries again.
+	ctl.Set(t)
+	m.Refresh()
+	if st := m.Modules(); len(st) != 1 || st[0].Err != nil {
+		t.Errorf("modules once C_Initialize works = %+v, want no error", st)
+	}
+	if got := tokensByLabel(t, m); len(got) != 2 {
+		t.Errorf("tokens once re-initialised: %v, want alice and bob", got)
+	}
+}

@@ -13,8 +13,8 @@ import (
 // ModuleStatus is a configured module and how loading it went.
 type ModuleStatus struct {
 	Path string
-	Info ModuleInfo // zero when Err is set
-	Err  error      // why the module could not be loaded
+	Info ModuleInfo // zero when the module could not be loaded
+	Err  error      // why the module could not be loaded, or re-initialised
 }
 
 // Manager is the set of modules the agent uses and the tokens in them. It is
@@ -59,11 +59,24 @@ func NewManager(paths []string, log *slog.Logger) *Manager {
 	return m
 }
 
-// Modules reports every configured module, loaded or not.
+// Modules reports every configured module, loaded or not. A loaded module
+// whose re-initialisation failed (Refresh) reports that error until a later
+// one succeeds: its tokens are gone meanwhile, and this tells why.
 func (m *Manager) Modules() []ModuleStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]ModuleStatus(nil), m.statuses...)
+	out := append([]ModuleStatus(nil), m.statuses...)
+	for i, st := range out {
+		if st.Err != nil {
+			continue
+		}
+		for _, mod := range m.modules {
+			if mod.path == st.Path {
+				out[i].Err = mod.initError()
+			}
+		}
+	}
+	return out
 }
 
 // Close finalises the modules, waiting for calls in flight.

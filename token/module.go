@@ -27,12 +27,16 @@ type Module struct {
 	mu     sync.RWMutex
 	ctx    *pkcs11.Ctx
 	closed bool
-	// uninitialised is set when a re-initialisation (refresh.go) failed
-	// after C_Finalize: calls fail until a later refresh succeeds.
-	uninitialised bool
 	// store is watched to re-initialise the module when tokens were made
 	// or deleted by another process (refresh.go); nil for most modules.
 	store *tokenStore
+
+	// initErr is why a re-initialisation (refresh.go) failed after
+	// C_Finalize; calls fail until a later refresh succeeds and clears it.
+	// It has a lock of its own so that reporting it (Manager.Modules) never
+	// waits behind a refresh, which holds mu while C_Initialize runs.
+	initMu  sync.Mutex
+	initErr error
 
 	// byToken guards what the module keeps per token id: its lock, its
 	// open session, its mechanism list, and the certificates last read.
@@ -138,7 +142,7 @@ func (m *Module) Close() error {
 	defer m.mu.Unlock()
 	m.closed = true
 	err := m.ctx.Finalize()
-	if m.uninitialised {
+	if m.initError() != nil {
 		err = nil // a failed re-initialisation left nothing to finalise
 	}
 	m.ctx.Destroy()
@@ -147,6 +151,20 @@ func (m *Module) Close() error {
 		return fmt.Errorf("finalising module %s: %w", m.path, mapError("C_Finalize", err))
 	}
 	return nil
+}
+
+// initError returns why the last re-initialisation failed; nil when the
+// module is initialised.
+func (m *Module) initError() error {
+	m.initMu.Lock()
+	defer m.initMu.Unlock()
+	return m.initErr
+}
+
+func (m *Module) setInitError(err error) {
+	m.initMu.Lock()
+	defer m.initMu.Unlock()
+	m.initErr = err
 }
 
 // use runs fn with the module's context, holding off finalisation meanwhile.

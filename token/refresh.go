@@ -54,7 +54,7 @@ func (mod *Module) refresh() (bool, error) {
 	if mod.closed {
 		return false, nil
 	}
-	if mod.uninitialised {
+	if mod.initError() != nil {
 		// A previous C_Initialize failed: only try again.
 		return mod.reinitialise()
 	}
@@ -72,10 +72,11 @@ func (mod *Module) refresh() (bool, error) {
 func (mod *Module) reinitialise() (bool, error) {
 	err := mod.ctx.Initialize()
 	if err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		mod.uninitialised = true
-		return false, fmt.Errorf("initialising module %s: %w", mod.path, mapError("C_Initialize", err))
+		err = fmt.Errorf("initialising module %s: %w", mod.path, mapError("C_Initialize", err))
+		mod.setInitError(err)
+		return false, err
 	}
-	mod.uninitialised = false
+	mod.setInitError(nil)
 	return true, nil
 }
 

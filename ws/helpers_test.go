@@ -161,8 +161,7 @@ func (c *client) sendRaw(frame string) {
 	}
 }
 
-// read reads one response frame, checking the envelope's invariants: the
-// version, and exactly one of result and error.
+// read reads one response frame and parses it with parseResponse.
 func (c *client) read() rpcResponse {
 	c.t.Helper()
 	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -173,24 +172,31 @@ func (c *client) read() rpcResponse {
 	if typ != websocket.TextMessage {
 		c.t.Fatalf("response frame type %d, want text", typ)
 	}
+	return parseResponse(c.t, frame)
+}
+
+// parseResponse decodes a response frame, checking the envelope's
+// invariants: the version, and exactly one of result and error.
+func parseResponse(t *testing.T, frame []byte) rpcResponse {
+	t.Helper()
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &members); err != nil {
-		c.t.Fatalf("response %s: %v", frame, err)
+		t.Fatalf("response %s: %v", frame, err)
 	}
 	_, hasResult := members["result"]
 	_, hasError := members["error"]
 	if hasResult == hasError {
-		c.t.Fatalf("response %s: want exactly one of result and error", frame)
+		t.Fatalf("response %s: want exactly one of result and error", frame)
 	}
 	if _, ok := members["id"]; !ok {
-		c.t.Fatalf("response %s: no id", frame)
+		t.Fatalf("response %s: no id", frame)
 	}
 	var r rpcResponse
 	if err := json.Unmarshal(frame, &r); err != nil {
-		c.t.Fatalf("response %s: %v", frame, err)
+		t.Fatalf("response %s: %v", frame, err)
 	}
 	if r.JSONRPC != "2.0" {
-		c.t.Fatalf("response %s: jsonrpc %q", frame, r.JSONRPC)
+		t.Fatalf("response %s: jsonrpc %q", frame, r.JSONRPC)
 	}
 	return r
 }
@@ -198,6 +204,14 @@ func (c *client) read() rpcResponse {
 // call sends a request with a fresh numeric id and returns its response.
 // params nil sends none.
 func (c *client) call(method string, params any) rpcResponse {
+	c.t.Helper()
+	return c.reply(method, c.send(method, params))
+}
+
+// send sends a request with a fresh numeric id and returns the id, so that
+// the caller can do other things before it reads the response with reply.
+// params nil sends none.
+func (c *client) send(method string, params any) int {
 	c.t.Helper()
 	c.nextID++
 	req := map[string]any{"jsonrpc": "2.0", "id": c.nextID, "method": method}
@@ -209,8 +223,15 @@ func (c *client) call(method string, params any) rpcResponse {
 		c.t.Fatal(err)
 	}
 	c.sendRaw(string(b))
+	return c.nextID
+}
+
+// reply reads the response to the request sent with id, the next one on
+// the connection.
+func (c *client) reply(method string, id int) rpcResponse {
+	c.t.Helper()
 	r := c.read()
-	if want := fmt.Sprint(c.nextID); string(r.ID) != want {
+	if want := fmt.Sprint(id); string(r.ID) != want {
 		c.t.Fatalf("%s: response id %s, want %s", method, r.ID, want)
 	}
 	return r

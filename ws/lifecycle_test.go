@@ -40,6 +40,7 @@ type lifecycle struct {
 	t      *testing.T
 	env    *softhsm.Env
 	ca     *softhsm.CA
+	agent  *agent.Agent
 	ts     *testServer
 	logs   *logBuffer // agent and server log
 	audit  *logBuffer
@@ -47,7 +48,8 @@ type lifecycle struct {
 	shim   *p11shim.Control  // nil unless opened through the shim
 }
 
-func newLifecycle(t *testing.T, throughShim bool) *lifecycle {
+// newLifecycle builds the agent; options, when given, adjust its Options.
+func newLifecycle(t *testing.T, throughShim bool, options ...func(*agent.Options)) *lifecycle {
 	t.Helper()
 	env := softhsm.New(t)
 	for _, label := range []string{"alice", "bob"} {
@@ -74,12 +76,16 @@ func newLifecycle(t *testing.T, throughShim bool) *lifecycle {
 	log := slog.New(slog.NewTextHandler(lc.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := token.NewManager([]string{module}, log)
 	t.Cleanup(func() { _ = m.Close() })
-	a := agent.New(m, agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(lc.audit, log)})
+	opts := agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(lc.audit, log)}
+	for _, o := range options {
+		o(&opts)
+	}
+	lc.agent = agent.New(m, opts)
 	lc.ts = startServer(t, Config{
 		AllowNoOrigin:  true,
 		AllowedOrigins: []string{"https://a.example", "https://b.example"},
 		Logger:         log,
-	}, a)
+	}, lc.agent)
 	for _, tok := range lc.dial("").result("tokens.list", nil)["tokens"].([]any) {
 		tm := tok.(map[string]any)
 		lc.tokens[tm["label"].(string)] = tm["id"].(string)
@@ -251,11 +257,19 @@ func TestRenewal(t *testing.T) {
 // pkcs11-tool, an independent reader, sees them.
 func (lc *lifecycle) keyObjects(label string) (private, public int) {
 	lc.t.Helper()
+	out := lc.objectListing(label)
+	return strings.Count(out, "Private Key Object"), strings.Count(out, "Public Key Object")
+}
+
+// objectListing is pkcs11-tool's listing of every object on a token,
+// logged in with the user PIN.
+func (lc *lifecycle) objectListing(label string) string {
+	lc.t.Helper()
 	out, err := lc.env.P11Tool([]string{lcUserPIN}, "--token-label", label, "--login", "--pin", lcUserPIN, "--list-objects")
 	if err != nil {
 		lc.t.Fatal(err)
 	}
-	return strings.Count(out, "Private Key Object"), strings.Count(out, "Public Key Object")
+	return out
 }
 
 func TestPINChangeWrongPINAndThrottle(t *testing.T) {
