@@ -262,3 +262,65 @@ func waitUpgraded(t *testing.T, ts *testServer, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestHostileJSON sends frames within max_message_bytes that are built to
+// hurt a parser. Nesting deeper than encoding/json's limit (10,000 levels;
+// RFC 8259 section 9 lets a parser limit depth) makes the frame one the
+// agent cannot parse, wherever the nesting is: PARSE_ERROR with id null.
+// Within the limit the usual rules apply. Of duplicate members the last
+// counts, as with JSON.parse in browsers. The connection keeps serving.
+func TestHostileJSON(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	c := ts.dial(t, nil)
+	nest := func(open, close, inner string, depth int) string {
+		return strings.Repeat(open, depth) + inner + strings.Repeat(close, depth)
+	}
+	const deep, deepButParsed = 100_000, 5_000
+	var manyKeys strings.Builder
+	manyKeys.WriteString(`{"jsonrpc":"2.0","id":20,"method":"certs.list","params":{"token":"nope"`)
+	for i := range 200_000 {
+		fmt.Fprintf(&manyKeys, `,"k%d":%d`, i, i)
+	}
+	manyKeys.WriteString("}}")
+	long := strings.Repeat("a", 6<<20)
+	tests := []struct {
+		name   string
+		frame  string
+		code   int
+		reason string
+		id     string
+	}{
+		{"arrays too deep", nest("[", "]", "", deep), -32700, "PARSE_ERROR", "null"},
+		{"objects too deep", nest(`{"a":`, "}", "1", deep), -32700, "PARSE_ERROR", "null"},
+		{"params too deep", `{"jsonrpc":"2.0","id":1,"method":"certs.list","params":{"token":` + nest("[", "]", "", deep) + `}}`, -32700, "PARSE_ERROR", "null"},
+		{"id too deep", `{"jsonrpc":"2.0","id":` + nest("[", "]", "", deep) + `,"method":"agent.info"}`, -32700, "PARSE_ERROR", "null"},
+
+		{"deep arrays: a batch", nest("[", "]", "", deepButParsed), -32600, "INVALID_REQUEST", "null"},
+		{"deep objects: not a request", nest(`{"a":`, "}", "1", deepButParsed), -32600, "INVALID_REQUEST", "null"},
+		{"deep param", `{"jsonrpc":"2.0","id":2,"method":"certs.list","params":{"token":` + nest("[", "]", "", deepButParsed) + `}}`, -32602, "INVALID_PARAMS", "2"},
+		{"deep unknown param is ignored", `{"jsonrpc":"2.0","id":3,"method":"certs.list","params":{"token":"nope","x":` + nest(`{"a":`, "}", "1", deepButParsed) + `}}`, 1001, "TOKEN_NOT_FOUND", "3"},
+		{"deep id", `{"jsonrpc":"2.0","id":` + nest("[", "]", "", deepButParsed) + `,"method":"agent.info"}`, -32600, "INVALID_REQUEST", "null"},
+
+		{"200,000 params", manyKeys.String(), 1001, "TOKEN_NOT_FOUND", "20"},
+		{"6 MiB token id", `{"jsonrpc":"2.0","id":21,"method":"certs.list","params":{"token":"` + long + `"}}`, 1001, "TOKEN_NOT_FOUND", "21"},
+		{"6 MiB method name", `{"jsonrpc":"2.0","id":22,"method":"` + long + `"}`, -32601, "METHOD_NOT_FOUND", "22"},
+		{"6 MiB id", `{"jsonrpc":"2.0","id":"` + long + `","method":"no.such"}`, -32601, "METHOD_NOT_FOUND", `"` + long + `"`},
+
+		{"duplicate id: the last counts", `{"jsonrpc":"2.0","id":30,"id":"last","method":"no.such"}`, -32601, "METHOD_NOT_FOUND", `"last"`},
+		{"duplicate param: the last counts", `{"jsonrpc":"2.0","id":31,"method":"certs.list","params":{"token":42,"token":"nope"}}`, 1001, "TOKEN_NOT_FOUND", "31"},
+		{"duplicate pin, the last well-typed", `{"jsonrpc":"2.0","id":32,"method":"sign","params":{"token":"nope","cert":"01","data":"AA==","pin":1234,"pin":"1234"}}`, 1001, "TOKEN_NOT_FOUND", "32"},
+		{"duplicate pin, the last ill-typed", `{"jsonrpc":"2.0","id":33,"method":"sign","params":{"token":"nope","cert":"01","data":"AA==","pin":"1234","pin":1234}}`, -32602, "INVALID_PARAMS", "33"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			c.sendRaw(tt.frame)
+			r := c.read()
+			wantError(t, r, tt.code, tt.reason)
+			if string(r.ID) != tt.id {
+				t.Errorf("id %.40s, want %.40s", r.ID, tt.id)
+			}
+			c.stillServes()
+		})
+	}
+}

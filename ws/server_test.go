@@ -260,6 +260,26 @@ func TestOversizeFrame(t *testing.T) {
 	}
 	other.stillServes()
 	ts.dial(t, nil).stillServes()
+
+	// The limit is on the message: fragments each under it that add up to
+	// more close the connection too.
+	d := websocket.Dialer{WriteBufferSize: 256}
+	wsc, _, err := d.Dial(ts.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fragmented := &client{t: t, ws: wsc}
+	t.Cleanup(func() { _ = wsc.Close() })
+	w, err := wsc.NextWriter(websocket.TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":3,"method":"agent.info","params":{"x":"`+strings.Repeat("a", 4096)+`"}}`)
+	_ = w.Close()
+	if code := fragmented.closeCode(5 * time.Second); code != websocket.CloseMessageTooBig {
+		t.Fatalf("fragmented: close code %d, want 1009", code)
+	}
+	other.stillServes()
 }
 
 func TestBinaryFrame(t *testing.T) {
