@@ -16,6 +16,9 @@
 // PIN-taking calls: each runs through one pinAttempt, which applies the
 // wrong-PIN throttle (per origin and token) before the token is touched,
 // counts the outcome, and writes the call's audit record whatever happened.
+// One origin's PIN-taking calls on one token run one at a time, check to
+// count, so concurrent calls cannot all pass the check before a wrong PIN
+// is counted.
 //
 // Every error an Agent method returns is an *Error with a Reason from the
 // protocol's list, so callers never have to guess how to report it.

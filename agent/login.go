@@ -40,9 +40,15 @@ func (a *Agent) attempt(ctx context.Context, method string, call Call) *pinAttem
 
 // run refuses the call when the origin is throttled on the token, else runs
 // op, then counts a wrong PIN or a right one, audits, and maps the error.
+// The check, op and the count happen in the origin's turn on the token, so
+// that concurrent calls see each other's wrong PINs.
 func (p *pinAttempt) run(op func() error) error {
+	leave, err := p.a.throttle.enter(p.ctx, p.call.Origin, p.call.Token)
+	if err != nil {
+		return p.finish(err)
+	}
+	defer leave()
 	now := p.a.opts.Now()
-	var err error
 	if wait := p.a.throttle.blocked(p.call.Origin, p.call.Token, now); wait > 0 {
 		err = &Error{
 			Reason:  ReasonRateLimited,
@@ -59,6 +65,11 @@ func (p *pinAttempt) run(op func() error) error {
 	case err == nil || p.pinsOK:
 		p.a.throttle.rightPIN(p.call.Origin, p.call.Token)
 	}
+	return p.finish(err)
+}
+
+// finish audits the call's outcome and returns err as an *Error.
+func (p *pinAttempt) finish(err error) error {
 	var ae *Error
 	if err != nil {
 		ae = classify(err)

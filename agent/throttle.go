@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -20,15 +21,58 @@ type throttleState struct {
 	until time.Time
 }
 
+// throttleTurn lets one PIN-taking call per origin and token run at a time.
+type throttleTurn struct {
+	held  chan struct{} // holds a value while a call has the turn
+	users int           // calls holding or waiting for the turn
+}
+
 // throttle counts wrong PINs per origin and token. It is safe for
 // concurrent use.
+//
+// A call checks the count, tries the PIN and counts the outcome while it
+// holds its origin's turn on the token (enter). Without the turn,
+// concurrent calls would all pass the check before the first wrong PIN is
+// counted, and a page firing a hundred calls at once would make a hundred
+// login attempts and lock a real token.
 type throttle struct {
 	mu    sync.Mutex
 	state map[throttleKey]*throttleState
+	turns map[throttleKey]*throttleTurn
 }
 
 func newThrottle() *throttle {
-	return &throttle{state: map[throttleKey]*throttleState{}}
+	return &throttle{state: map[throttleKey]*throttleState{}, turns: map[throttleKey]*throttleTurn{}}
+}
+
+// enter waits until no other PIN-taking call from origin on token is in
+// progress, or ctx ends. On success the caller has the turn until it calls
+// leave.
+func (t *throttle) enter(ctx context.Context, origin, token string) (leave func(), err error) {
+	k := throttleKey{origin, token}
+	t.mu.Lock()
+	turn, ok := t.turns[k]
+	if !ok {
+		turn = &throttleTurn{held: make(chan struct{}, 1)}
+		t.turns[k] = turn
+	}
+	turn.users++
+	t.mu.Unlock()
+
+	done := func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if turn.users--; turn.users == 0 {
+			delete(t.turns, k)
+		}
+	}
+	select {
+	case turn.held <- struct{}{}:
+		return func() { <-turn.held; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
 }
 
 // blocked returns how long the origin must still wait on the token; zero

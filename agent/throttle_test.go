@@ -1,8 +1,14 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokenagent/tokenagent/token"
 )
 
 func TestThrottle(t *testing.T) {
@@ -31,5 +37,101 @@ func TestThrottle(t *testing.T) {
 	}
 	if w := th.blocked("https://a.example", "tok", now.Add(throttlePeriod)); w != 0 {
 		t.Errorf("still blocked after the period: %v", w)
+	}
+}
+
+// pinHW is a token whose PIN is always wrong. Like the real token layer it
+// serialises calls on the token; it counts the PIN tries that reach it.
+type pinHW struct {
+	fakeHW
+	token sync.Mutex
+	tries atomic.Int32
+}
+
+func (h *pinHW) ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error {
+	h.token.Lock()
+	defer h.token.Unlock()
+	h.tries.Add(1)
+	time.Sleep(time.Millisecond) // a token takes its time, so the calls overlap
+	return &token.PINError{Problem: token.PINIncorrect}
+}
+
+// auditLog records audit records.
+type auditLog struct {
+	mu   sync.Mutex
+	recs []AuditRecord
+}
+
+func (l *auditLog) Audit(r AuditRecord) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r)
+}
+
+// TestThrottleConcurrentCalls fires wrong PINs at once: only maxWrongPINs
+// may reach the token, however many calls run concurrently, and another
+// origin still gets its own tries.
+func TestThrottleConcurrentCalls(t *testing.T) {
+	hw := &pinHW{}
+	audit := &auditLog{}
+	a := New(hw, Options{Audit: audit})
+	hammer := func(origin string, n int) map[Reason]int {
+		var mu sync.Mutex
+		reasons := map[Reason]int{}
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				err := a.ChangePIN(context.Background(), Call{Origin: origin, Token: "tok", PIN: "0000"}, "1111")
+				var ae *Error
+				if !errors.As(err, &ae) {
+					t.Errorf("error %v, want an *Error", err)
+					return
+				}
+				mu.Lock()
+				reasons[ae.Reason]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		return reasons
+	}
+	if got := hammer("https://a.example", 100); got[ReasonPINIncorrect] != maxWrongPINs || got[ReasonRateLimited] != 100-maxWrongPINs {
+		t.Errorf("100 concurrent wrong PINs: outcomes %v, want %d PIN_INCORRECT and the rest RATE_LIMITED", got, maxWrongPINs)
+	}
+	if n := hw.tries.Load(); n != maxWrongPINs {
+		t.Errorf("%d PIN tries reached the token, want %d", n, maxWrongPINs)
+	}
+	if got := hammer("https://b.example", 10); got[ReasonPINIncorrect] != maxWrongPINs {
+		t.Errorf("another origin: outcomes %v, want its own %d tries", got, maxWrongPINs)
+	}
+	if len(audit.recs) != 110 {
+		t.Errorf("%d audit records for 110 calls", len(audit.recs))
+	}
+	if n := len(a.throttle.turns); n != 0 {
+		t.Errorf("%d turns left behind after the calls", n)
+	}
+}
+
+// TestThrottleTurnEndsWithContext: a call waiting for its origin's turn
+// gives up when its context ends, and leaves nothing behind.
+func TestThrottleTurnEndsWithContext(t *testing.T) {
+	th := newThrottle()
+	leave, err := th.enter(context.Background(), "o", "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := th.enter(ctx, "o", "tok"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for a held turn: %v, want the context's error", err)
+	}
+	other, err := th.enter(context.Background(), "o", "other token")
+	if err != nil {
+		t.Fatalf("another token's turn: %v", err)
+	}
+	other()
+	leave()
+	if n := len(th.turns); n != 0 {
+		t.Errorf("%d turns left behind", n)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/internal/browsertest"
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/p11shim"
@@ -47,8 +48,9 @@ type pageFixture struct {
 	agent  *agent.Agent
 	origin string
 	ctx    context.Context
-	stop   func() // shuts the server down, once
-	out    string // where screenshots go
+	stop   func()     // shuts the server down, once
+	out    string     // where screenshots go
+	audit  *logBuffer // the agent's audit log
 }
 
 // newPageFixture creates the tokens alice (a certificate valid for 400 days
@@ -91,7 +93,9 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 	}
 	m := token.NewManager([]string{module}, log)
 	t.Cleanup(func() { _ = m.Close() })
+	auditLog := &logBuffer{}
 	a := agent.New(m, agent.Options{
+		Audit:           audit.New(auditLog, log),
 		Version:         "1.2.3",
 		RenewBeforeDays: 30,
 		PollInterval:    200 * time.Millisecond,
@@ -131,7 +135,7 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 		t.Fatal(err)
 	}
 	return &pageFixture{t: t, env: env, ca: ca, agent: a, origin: "http://" + ln.Addr().String(),
-		ctx: browsertest.New(t), stop: stop, out: out}, ctl
+		ctx: browsertest.New(t), stop: stop, out: out, audit: auditLog}, ctl
 }
 
 // tokenID is the id of the token labelled label.

@@ -1,15 +1,19 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,3 +328,59 @@ func sortedKeys(m map[string]any) []string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// rawRequest is an HTTP/1.1 request written byte for byte, for what
+// net/http's client will not send: several Host headers or none, an
+// absolute-form target, a handshake from a client that never reads.
+type rawRequest struct {
+	method string   // default GET
+	target string   // the request-target, e.g. "/ws" or "http://evil.test/ws"
+	proto  string   // default HTTP/1.1
+	hosts  []string // one Host header each; nil sends none
+	origin string   // "" sends none
+	body   string   // sent with its Content-Length
+}
+
+// String is the request's bytes; a target of /ws gets the upgrade headers.
+func (r rawRequest) String() string {
+	var b strings.Builder
+	method, proto := cmp.Or(r.method, http.MethodGet), cmp.Or(r.proto, "HTTP/1.1")
+	fmt.Fprintf(&b, "%s %s %s\r\n", method, r.target, proto)
+	for _, h := range r.hosts {
+		fmt.Fprintf(&b, "Host: %s\r\n", h)
+	}
+	if r.origin != "" {
+		fmt.Fprintf(&b, "Origin: %s\r\n", r.origin)
+	}
+	if strings.HasSuffix(r.target, "/ws") {
+		b.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+	} else {
+		b.WriteString("Connection: close\r\n")
+	}
+	if r.body != "" {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(r.body))
+	}
+	b.WriteString("\r\n" + r.body)
+	return b.String()
+}
+
+// exchange sends req on a new connection and returns the response's
+// status. It reports errors rather than failing the test, so that any
+// goroutine may call it.
+func (ts *testServer) exchange(req rawRequest) (status int, err error) {
+	nc, err := net.DialTimeout("tcp", ts.host(), 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, req.String()); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}

@@ -22,18 +22,17 @@ const (
 	DefaultMaxMessageBytes = 8 << 20
 	DefaultPingInterval    = 30 * time.Second
 	DefaultPongWait        = 60 * time.Second
+	DefaultRequestTimeout  = 10 * time.Second
 )
 
 // Limits of the HTTP side and of each connection.
 const (
-	readHeaderTimeout = 10 * time.Second // bounds slow handshakes
-	idleTimeout       = 60 * time.Second
-	maxHeaderBytes    = 64 << 10
-	handshakeTimeout  = 10 * time.Second
-	writeWait         = 10 * time.Second // deadline of every frame written
-	closeGrace        = 2 * time.Second  // how long a closing peer may take to answer
-	maxInFlight       = 32               // concurrent requests per connection
-	sendQueue         = 64               // responses waiting for the writer
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
+	writeWait      = 10 * time.Second // deadline of every frame written
+	closeGrace     = 2 * time.Second  // how long a closing peer may take to answer
+	maxInFlight    = 32               // concurrent requests per connection
+	sendQueue      = 64               // responses waiting for the writer
 )
 
 // ErrServerClosed is what Serve and ServeTLS return after Shutdown.
@@ -70,6 +69,13 @@ type Config struct {
 	// long a peer may stay silent (no pong, no message) before it is dropped.
 	PingInterval time.Duration
 	PongWait     time.Duration
+	// RequestTimeout bounds reading one HTTP request, its header and any
+	// body, from the first byte (for the first request on a connection,
+	// from the connect); a client that takes longer is disconnected, so
+	// slow or silent sockets cannot pile up before the upgrade. It also
+	// bounds writing the handshake's response. Default
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
 
 // Server serves the protocol over HTTP and WebSocket. Create it with New;
@@ -111,6 +117,9 @@ func New(cfg Config, a *agent.Agent) *Server {
 	if cfg.PongWait <= 0 {
 		cfg.PongWait = DefaultPongWait
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -149,16 +158,21 @@ func New(cfg Config, a *agent.Agent) *Server {
 	}
 	s.methods = s.methodTable()
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: handshakeTimeout,
+		HandshakeTimeout: cfg.RequestTimeout,
 		CheckOrigin:      s.checkOrigin,
 	}
 	s.http = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: cfg.RequestTimeout,
+		// Without a read timeout a request body sent a byte at a time
+		// holds its connection open forever: a handler that answers
+		// without reading the body still has net/http read it for
+		// keep-alive. A hijacked WebSocket sets its own deadlines.
+		ReadTimeout:    cfg.RequestTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12},
 		// WebSocket needs HTTP/1.1; gorilla does not speak RFC 8441.
 		Protocols: http1Only(),
 	}

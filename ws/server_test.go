@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,30 +87,65 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+// TestHostCheck sends every route each Host a DNS-rebinding page or a
+// confused client could produce. Host names compare case-insensitively, as
+// DNS names do (RFC 4343), so LOCALHOST is the agent; a trailing dot, an
+// IPv6 loopback spelt otherwise than [::1], or a port spelt otherwise than
+// the listener's is not one of the names the contract lists and is refused.
+// An absolute-form target names the host instead of the Host header
+// (RFC 9112 section 3.2.2); browsers send one only to proxies.
 func TestHostCheck(t *testing.T) {
 	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
-	good := []string{"127.0.0.1:" + ts.port, "localhost:" + ts.port, "[::1]:" + ts.port}
-	bad := []string{"evil.example:" + ts.port, "127.0.0.1:1", "127.0.0.1", "localhost.evil.example:" + ts.port, "192.168.0.1:" + ts.port}
-	for _, path := range []string{"/healthz", "/"} {
-		for _, host := range good {
-			if resp, _ := get(t, ts.httpURL(path), host); resp.StatusCode != http.StatusOK {
-				t.Errorf("GET %s Host %s: status %d, want 200", path, host, resp.StatusCode)
-			}
-		}
-		for _, host := range bad {
-			if resp, _ := get(t, ts.httpURL(path), host); resp.StatusCode != http.StatusForbidden {
-				t.Errorf("GET %s Host %s: status %d, want 403", path, host, resp.StatusCode)
-			}
-		}
+	p := ts.port
+	served := map[string]int{ // a route's status when the Host is allowed
+		"/": http.StatusOK, "/ws": http.StatusSwitchingProtocols, "/healthz": http.StatusOK,
+		"/tokenagent.js": http.StatusOK, "/tokenagent.d.ts": http.StatusOK, "/app/app.js": http.StatusOK,
+		"/nope": http.StatusNotFound,
 	}
-	for _, host := range good {
-		if status, upgraded := ts.handshake(t, http.Header{"Host": {host}}); !upgraded || status != http.StatusSwitchingProtocols {
-			t.Errorf("/ws Host %s: status %d upgraded %v, want 101", host, status, upgraded)
-		}
+	tests := []struct {
+		name   string
+		hosts  []string
+		prefix string // before the path in the request-target: absolute form
+		proto  string
+		want   int // 0: the route's own status
+	}{
+		{name: "127.0.0.1", hosts: []string{"127.0.0.1:" + p}},
+		{name: "localhost", hosts: []string{"localhost:" + p}},
+		{name: "[::1]", hosts: []string{"[::1]:" + p}},
+		{name: "upper case", hosts: []string{"LOCALHOST:" + p}},
+		{name: "absolute form naming the agent", hosts: []string{"evil.test:" + p}, prefix: "http://127.0.0.1:" + p},
+
+		{name: "rebound name", hosts: []string{"evil.test:" + p}, want: http.StatusForbidden},
+		{name: "loopback address as a subdomain", hosts: []string{"127.0.0.1.evil.test:" + p}, want: http.StatusForbidden},
+		{name: "localhost as a subdomain", hosts: []string{"localhost.evil.example:" + p}, want: http.StatusForbidden},
+		{name: "trailing dot", hosts: []string{"localhost.:" + p}, want: http.StatusForbidden},
+		{name: "no port", hosts: []string{"127.0.0.1"}, want: http.StatusForbidden},
+		{name: "localhost without port", hosts: []string{"localhost"}, want: http.StatusForbidden},
+		{name: "wrong port", hosts: []string{"127.0.0.1:1"}, want: http.StatusForbidden},
+		{name: "port with a leading zero", hosts: []string{"127.0.0.1:0" + p}, want: http.StatusForbidden},
+		{name: "empty port", hosts: []string{"127.0.0.1:"}, want: http.StatusForbidden},
+		{name: "[::1] without port", hosts: []string{"[::1]"}, want: http.StatusForbidden},
+		{name: "IPv6 loopback in full", hosts: []string{"[0:0:0:0:0:0:0:1]:" + p}, want: http.StatusForbidden},
+		{name: "IPv4-mapped loopback", hosts: []string{"[::ffff:127.0.0.1]:" + p}, want: http.StatusForbidden},
+		{name: "unbracketed IPv6", hosts: []string{"::1:" + p}, want: http.StatusForbidden},
+		{name: "any address", hosts: []string{"0.0.0.0:" + p}, want: http.StatusForbidden},
+		{name: "LAN address", hosts: []string{"192.168.0.1:" + p}, want: http.StatusForbidden},
+		{name: "empty", hosts: []string{""}, want: http.StatusForbidden},
+		{name: "absolute form naming another host", hosts: []string{"127.0.0.1:" + p}, prefix: "http://evil.test:" + p, want: http.StatusForbidden},
+		{name: "HTTP/1.0 without Host", proto: "HTTP/1.0", want: http.StatusForbidden},
+		// net/http itself refuses these.
+		{name: "HTTP/1.1 without Host", want: http.StatusBadRequest},
+		{name: "user info", hosts: []string{"evil@127.0.0.1:" + p}, want: http.StatusBadRequest},
+		{name: "two Host headers", hosts: []string{"evil.test:" + p, "127.0.0.1:" + p}, want: http.StatusBadRequest},
+		{name: "the same Host twice", hosts: []string{"127.0.0.1:" + p, "127.0.0.1:" + p}, want: http.StatusBadRequest},
 	}
-	for _, host := range bad {
-		if status, upgraded := ts.handshake(t, http.Header{"Host": {host}}); upgraded || status != http.StatusForbidden {
-			t.Errorf("/ws Host %s: status %d upgraded %v, want 403", host, status, upgraded)
+	for _, tt := range tests {
+		for path, ok := range served {
+			want := cmp.Or(tt.want, ok)
+			status, err := ts.exchange(rawRequest{target: tt.prefix + path, proto: tt.proto, hosts: tt.hosts})
+			if err != nil || status != want {
+				t.Errorf("%s: GET %s%s Host %q: status %d (%v), want %d", tt.name, tt.prefix, path, tt.hosts, status, err, want)
+			}
 		}
 	}
 	if !strings.Contains(ts.logs.String(), "host not allowed") {
@@ -224,6 +260,26 @@ func TestOversizeFrame(t *testing.T) {
 	}
 	other.stillServes()
 	ts.dial(t, nil).stillServes()
+
+	// The limit is on the message: fragments each under it that add up to
+	// more close the connection too.
+	d := websocket.Dialer{WriteBufferSize: 256}
+	wsc, _, err := d.Dial(ts.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fragmented := &client{t: t, ws: wsc}
+	t.Cleanup(func() { _ = wsc.Close() })
+	w, err := wsc.NextWriter(websocket.TextMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":3,"method":"agent.info","params":{"x":"`+strings.Repeat("a", 4096)+`"}}`)
+	_ = w.Close()
+	if code := fragmented.closeCode(5 * time.Second); code != websocket.CloseMessageTooBig {
+		t.Fatalf("fragmented: close code %d, want 1009", code)
+	}
+	other.stillServes()
 }
 
 func TestBinaryFrame(t *testing.T) {

@@ -55,9 +55,11 @@ func Path(t testing.TB) string {
 }
 
 // New starts a browser for the test and returns the chromedp context of its
-// first tab. The browser stops when the test ends; when the test failed,
-// its output goes to the test log.
-func New(t testing.TB) context.Context {
+// first tab. extra adds flags, e.g. chromedp.Flag("host-resolver-rules",
+// "MAP evil.test 127.0.0.1") to serve a test origin under any name. The
+// browser stops when the test ends; when the test failed, its output goes
+// to the test log.
+func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	out := &syncBuffer{}
 	opts := append([]chromedp.ExecAllocatorOption{
@@ -65,6 +67,7 @@ func New(t testing.TB) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.CombinedOutput(out),
 	}, flags...)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {

@@ -1,0 +1,209 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tokenagent/tokenagent/internal/browsertest"
+	"github.com/tokenagent/tokenagent/ws"
+)
+
+// resolveToLoopback has Chromium resolve the test's made-up names to
+// 127.0.0.1, as a DNS-rebinding attacker's name would.
+var resolveToLoopback = chromedp.Flag("host-resolver-rules", "MAP evil.test 127.0.0.1, MAP portal.test 127.0.0.1")
+
+// socketAttempt opens a WebSocket to the URL in its argument and sends
+// agent.info once it is open. It resolves with whether the socket opened,
+// the name agent.info answered, and the close code when it closed first.
+const socketAttempt = `(url) => new Promise((resolve) => {
+	const ws = new WebSocket(url);
+	let opened = false;
+	ws.onopen = () => { opened = true; ws.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "agent.info" })); };
+	ws.onmessage = (e) => { ws.close(); resolve({ opened, name: JSON.parse(e.data).result.name, code: 0 }); };
+	ws.onclose = (e) => resolve({ opened, name: "", code: e.code });
+})`
+
+type socketOutcome struct {
+	Opened bool   `json:"opened"`
+	Name   string `json:"name"`
+	Code   int    `json:"code"`
+}
+
+// run evaluates js in the page at url, awaiting a promise, and returns its
+// value.
+func run[T any](t *testing.T, ctx context.Context, url, js string) T {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("loading %s: %v", url, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("in %s, evaluating %.80s: %v", url, js, err)
+	}
+	return v
+}
+
+// TestCrossSiteSocketInBrowser: the same page, served on an allowed origin
+// and on a foreign one, opens a socket to the agent. The agent refuses the
+// foreign one's handshake with 403, so the page sees the socket fail.
+func TestCrossSiteSocketInBrowser(t *testing.T) {
+	ctx := browsertest.New(t, resolveToLoopback)
+	pageLn := listen(t, "0")
+	_, pagePort, _ := net.SplitHostPort(pageLn.Addr().String())
+	pages := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>a portal</title>")
+	})}
+	go func() { _ = pages.Serve(pageLn) }()
+	t.Cleanup(func() { _ = pages.Close() })
+	allowed, foreign := "http://portal.test:"+pagePort, "http://evil.test:"+pagePort
+	ag := startAgent(t, ws.Config{AllowedOrigins: []string{allowed}})
+	attempt := fmt.Sprintf("(%s)(%q)", socketAttempt, "ws://127.0.0.1:"+ag.port+"/ws")
+
+	if got := run[socketOutcome](t, ctx, allowed+"/", attempt); !got.Opened || got.Name != "tokenagent" {
+		t.Errorf("from the allowed origin %s: %+v, want an open socket answering agent.info", allowed, got)
+	}
+	if got := run[socketOutcome](t, ctx, foreign+"/", attempt); got.Opened || got.Code != 1006 {
+		t.Errorf("from the foreign origin %s: %+v, want a socket that never opened (1006)", foreign, got)
+	}
+	refusal := fmt.Sprintf(`reason="origin not allowed" status=403 path=/ws host=127.0.0.1:%s origin=%s`, ag.port, foreign)
+	if logs := ag.logs.String(); !strings.Contains(logs, refusal) {
+		t.Errorf("the agent did not log %s:\n%s", refusal, logs)
+	}
+}
+
+// TestDNSRebindingInBrowser: a page at http://evil.test:PORT/, where
+// evil.test resolves to 127.0.0.1 and PORT is the agent's, is fetched from
+// the agent itself. The agent answers it 403, and the page's same-origin
+// requests for every route too, since their Host names evil.test.
+func TestDNSRebindingInBrowser(t *testing.T) {
+	ctx := browsertest.New(t, resolveToLoopback)
+	ag := startAgent(t, ws.Config{})
+	rebound := "evil.test:" + ag.port
+	got := run[map[string]any](t, ctx, "http://"+rebound+"/", fmt.Sprintf(`(async () => {
+		const out = { body: document.body.innerText.trim() };
+		for (const path of ["/", "/healthz", "/tokenagent.js", "/tokenagent.d.ts"]) out[path] = (await fetch(path)).status;
+		out["/ws"] = await (%s)("ws://%s/ws");
+		return out;
+	})()`, socketAttempt, rebound))
+	want := map[string]any{"body": "host not allowed", "/": 403.0, "/healthz": 403.0, "/tokenagent.js": 403.0, "/tokenagent.d.ts": 403.0,
+		"/ws": map[string]any{"opened": false, "name": "", "code": 1006.0}}
+	if g, w := mustJSON(t, got), mustJSON(t, want); g != w {
+		t.Errorf("the page at http://%s/ saw %s, want %s", rebound, g, w)
+	}
+	logs := ag.logs.String()
+	for _, path := range []string{"/", "/healthz", "/tokenagent.js", "/tokenagent.d.ts", "/ws"} {
+		if refusal := fmt.Sprintf(`reason="host not allowed" status=403 path=%s host=%s`, path, rebound); !strings.Contains(logs, refusal) {
+			t.Errorf("the agent did not log %s", refusal)
+		}
+	}
+	if t.Failed() {
+		t.Logf("agent log:\n%s", logs)
+	}
+}
+
+// hammer has the page call sign n times with pin over conns connections of
+// its own origin, one call after another or all at once, and resolves with
+// each call's outcome: ok or the error's reason, and retryAfterSeconds.
+const hammer = `async (cfg) => {
+	const { connect } = await import("/tokenagent.js");
+	const url = "ws://" + location.host + "/ws";
+	const conns = await Promise.all(Array.from({ length: cfg.conns }, () => connect(url, { reconnect: false })));
+	const call = (i) => conns[i % conns.length].call("sign", { token: cfg.token, cert: cfg.cert, pin: cfg.pin, data: "aGVsbG8=" })
+		.then(() => ({ reason: "ok", retryAfter: 0 }), (e) => ({ reason: e.reason, retryAfter: e.data?.retryAfterSeconds ?? 0 }));
+	let out = [];
+	if (cfg.concurrent) out = await Promise.all(Array.from({ length: cfg.n }, (_, i) => call(i)));
+	else for (let i = 0; i < cfg.n; i++) out.push(await call(i));
+	conns.forEach((c) => c.close());
+	return out;
+}`
+
+type callOutcome struct {
+	Reason     string `json:"reason"`
+	RetryAfter int    `json:"retryAfter"`
+}
+
+// TestPINHammeringInBrowser: pages on the agent's two loopback origins fire
+// wrong PINs at the tokens, one call after another, all at once, and over
+// several connections. Per origin and token only 3 PIN tries reach the
+// token (counted by the PKCS#11 shim); the rest are RATE_LIMITED with
+// retryAfterSeconds, and another origin keeps its own tries. Every call has
+// its audit line, and no line and no log holds the PIN.
+func TestPINHammeringInBrowser(t *testing.T) {
+	f, ctl := newPageFixture(t, true)
+	alice, bob := f.tokenID("alice"), f.tokenID("legacy-bob")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(f.origin, "http://"))
+	a, b := f.origin, "http://localhost:"+port // both the agent's own, so allowed; two origins to the throttle
+	const wrongPIN = "zq-wrong-pin"
+	cert := map[string]string{alice: "01", bob: "03"}
+	tests := []struct {
+		name              string
+		origin, token     string
+		pin               string
+		conns, n          int
+		concurrent        bool
+		incorrect, logins int // PIN_INCORRECT answers, C_Login calls
+		limited, ok       int
+	}{
+		{"one after another", a, alice, wrongPIN, 1, 100, false, 3, 3, 97, 0},
+		{"all at once", a, bob, wrongPIN, 1, 100, true, 3, 3, 97, 0},
+		{"another origin, all at once over four connections", b, alice, wrongPIN, 4, 100, true, 3, 3, 97, 0},
+		{"the right PIN while throttled", a, alice, userPIN, 1, 1, false, 0, 0, 1, 0},
+		{"another origin with the right PIN", b, bob, userPIN, 1, 1, false, 0, 1, 0, 1},
+	}
+	wantAudit := map[string]int{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctl.ClearCalls(t)
+			cfg := map[string]any{"token": tt.token, "cert": cert[tt.token], "pin": tt.pin, "conns": tt.conns, "n": tt.n, "concurrent": tt.concurrent}
+			got := run[[]callOutcome](t, f.ctx, tt.origin+"/healthz", fmt.Sprintf("(%s)(%s)", hammer, mustJSON(t, cfg)))
+			counts := map[string]int{}
+			for i, o := range got {
+				counts[o.Reason]++
+				if o.Reason == "RATE_LIMITED" && (o.RetryAfter < 1 || o.RetryAfter > 60) {
+					t.Errorf("call %d: retryAfterSeconds %d, want 1 to 60", i, o.RetryAfter)
+				}
+				if !tt.concurrent && o.Reason == "PIN_INCORRECT" && i >= tt.incorrect {
+					t.Errorf("call %d answered PIN_INCORRECT after the throttle began", i)
+				}
+				wantAudit[fmt.Sprintf("%s %s %s", tt.origin, tt.token, o.Reason)]++
+			}
+			want := map[string]int{"PIN_INCORRECT": tt.incorrect, "RATE_LIMITED": tt.limited, "ok": tt.ok}
+			for reason, n := range want {
+				if counts[reason] != n {
+					t.Errorf("%d calls: outcomes %v, want %v", tt.n, counts, want)
+					break
+				}
+			}
+			if n := ctl.Called(t, "C_Login"); n != tt.logins {
+				t.Errorf("%d C_Login calls reached the token, want %d", n, tt.logins)
+			}
+		})
+	}
+
+	gotAudit := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(f.audit.String()), "\n") {
+		var rec struct{ Origin, Method, Token, Outcome string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Method != "sign" {
+			t.Errorf("audit line %s: %v", line, err)
+			continue
+		}
+		gotAudit[fmt.Sprintf("%s %s %s", rec.Origin, rec.Token, rec.Outcome)]++
+	}
+	if g, w := mustJSON(t, gotAudit), mustJSON(t, wantAudit); g != w {
+		t.Errorf("audit lines by origin, token and outcome:\n%s\nwant\n%s", g, w)
+	}
+	if strings.Contains(f.audit.String(), wrongPIN) {
+		t.Error("the audit log holds the PIN")
+	}
+}
