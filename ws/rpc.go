@@ -174,11 +174,29 @@ func newErrorObject(err *agent.Error) errorObject {
 		data[k] = v
 	}
 	data["reason"] = string(reason)
-	msg := err.Message
+	msg := shortMessage(err.Message)
 	if msg == "" {
 		msg = string(reason)
 	}
 	return errorObject{Code: code(reason), Message: msg, Data: data}
+}
+
+// maxMessageBytes bounds an error message: messages quote what was sent (a
+// method name, a token id), and a page sending megabytes should not get
+// them back in every error.
+const maxMessageBytes = 1024
+
+// shortMessage cuts msg to maxMessageBytes at a character boundary and
+// marks the cut.
+func shortMessage(msg string) string {
+	if len(msg) <= maxMessageBytes {
+		return msg
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }
 
 // encode marshals a response without escaping HTML characters, so that the

@@ -202,3 +202,18 @@ func TestParams(t *testing.T) {
 		t.Error(`"TOKEN" was taken for "token"`)
 	}
 }
+
+func TestShortMessage(t *testing.T) {
+	long := strings.Repeat("a", maxMessageBytes-1) + "é" + "tail"
+	for _, tt := range []struct{ name, in, want string }{
+		{"short", "token x: not found", "token x: not found"},
+		{"exactly the limit", strings.Repeat("a", maxMessageBytes), strings.Repeat("a", maxMessageBytes)},
+		{"cut before a split character", long, strings.Repeat("a", maxMessageBytes-1) + "…"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shortMessage(tt.in); got != tt.want {
+				t.Errorf("shortMessage = %.20q… (%d bytes), want %d bytes", got, len(got), len(tt.want))
+			}
+		})
+	}
+}

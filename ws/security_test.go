@@ -105,8 +105,14 @@ func TestForeignOriginFlood(t *testing.T) {
 	if n := refused.Load(); n != attempts || len(other) > 0 {
 		t.Errorf("%d of %d refused with 403; the others: %v", n, attempts, other)
 	}
-	if n := strings.Count(ts.logs.String(), `reason="origin not allowed"`); n != attempts {
+	// Every refusal is in the debug log, and only the first few at Info,
+	// so that a page cannot flood the log.
+	logs := ts.logs.String()
+	if n := strings.Count(logs, `reason="origin not allowed"`); n != attempts {
 		t.Errorf("%d refusals logged, want %d", n, attempts)
+	}
+	if n := strings.Count(logs, `level=INFO msg="request refused"`); n != refusalBurst {
+		t.Errorf("%d refusals logged at Info, want %d", n, refusalBurst)
 	}
 	if len(during) == 0 {
 		t.Fatal("agent.info never answered during the flood")
@@ -318,6 +324,10 @@ func TestHostileJSON(t *testing.T) {
 			wantError(t, r, tt.code, tt.reason)
 			if string(r.ID) != tt.id {
 				t.Errorf("id %.40s, want %.40s", r.ID, tt.id)
+			}
+			// What was sent is quoted in the message only in part.
+			if n := len(r.Error.Message); n > maxMessageBytes+len("…") {
+				t.Errorf("error message of %d bytes", n)
 			}
 			c.stillServes()
 		})

@@ -90,6 +90,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	http     *http.Server
 	inFlight int // per connection; a field so tests can lower it
+	refusals refusalLimiter
 
 	mu       sync.Mutex
 	serving  bool
@@ -310,8 +311,16 @@ func onlyGet(w http.ResponseWriter, r *http.Request) bool {
 
 // refuse logs a refused request and answers it with status.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	s.log.Info("request refused", "reason", reason, "status", status,
-		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+	attrs := []any{"reason", reason, "status", status,
+		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr}
+	if ok, skipped := s.refusals.allow(time.Now()); ok {
+		if skipped > 0 {
+			attrs = append(attrs, "notLoggedBefore", skipped)
+		}
+		s.log.Info("request refused", attrs...)
+	} else {
+		s.log.Debug("request refused", attrs...)
+	}
 	http.Error(w, reason, status)
 }
 
