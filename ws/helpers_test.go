@@ -60,7 +60,7 @@ func (ts *testServer) wsURL() string { return "ws://" + ts.host() + "/ws" }
 func (ts *testServer) httpURL(path string) string { return "http://" + ts.host() + path }
 
 // emptyAgent is an agent over a token manager without modules.
-func emptyAgent(t *testing.T) *agent.Agent {
+func emptyAgent(t testing.TB) *agent.Agent {
 	t.Helper()
 	m := token.NewManager(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })

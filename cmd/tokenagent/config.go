@@ -899,9 +899,12 @@ func (s *cfgScanner) document() {
 			for s.skip(false); s.peek(0) == ']'; s.pos++ {
 			}
 			// Parent tables that are arrays of tables mean their last table.
+			// A parent that no line of its own defines ([a.b] alone defines
+			// a) is on the header's line.
 			table = nil
 			for i, k := range keys {
 				table = table.key(k)
+				s.record(table, line)
 				if n, ok := s.arrays[table.id()]; ok && (i < len(keys)-1 || !array) {
 					table = table.index(n - 1)
 				}
