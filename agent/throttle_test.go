@@ -62,10 +62,10 @@ type auditLog struct {
 	recs []AuditRecord
 }
 
-func (l *auditLog) Audit(r AuditRecord) {
+func (l *auditLog) Audit(recs ...AuditRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.recs = append(l.recs, r)
+	l.recs = append(l.recs, recs...)
 }
 
 // TestThrottleConcurrentCalls fires wrong PINs at once: only maxWrongPINs
