@@ -157,6 +157,20 @@ type rpcResponse struct {
 	} `json:"error"`
 }
 
+// frameError sends frame and checks that the answer is the error code and
+// reason for the request's id as sent.
+func (c *client) frameError(t *testing.T, frame string, code int, reason, id string) rpcResponse {
+	t.Helper()
+	c.t = t
+	c.sendRaw(frame)
+	r := c.read()
+	wantError(t, r, code, reason)
+	if string(r.ID) != id {
+		t.Errorf("id %.40s, want %.40s", r.ID, id)
+	}
+	return r
+}
+
 // sendRaw sends one text frame.
 func (c *client) sendRaw(frame string) {
 	c.t.Helper()

@@ -318,13 +318,7 @@ func TestHostileJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c.t = t
-			c.sendRaw(tt.frame)
-			r := c.read()
-			wantError(t, r, tt.code, tt.reason)
-			if string(r.ID) != tt.id {
-				t.Errorf("id %.40s, want %.40s", r.ID, tt.id)
-			}
+			r := c.frameError(t, tt.frame, tt.code, tt.reason, tt.id)
 			// What was sent is quoted in the message only in part.
 			if n := len(r.Error.Message); n > maxMessageBytes+len("…") {
 				t.Errorf("error message of %d bytes", n)

@@ -328,13 +328,7 @@ func TestProtocolErrorsKeepServing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c.t = t
-			c.sendRaw(tt.frame)
-			r := c.read()
-			wantError(t, r, tt.code, tt.reason)
-			if string(r.ID) != tt.id {
-				t.Errorf("id %s, want %s", r.ID, tt.id)
-			}
+			r := c.frameError(t, tt.frame, tt.code, tt.reason, tt.id)
 			if !strings.Contains(r.Error.Message, tt.mention) {
 				t.Errorf("message %q does not mention %s", r.Error.Message, tt.mention)
 			}

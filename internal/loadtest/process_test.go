@@ -31,9 +31,9 @@ type agentProcess struct {
 	env  *softhsm.Env
 }
 
-// benchToken makes the token the load runs use, as a user's would look: one
-// EC-P256 key with its certificate.
-func benchToken(t *testing.T) *softhsm.Env {
+// benchEnv makes an empty token "bench" with the user PIN, and a CA to
+// issue its certificates.
+func benchEnv(t *testing.T) (*softhsm.Env, *softhsm.CA) {
 	env := softhsm.New(t)
 	if err := env.InitToken("bench", "12345678", userPIN); err != nil {
 		t.Fatal(err)
@@ -42,6 +42,13 @@ func benchToken(t *testing.T) *softhsm.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return env, ca
+}
+
+// benchToken makes the token the load runs use, as a user's would look: one
+// EC-P256 key with its certificate.
+func benchToken(t *testing.T) *softhsm.Env {
+	env, ca := benchEnv(t)
 	if _, _, err := env.AddKeyAndCert("bench", userPIN, ca, softhsm.CertSpec{
 		KeyAlgorithm: "EC-P256", ID: []byte{1}, Label: "bench", Subject: pkix.Name{CommonName: "Bench User"},
 	}); err != nil {

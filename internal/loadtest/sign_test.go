@@ -49,14 +49,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float
 // over the socket; and sign.batch of 100 over the socket, per signature.
 func TestSignPaths(t *testing.T) {
 	skipUnlessLoad(t)
-	env := softhsm.New(t)
-	if err := env.InitToken("bench", "12345678", userPIN); err != nil {
-		t.Fatal(err)
-	}
-	ca, err := softhsm.NewCA("Bench CA")
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, ca := benchEnv(t)
 	keys := []struct {
 		alg  string
 		id   byte
