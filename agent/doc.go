@@ -7,11 +7,16 @@
 // (Hardware) and is safe for concurrent use; it keeps no per-call state, and
 // serialisation of token access is the hardware layer's job.
 //
-// Events: Run is the one goroutine that watches the tokens. It lists them
-// every poll interval and when ReadersChanged (the PC/SC watcher's
-// onChange) kicks it, and publishes the difference to a Hub. Publishing
-// never blocks: each subscriber has a bounded queue, and one whose queue is
-// full is dropped (its onDrop is called) rather than waited for.
+// Events: Run is the one goroutine that watches the tokens. While anyone
+// is subscribed it lists them every poll interval and when ReadersChanged
+// (the PC/SC watcher's onChange) kicks it, and publishes the difference to
+// a Hub; with nobody subscribed it sleeps. Publishing never blocks: each
+// subscriber has a bounded queue, and one whose queue is full is dropped
+// (its onDrop is called) rather than waited for.
+//
+// Reads: concurrent Tokens calls share one listing, and concurrent
+// Certificates calls for one token one reading (coalescer); a caller only
+// joins a reading that starts after it arrived.
 //
 // PIN-taking calls: each runs through one pinAttempt, which applies the
 // wrong-PIN throttle (per origin and token) before the token is touched,

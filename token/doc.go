@@ -11,10 +11,11 @@
 // module is never finalised under a running call, and calls after Close fail
 // with ErrClosed.
 //
-// Modules whose slots are all fixed (SoftHSM) read their token store only at
-// C_Initialize. Manager.Refresh re-initialises them, taking the write side
-// with TryLock so that a module with a call in flight is skipped, and drops
-// the sessions and object handles it kept for their tokens. A module whose
+// SoftHSM reads its token store only at C_Initialize. Manager.Refresh
+// re-initialises it when the entries of its token directory changed, taking
+// the write side with TryLock so that a module with a call in flight is
+// skipped, and drops the sessions and object handles it kept for its
+// tokens. A module whose
 // re-initialisation fails is tried again at the next Refresh, and Modules
 // reports the failure until then. A Manager can
 // load a module while running (AddModule), for a card plugged in later.
