@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/browsertest"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 	"github.com/tokenagent/tokenagent/ws"
 )
@@ -136,7 +137,7 @@ type agentServer struct {
 	cfg   ws.Config
 	agent *agent.Agent
 	port  string
-	logs  *logBuffer
+	logs  *syncbuf.Buffer
 
 	mu     sync.Mutex
 	srv    *ws.Server
@@ -146,7 +147,7 @@ type agentServer struct {
 func startAgent(t *testing.T, cfg ws.Config) *agentServer {
 	m := token.NewManager(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	cfg.Version = "1.2.3"
 	a := &agentServer{cfg: cfg, agent: agent.New(m, agent.Options{Version: "1.2.3"}), logs: logs}

@@ -28,6 +28,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/p11shim"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 	"github.com/tokenagent/tokenagent/ws"
 )
@@ -48,9 +49,9 @@ type pageFixture struct {
 	agent  *agent.Agent
 	origin string
 	ctx    context.Context
-	stop   func()     // shuts the server down, once
-	out    string     // where screenshots go
-	audit  *logBuffer // the agent's audit log
+	stop   func()          // shuts the server down, once
+	out    string          // where screenshots go
+	audit  *syncbuf.Buffer // the agent's audit log
 }
 
 // newPageFixture creates the tokens alice (a certificate valid for 400 days
@@ -84,7 +85,7 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 	add("legacy-bob", softhsm.CertSpec{ID: []byte{0x03}, Label: "bob",
 		Subject: pkix.Name{CommonName: "Bob"}, NotAfter: now.AddDate(0, 20, 3).Add(time.Hour)})
 
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	module, ctl := env.Module, (*p11shim.Control)(nil)
 	if shim {
@@ -93,7 +94,7 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 	}
 	m := token.NewManager([]string{module}, log)
 	t.Cleanup(func() { _ = m.Close() })
-	auditLog := &logBuffer{}
+	auditLog := &syncbuf.Buffer{}
 	a := agent.New(m, agent.Options{
 		Audit:           audit.New(auditLog, log),
 		Version:         "1.2.3",

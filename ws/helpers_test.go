@@ -2,7 +2,6 @@ package ws
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -14,39 +13,21 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 )
-
-// logBuffer collects a server's log for tests to look at.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // testServer is a Server serving on a loopback port of its own.
 type testServer struct {
 	srv    *Server
 	port   string
-	logs   *logBuffer
+	logs   *syncbuf.Buffer
 	served chan error
 }
 
@@ -71,7 +52,7 @@ func emptyAgent(t testing.TB) *agent.Agent {
 // when given, adjusts the server before it serves.
 func startServer(t *testing.T, cfg Config, a *agent.Agent, setup ...func(*Server)) *testServer {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

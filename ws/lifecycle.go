@@ -325,11 +325,7 @@ type monthsDaysWire struct {
 }
 
 func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	tokenID, err := p.requiredString("token")
+	p, tokenID, err := readTokenParams(params)
 	if err != nil {
 		return nil, err
 	}

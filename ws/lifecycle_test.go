@@ -19,6 +19,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/p11shim"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -42,8 +43,8 @@ type lifecycle struct {
 	ca     *softhsm.CA
 	agent  *agent.Agent
 	ts     *testServer
-	logs   *logBuffer // agent and server log
-	audit  *logBuffer
+	logs   *syncbuf.Buffer // agent and server log
+	audit  *syncbuf.Buffer
 	tokens map[string]string // label → id
 	shim   *p11shim.Control  // nil unless opened through the shim
 }
@@ -67,7 +68,7 @@ func newLifecycle(t *testing.T, throughShim bool, options ...func(*agent.Options
 	}); err != nil {
 		t.Fatal(err)
 	}
-	lc := &lifecycle{t: t, env: env, ca: ca, logs: &logBuffer{}, audit: &logBuffer{}, tokens: map[string]string{}}
+	lc := &lifecycle{t: t, env: env, ca: ca, logs: &syncbuf.Buffer{}, audit: &syncbuf.Buffer{}, tokens: map[string]string{}}
 	module := env.Module
 	if throughShim {
 		lc.shim = p11shim.Use(t, env.Module)

@@ -54,11 +54,7 @@ func (s *Server) tokensList(ctx context.Context, _ *conn, params json.RawMessage
 }
 
 func (s *Server) certsList(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	tokenID, err := p.requiredString("token")
+	_, tokenID, err := readTokenParams(params)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +66,7 @@ func (s *Server) certsList(ctx context.Context, _ *conn, params json.RawMessage)
 }
 
 func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
-	p, err := readParams(params)
-	if err != nil {
-		return nil, err
-	}
-	tokenID, err := p.requiredString("token")
+	p, tokenID, err := readTokenParams(params)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +96,20 @@ func readParams(raw json.RawMessage) (paramSet, error) {
 		return nil, invalid("params must be an object")
 	}
 	return p, nil
+}
+
+// readTokenParams decodes the params of a method about one token, which
+// names it in member token.
+func readTokenParams(raw json.RawMessage) (paramSet, string, error) {
+	p, err := readParams(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	tokenID, err := p.requiredString("token")
+	if err != nil {
+		return nil, "", err
+	}
+	return p, tokenID, nil
 }
 
 // present reports whether a member is there and not null.

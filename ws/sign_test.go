@@ -16,6 +16,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -29,7 +30,7 @@ type signing struct {
 	dir   string
 	certs map[string]*x509.Certificate // algorithm → certificate; the id is its position+1
 	ids   map[string]string            // algorithm → certificate id
-	audit *logBuffer
+	audit *syncbuf.Buffer
 }
 
 var signingAlgorithms = []string{"RSA-2048", "RSA-3072", "EC-P256", "EC-P384"}
@@ -44,7 +45,7 @@ func newSigning(t *testing.T) *signing {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &signing{t: t, dir: t.TempDir(), certs: map[string]*x509.Certificate{}, ids: map[string]string{}, audit: &logBuffer{}}
+	s := &signing{t: t, dir: t.TempDir(), certs: map[string]*x509.Certificate{}, ids: map[string]string{}, audit: &syncbuf.Buffer{}}
 	openssl.WriteFiles(t, s.dir, map[string][]byte{"ca.pem": ca.PEM})
 	for i, alg := range signingAlgorithms {
 		cert, _, err := env.AddKeyAndCert("signer", lcUserPIN, ca, softhsm.CertSpec{
@@ -228,7 +229,7 @@ func TestSignBatch(t *testing.T) {
 	}
 
 	// One bad item fails the whole call before anything is signed.
-	s.audit = &logBuffer{}
+	s.audit = &syncbuf.Buffer{}
 	for name, bad := range map[string]any{
 		"both":         map[string]any{"data": "eA==", "digest": base64.StdEncoding.EncodeToString(digestOf("SHA-256", nil))},
 		"neither":      map[string]any{},

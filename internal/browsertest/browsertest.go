@@ -5,14 +5,13 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tokenagent/tokenagent/internal/syncbuf"
 )
 
 // flags are Chromium's flags beside the profile: headless, no sandbox (tests
@@ -61,7 +60,7 @@ func Path(t testing.TB) string {
 // to the test log.
 func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(Path(t)),
 		chromedp.UserDataDir(t.TempDir()),
@@ -82,23 +81,4 @@ func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 		t.Fatalf("starting chromium: %v\n%s", err, out.String())
 	}
 	return ctx
-}
-
-// syncBuffer is a bytes.Buffer for the browser's output, which a goroutine
-// of chromedp writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
