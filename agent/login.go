@@ -29,9 +29,9 @@ type pinAttempt struct {
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
 	// For signing: the dataSha256 of each item, audited one line each, and
-	// how many were signed.
-	items []string
-	done  int
+	// which were signed.
+	items  []string
+	signed []bool
 }
 
 func (a *Agent) attempt(ctx context.Context, method string, call Call) *pinAttempt {
@@ -111,7 +111,7 @@ func (p *pinAttempt) audit(err *Error) {
 	for i, h := range p.items {
 		recs[i] = p.rec
 		recs[i].DataSHA256 = h
-		if i < p.done {
+		if p.signed[i] {
 			recs[i].Outcome = "ok"
 		}
 	}

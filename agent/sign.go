@@ -91,7 +91,8 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 		sum := sha256.Sum256(input)
 		p.items[i] = hex.EncodeToString(sum[:])
 	}
-	sigs := make([]Signature, 0, len(items))
+	sigs := make([]Signature, len(items))
+	p.signed = make([]bool, len(items))
 	err := p.run(func() error {
 		if err := checkBatch(opts, items, batch); err != nil {
 			return err
@@ -106,23 +107,26 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 			if err != nil {
 				return fmt.Errorf("certificate %s has no private key on the token: %w", opts.Cert, token.ErrObjectNotFound)
 			}
-			key, err := signer.New(s, pk)
-			if err != nil {
-				return err
-			}
 			alg, err := algorithmName(pk, opts)
 			if err != nil {
 				return err
 			}
-			for _, in := range items {
-				v, err := signOne(key, &cert, opts, in, a.opts.Now().UTC())
+			now := a.opts.Now().UTC()
+			// On a software token the items are signed several at a time;
+			// each i is written by one goroutine only.
+			return s.Batch(pk, len(items), func(w *token.Session, k token.PrivateKey, i int) error {
+				key, err := signer.New(w, k)
 				if err != nil {
 					return err
 				}
-				sigs = append(sigs, Signature{Value: v, Format: opts.Format, Algorithm: alg})
-				p.done++
-			}
-			return nil
+				v, err := signOne(key, &cert, opts, items[i], now)
+				if err != nil {
+					return err
+				}
+				sigs[i] = Signature{Value: v, Format: opts.Format, Algorithm: alg}
+				p.signed[i] = true
+				return nil
+			})
 		})
 	})
 	if err != nil {

@@ -22,6 +22,10 @@ type TokenInfo struct {
 	SlotManufacturer string
 	PIN              PINState
 	ReadOnly         bool
+	// Software is set when the slot is neither a hardware slot nor a
+	// removable device (SoftHSM's): the token is a program, whose
+	// operations are CPU work that can run on several cores at once.
+	Software bool
 }
 
 // PINState is the PIN part of a token's flags and its PIN length rules.
@@ -88,5 +92,6 @@ func tokenInfo(module string, slot uint, si pkcs11.SlotInfo, ti pkcs11.TokenInfo
 		SlotManufacturer: si.ManufacturerID,
 		PIN:              pinState(ti.Flags, ti.MinPinLen, ti.MaxPinLen),
 		ReadOnly:         ti.Flags&pkcs11.CKF_WRITE_PROTECTED != 0,
+		Software:         si.Flags&(pkcs11.CKF_HW_SLOT|pkcs11.CKF_REMOVABLE_DEVICE) == 0,
 	}
 }

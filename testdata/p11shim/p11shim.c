@@ -121,6 +121,12 @@ static const struct name flag_names[] = {
 	NAME(CKF_SO_PIN_TO_BE_CHANGED),
 };
 
+static const struct name slot_flag_names[] = {
+	NAME(CKF_TOKEN_PRESENT),
+	NAME(CKF_REMOVABLE_DEVICE),
+	NAME(CKF_HW_SLOT),
+};
+
 static const struct name user_names[] = {
 	{ "SO", CKU_SO },
 	{ "USER", CKU_USER },
@@ -146,6 +152,7 @@ struct config {
 	int broken;		/* unreadable or invalid: every call fails */
 	int removed;
 	CK_FLAGS flags_set, flags_clear;
+	CK_FLAGS slot_flags_set;
 	char label[LABEL_SIZE + 1];	/* empty: faults hit every slot */
 	size_t nrules;
 	struct rule rules[MAX_RULES];
@@ -166,6 +173,7 @@ struct verdict {
 	CK_RV rv;
 	int removed;		/* the addressed token counts as pulled out */
 	CK_FLAGS flags_set, flags_clear;
+	CK_FLAGS slot_flags_set;
 };
 
 struct session {
@@ -226,7 +234,8 @@ static int lookup(const struct name *tab, size_t n, const char *s,
 	return parse_number(s, out);
 }
 
-static const char *parse_flags(char *value, CK_FLAGS *out)
+static const char *parse_flags(char *value, const struct name *names,
+			       size_t nnames, CK_FLAGS *out)
 {
 	char *save, *tok;
 	CK_ULONG flag;
@@ -235,8 +244,8 @@ static const char *parse_flags(char *value, CK_FLAGS *out)
 		return "expected FLAG|FLAG...";
 	for (tok = strtok_r(value, "|", &save); tok;
 	     tok = strtok_r(NULL, "|", &save)) {
-		if (lookup(flag_names, COUNT(flag_names), trim(tok), &flag))
-			return "unknown token flag";
+		if (lookup(names, nnames, trim(tok), &flag))
+			return "unknown flag";
 		*out |= flag;
 	}
 	return NULL;
@@ -318,9 +327,14 @@ static const char *parse_line(char *line, struct config *c)
 		return why;
 	}
 	if (strcmp(key, "token_flags_set") == 0)
-		return parse_flags(value, &c->flags_set);
+		return parse_flags(value, flag_names, COUNT(flag_names),
+				   &c->flags_set);
 	if (strcmp(key, "token_flags_clear") == 0)
-		return parse_flags(value, &c->flags_clear);
+		return parse_flags(value, flag_names, COUNT(flag_names),
+				   &c->flags_clear);
+	if (strcmp(key, "slot_flags_set") == 0)
+		return parse_flags(value, slot_flag_names,
+				   COUNT(slot_flag_names), &c->slot_flags_set);
 	if (strcmp(key, "removed") == 0) {
 		if (parse_number(value, &n) || n > 1)
 			return "removed expects 0 or 1";
@@ -589,6 +603,8 @@ static int config_concerns_locked(const struct call *c)
 		return 1;
 	if (c->fn == FN_C_GetTokenInfo && (cfg.flags_set || cfg.flags_clear))
 		return 1;
+	if (c->fn == FN_C_GetSlotInfo && cfg.slot_flags_set)
+		return 1;
 	for (i = 0; i < cfg.nrules; i++)
 		if (cfg.rules[i].fn == c->fn)
 			return 1;
@@ -637,6 +653,7 @@ static void intercept(const struct call *c, struct verdict *v)
 		v->removed = cfg.removed;
 		v->flags_set = cfg.flags_set;
 		v->flags_clear = cfg.flags_clear;
+		v->slot_flags_set = cfg.slot_flags_set;
 	}
 	pthread_mutex_unlock(&lock);
 	if (delay_ms)
@@ -940,6 +957,8 @@ static CK_RV shim_C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 		return v.rv;
 	/* The slot (the reader) stays; only its token is gone. */
 	rv = real->C_GetSlotInfo(slotID, pInfo);
+	if (rv == CKR_OK)
+		pInfo->flags |= v.slot_flags_set;
 	if (rv == CKR_OK && v.removed)
 		pInfo->flags &= ~CKF_TOKEN_PRESENT;
 	return rv;
