@@ -1,7 +1,9 @@
 package token
 
 import (
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -29,7 +31,8 @@ import (
 //
 // A token that refuses the copy or the sessions gets the plain way. fn must
 // be safe to call from several goroutines. Batch stops starting calls at the
-// first error and returns the error of the lowest i that failed.
+// first error and returns the error of the lowest i that failed; a panic in
+// fn is raised again in Batch's caller once every worker has stopped.
 func (s *Session) Batch(key PrivateKey, n int, fn func(w *Session, k PrivateKey, i int) error) error {
 	workers := []*Session{s}
 	if s.s.info.Software && n > 1 {
@@ -53,9 +56,20 @@ func (s *Session) Batch(key PrivateKey, n int, fn func(w *Session, k PrivateKey,
 		mu       sync.Mutex
 		firstErr error
 		firstAt  = n
+		panicked any // a worker's panic, raised again in the caller
 		wg       sync.WaitGroup
 	)
 	work := func(w *Session) {
+		defer func() {
+			if p := recover(); p != nil {
+				stop.Store(true)
+				mu.Lock()
+				if panicked == nil {
+					panicked = fmt.Sprintf("%v\n\n%s", p, debug.Stack())
+				}
+				mu.Unlock()
+			}
+		}()
 		for !stop.Load() {
 			i := int(next.Add(1) - 1)
 			if i >= n {
@@ -77,5 +91,10 @@ func (s *Session) Batch(key PrivateKey, n int, fn func(w *Session, k PrivateKey,
 	}
 	work(s) // this goroutine is a worker too: one item starts no goroutine
 	wg.Wait()
+	if panicked != nil {
+		// In the caller's goroutine, where the server's recover turns it
+		// into an INTERNAL error instead of the process dying.
+		panic(panicked)
+	}
 	return firstErr
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -136,5 +137,38 @@ func TestBatchReturnsTheFirstItemsError(t *testing.T) {
 	var pe *token.PINError
 	if errors.As(err, &pe) {
 		t.Errorf("err = %v, a PIN error", err)
+	}
+}
+
+func TestBatchRaisesAWorkersPanicInTheCaller(t *testing.T) {
+	f := newFixture(t)
+	m := newManager(t, f.env.Module)
+	var recovered any
+	err := loginTo(t, m, "alice", func(s *token.Session) error {
+		cert, err := s.Certificate("02")
+		if err != nil {
+			return err
+		}
+		key, err := s.KeyForCertificate(cert)
+		if err != nil {
+			return err
+		}
+		defer func() { recovered = recover() }()
+		return s.Batch(key, 50, func(w *token.Session, k token.PrivateKey, i int) error {
+			if i == 3 {
+				panic("item 3")
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, _ := recovered.(string); !strings.HasPrefix(msg, "item 3\n") {
+		t.Fatalf("recovered %q, want item 3's panic", recovered)
+	}
+	// The token serves on.
+	if err := loginTo(t, m, "alice", func(*token.Session) error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 }

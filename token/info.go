@@ -23,8 +23,9 @@ type TokenInfo struct {
 	PIN              PINState
 	ReadOnly         bool
 	// Software is set when the slot is neither a hardware slot nor a
-	// removable device (SoftHSM's): the token is a program, whose
-	// operations are CPU work that can run on several cores at once.
+	// removable device (SoftHSM's): the token is a program in this
+	// process, and Session.Batch may use several sessions and session
+	// objects on it.
 	Software bool
 }
 
