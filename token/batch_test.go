@@ -13,6 +13,17 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
+// aliceAuthKey returns the fixture's EC-P256 certificate "alice-auth" and
+// its private key.
+func aliceAuthKey(s *token.Session) (token.Certificate, token.PrivateKey, error) {
+	cert, err := s.Certificate("02")
+	if err != nil {
+		return token.Certificate{}, token.PrivateKey{}, err
+	}
+	key, err := s.KeyForCertificate(cert)
+	return cert, key, err
+}
+
 func TestBatch(t *testing.T) {
 	several := runtime.GOMAXPROCS(0) > 1
 	tests := []struct {
@@ -47,12 +58,9 @@ func TestBatch(t *testing.T) {
 				return d[:]
 			}
 			err := loginTo(t, m, "alice", func(s *token.Session) error {
+				var key token.PrivateKey
 				var err error
-				if cert, err = s.Certificate("02"); err != nil {
-					return err
-				}
-				key, err := s.KeyForCertificate(cert)
-				if err != nil {
+				if cert, key, err = aliceAuthKey(s); err != nil {
 					return err
 				}
 				ctl.ClearCalls(t)
@@ -108,11 +116,7 @@ func TestBatchReturnsTheFirstItemsError(t *testing.T) {
 	const n = 200
 	var started sync.Map
 	err := loginTo(t, m, "alice", func(s *token.Session) error {
-		cert, err := s.Certificate("02")
-		if err != nil {
-			return err
-		}
-		key, err := s.KeyForCertificate(cert)
+		_, key, err := aliceAuthKey(s)
 		if err != nil {
 			return err
 		}
@@ -145,11 +149,7 @@ func TestBatchRaisesAWorkersPanicInTheCaller(t *testing.T) {
 	m := newManager(t, f.env.Module)
 	var recovered any
 	err := loginTo(t, m, "alice", func(s *token.Session) error {
-		cert, err := s.Certificate("02")
-		if err != nil {
-			return err
-		}
-		key, err := s.KeyForCertificate(cert)
+		_, key, err := aliceAuthKey(s)
 		if err != nil {
 			return err
 		}
