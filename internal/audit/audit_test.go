@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,5 +70,27 @@ func TestLinesAreWholeAndOrderedFields(t *testing.T) {
 	}
 	if n != 25+25*3 {
 		t.Errorf("%d lines, want 100", n)
+	}
+}
+
+func TestLinesOfOneCall(t *testing.T) {
+	var out strings.Builder
+	l := New(&out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	at := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	pinChange := agent.AuditRecord{Time: at, Origin: "https://portal.example", Method: "pin.change", Token: "b5c1", Serial: "9f1c", Outcome: "PIN_INCORRECT"}
+	l.Audit(pinChange)
+	item := agent.AuditRecord{Time: at, Origin: "local", Method: "sign.batch", Token: "b5c1", Serial: "9f\"1c", Object: "02",
+		CertSHA256: "cc", DataSHA256: "d1", Outcome: "ok"}
+	second, third := item, item
+	second.DataSHA256 = "d2"
+	third.DataSHA256, third.Outcome = "d3", "TOKEN_REMOVED"
+	l.Audit(item, second, third)
+	want := `{"time":"2026-11-23T12:00:00Z","origin":"https://portal.example","method":"pin.change","token":"b5c1","serial":"9f1c","outcome":"PIN_INCORRECT"}
+{"time":"2026-11-23T12:00:00Z","origin":"local","method":"sign.batch","token":"b5c1","serial":"9f\"1c","object":"02","certSha256":"cc","dataSha256":"d1","outcome":"ok"}
+{"time":"2026-11-23T12:00:00Z","origin":"local","method":"sign.batch","token":"b5c1","serial":"9f\"1c","object":"02","certSha256":"cc","dataSha256":"d2","outcome":"ok"}
+{"time":"2026-11-23T12:00:00Z","origin":"local","method":"sign.batch","token":"b5c1","serial":"9f\"1c","object":"02","certSha256":"cc","dataSha256":"d3","outcome":"TOKEN_REMOVED"}
+`
+	if out.String() != want {
+		t.Errorf("audit lines:\n%s\nwant:\n%s", out.String(), want)
 	}
 }

@@ -223,10 +223,20 @@ func dialAgent(ctx context.Context, addr, origin string) (*wsClient, error) {
 }
 
 // call sends one request and waits for its response, skipping event
-// notifications; a JSON-RPC error comes back as *rpcError.
+// notifications; a JSON-RPC error comes back as *rpcError. Params already
+// encoded (json.RawMessage) go out as they are, so that a run timing the
+// agent does not time this client encoding the same params again.
 func (c *wsClient) call(method string, params any) (json.RawMessage, error) {
 	c.nextID++
-	if err := c.conn.WriteJSON(map[string]any{"jsonrpc": "2.0", "id": c.nextID, "method": method, "params": params}); err != nil {
+	raw, ok := params.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(params); err != nil {
+			return nil, err
+		}
+	}
+	frame := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":%q,"params":`, c.nextID, method)
+	if err := c.conn.WriteMessage(websocket.TextMessage, append(append(frame, raw...), '}')); err != nil {
 		return nil, err
 	}
 	for {
