@@ -247,6 +247,44 @@ func (p paramSet) signInput() (agent.SignInput, error) {
 	return in, err
 }
 
+// signItems reads the items of sign.batch. A wrong item is an error with
+// its index in the data.
+func (p paramSet) signItems() ([]agent.SignInput, error) {
+	// Decoding the whole array at once costs half as much as item by item.
+	// An item that is not an object fails it, and is found item by item.
+	var objects []paramSet
+	whole := kind(p["items"]) == '[' && json.Unmarshal(p["items"], &objects) == nil &&
+		!slices.ContainsFunc(objects, func(o paramSet) bool { return o == nil }) // null items
+	if !whole {
+		raw, err := p.array("items")
+		if err != nil {
+			return nil, err
+		}
+		objects = make([]paramSet, len(raw))
+		for i, r := range raw {
+			if kind(r) != '{' || json.Unmarshal(r, &objects[i]) != nil {
+				return nil, itemError(i, invalid("must be an object"))
+			}
+		}
+	}
+	items := make([]agent.SignInput, len(objects))
+	for i, item := range objects {
+		var err error
+		if items[i], err = item.signInput(); err != nil {
+			return nil, itemError(i, err)
+		}
+	}
+	return items, nil
+}
+
+// itemError is err, an INVALID_PARAMS error about item i of a batch, with
+// the item's index in the message and the data.
+func itemError(i int, err error) error {
+	e := invalid("items[%d]: %s", i, strings.TrimPrefix(err.Error(), "invalid params: ")).(*paramsError)
+	e.err.Data = map[string]any{"index": i}
+	return e
+}
+
 type signatureWire struct {
 	Signature string `json:"signature"`
 	Format    string `json:"format"`
@@ -278,24 +316,9 @@ func (s *Server) signBatch(ctx context.Context, p paramSet, call agent.Call) (an
 	if err != nil {
 		return nil, err
 	}
-	raw, err := p.array("items")
+	items, err := p.signItems()
 	if err != nil {
 		return nil, err
-	}
-	items := make([]agent.SignInput, len(raw))
-	for i, r := range raw {
-		item, err := readParams(r)
-		if err == nil && kind(r) != '{' {
-			err = invalid("must be an object")
-		}
-		if err == nil {
-			items[i], err = item.signInput()
-		}
-		if err != nil {
-			e := invalid("items[%d]: %s", i, strings.TrimPrefix(err.Error(), "invalid params: ")).(*paramsError)
-			e.err.Data = map[string]any{"index": i}
-			return nil, e
-		}
 	}
 	sigs, err := s.agent.SignBatch(ctx, call, opts, items)
 	if err != nil {

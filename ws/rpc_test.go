@@ -217,3 +217,30 @@ func TestShortMessage(t *testing.T) {
 		})
 	}
 }
+
+func TestParamStrings(t *testing.T) {
+	tests := []struct {
+		params string
+		want   string
+		ok     bool
+	}{
+		{`{"s":"plain base64+/="}`, "plain base64+/=", true},
+		{`{"s":  "spaced"  }`, "spaced", true},
+		{`{"s":"quote \" and \\ backslash"}`, `quote " and \ backslash`, true},
+		{`{"s":"\u00e9t\u00e9 \ud83d\ude00"}`, "été 😀", true},
+		{`{"s":"été"}`, "été", true},
+		{`{"s":""}`, "", true},
+		{`{"s":5}`, "", false},
+		{`{"s":["x"]}`, "", false},
+	}
+	for _, tt := range tests {
+		p, err := readParams(json.RawMessage(tt.params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.requiredString("s")
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("%s: requiredString = %q, %v; want %q (ok: %v)", tt.params, got, err, tt.want, tt.ok)
+		}
+	}
+}
