@@ -473,10 +473,18 @@ func (s *Session) DeleteKey(id string) (int, error) {
 	return deleted, nil
 }
 
+// destroy deletes a token object, and what is remembered of the token's
+// objects with it.
 func (s *session) destroy(h pkcs11.ObjectHandle) error {
 	s.mod.forget(s.info.ID)
+	return s.destroyObject(h)
+}
+
+// destroyObject destroys object h and counts it (see destroyedLimit).
+func (s *session) destroyObject(h pkcs11.ObjectHandle) error {
 	if err := s.c.DestroyObject(s.sh, h); err != nil {
 		return fmt.Errorf("deleting object: %w", mapError("C_DestroyObject", err))
 	}
+	s.mod.countDestroyed()
 	return nil
 }

@@ -215,6 +215,13 @@ func (m *Manager) runLocked(ctx context.Context, ref slotRef, id string, fn func
 		return err
 	}
 	defer l.unlock()
+	// A call that destroyed objects may leave the module holding too many:
+	// re-initialise it now, unless other calls are using it.
+	defer func() {
+		if ref.mod.retainsDestroyed() {
+			m.refresh(ref.mod)
+		}
+	}()
 	return ref.mod.use(func(c *pkcs11.Ctx) error {
 		// Read the info again under the lock: the slot may have been
 		// emptied or refilled since it was looked up.

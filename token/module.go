@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/pkcs11"
 )
@@ -30,6 +31,10 @@ type Module struct {
 	// store is watched to re-initialise the module when tokens were made
 	// or deleted by another process (refresh.go); nil for most modules.
 	store *tokenStore
+	// destroyed counts the objects this process destroyed since the
+	// module's C_Initialize; a module with a store is re-initialised when
+	// it reaches destroyedLimit (refresh.go).
+	destroyed atomic.Int64
 
 	// initErr is why a re-initialisation (refresh.go) failed after
 	// C_Finalize; calls fail until a later refresh succeeds and clears it.

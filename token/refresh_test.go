@@ -176,3 +176,68 @@ func TestRefreshClosed(t *testing.T) {
 		t.Errorf("refresh of a closed module = %v, %v", done, err)
 	}
 }
+
+// TestRefreshAfterObjectsDestroyed checks that a SoftHSM module is
+// re-initialised, at the end of the call that reaches destroyedLimit, to
+// free what SoftHSM keeps of destroyed objects; and that sign.batch's
+// session copies of a key and deleted keys both count.
+func TestRefreshAfterObjectsDestroyed(t *testing.T) {
+	env := softhsm.New(t)
+	if err := env.InitToken("t", "so-pin-1", "user-pin-1"); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager([]string{env.Module}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = m.Close() })
+	mod := m.modules[0]
+	m.Refresh() // the first poll re-initialises once
+	defer func(limit int64) { destroyedLimit = limit }(destroyedLimit)
+	destroyedLimit = 4
+
+	ctx := context.Background()
+	infos, err := m.Tokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(fn func(s *Session) error) {
+		t.Helper()
+		if err := m.Login(ctx, infos[0].ID, Credentials{PIN: "user-pin-1"}, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keyIDs []string
+	login(func(s *Session) error {
+		for _, label := range []string{"signing", "spare"} {
+			k, err := s.GenerateKeyPair(ECP256, label)
+			if err != nil {
+				return err
+			}
+			keyIDs = append(keyIDs, k.ID)
+		}
+		return nil
+	})
+	batch := func() {
+		login(func(s *Session) error {
+			k, err := s.PrivateKey(keyIDs[0])
+			if err != nil {
+				return err
+			}
+			return s.Batch(k, 2, func(*Session, PrivateKey, int) error { return nil })
+		})
+	}
+	batch()
+	if got := mod.destroyed.Load(); got != 1 {
+		t.Fatalf("after a batch: %d objects counted destroyed, want 1 (its copy of the key)", got)
+	}
+	login(func(s *Session) error {
+		_, err := s.DeleteKey(keyIDs[1]) // the private and the public key
+		return err
+	})
+	if got := mod.destroyed.Load(); got != 3 || len(mod.sessions) != 1 {
+		t.Fatalf("below the limit: %d destroyed, %d sessions; want 3 and the session kept", got, len(mod.sessions))
+	}
+	batch() // the fourth: the module is re-initialised as the call ends
+	if got := mod.destroyed.Load(); got != 0 || len(mod.sessions) != 0 {
+		t.Fatalf("at the limit: %d destroyed, %d sessions; want 0 and 0 (re-initialised)", got, len(mod.sessions))
+	}
+	batch() // and works on after
+}

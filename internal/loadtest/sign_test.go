@@ -132,6 +132,9 @@ func (b *bareToken) sign(key pkcs11.ObjectHandle, mech uint, input []byte) {
 // TestSignPaths measures, for EC-P256 and RSA-2048 on one SoftHSM token:
 // bare C_Sign in a logged-in session; bare C_Login + C_Sign + C_Logout; sign
 // over the socket; and sign.batch of 100 over the socket, per signature.
+// Beside them it measures the floor under sign − bare: a round trip to a
+// WebSocket server doing nothing, and the reads of the token info and the
+// certificate, which the agent needs and bare login+sign+logout does not.
 // The agent runs as its own process, as installed, and the bare calls are
 // made from this one. Each bare measurement alternates with the agent's, so
 // that the machine's ups and downs (large on a shared VM) fall on both
