@@ -97,21 +97,29 @@ func TestRefreshSeesOtherProcesses(t *testing.T) {
 	}
 }
 
-// TestRefreshOnlyWhenTheStoreChanged checks that an idle poll leaves the
-// module alone: the session and the certificates read stay until a token is
-// made in the store.
-func TestRefreshOnlyWhenTheStoreChanged(t *testing.T) {
+// refreshedManager returns a Manager of a SoftHSM holding token "t" (user
+// PIN "user-pin-1"), past the first poll, which re-initialises once.
+func refreshedManager(t *testing.T) (*softhsm.Env, *Manager) {
+	t.Helper()
 	env := softhsm.New(t)
 	if err := env.InitToken("t", "so-pin-1", "user-pin-1"); err != nil {
 		t.Fatal(err)
 	}
 	m := NewManager([]string{env.Module}, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
+	m.Refresh()
+	return env, m
+}
+
+// TestRefreshOnlyWhenTheStoreChanged checks that an idle poll leaves the
+// module alone: the session and the certificates read stay until a token is
+// made in the store.
+func TestRefreshOnlyWhenTheStoreChanged(t *testing.T) {
+	env, m := refreshedManager(t)
 	mod := m.modules[0]
 	if mod.store == nil || mod.store.dir == "" {
 		t.Fatalf("SoftHSM's token store not found: %+v", mod.store)
 	}
-	m.Refresh() // the first poll re-initialises once
 	infos, err := m.Tokens(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +190,8 @@ func TestRefreshClosed(t *testing.T) {
 // free what SoftHSM keeps of destroyed objects; and that sign.batch's
 // session copies of a key and deleted keys both count.
 func TestRefreshAfterObjectsDestroyed(t *testing.T) {
-	env := softhsm.New(t)
-	if err := env.InitToken("t", "so-pin-1", "user-pin-1"); err != nil {
-		t.Fatal(err)
-	}
-	m := NewManager([]string{env.Module}, slog.New(slog.DiscardHandler))
-	t.Cleanup(func() { _ = m.Close() })
+	_, m := refreshedManager(t)
 	mod := m.modules[0]
-	m.Refresh() // the first poll re-initialises once
 	defer func(limit int64) { destroyedLimit = limit }(destroyedLimit)
 	destroyedLimit = 4
 
