@@ -65,6 +65,7 @@ function tests(client, cfg) {
       check(DEFAULT_URL === "ws://127.0.0.1:24321/ws", `DEFAULT_URL ${DEFAULT_URL}`);
       check(typeof connect === "function", "connect is not a function");
       check(client.AGENT_UNREACHABLE === "AGENT_UNREACHABLE" && client.TIMEOUT === "TIMEOUT", "reason constants");
+      check(client.LOCAL_NETWORK_DENIED === "LOCAL_NETWORK_DENIED", "LOCAL_NETWORK_DENIED");
     },
 
     async info() {
@@ -199,6 +200,7 @@ function tests(client, cfg) {
       const err = await rejection(connect(cfg.dead));
       checkError(err, "AGENT_UNREACHABLE", undefined);
       check(err instanceof AgentError, "not an AgentError");
+      check(err.data && err.data.agentRunning === false, `data ${JSON.stringify(err.data)}, want agentRunning false`);
       check(performance.now() - t0 < 5000, "took too long");
     },
 
@@ -217,6 +219,9 @@ function tests(client, cfg) {
       // public), the socket does not.
       const err = await rejection(connect(cfg.agent));
       checkError(err, "AGENT_UNREACHABLE", undefined);
+      check(err.data && err.data.agentRunning === true, `data ${JSON.stringify(err.data)}, want agentRunning true (the agent answered /healthz)`);
+      // A page on loopback is never asked for the permission.
+      check(await client.localNetworkPermission() === "granted", "localNetworkPermission on a loopback page");
     },
   };
 }
