@@ -22,6 +22,8 @@ required=(
 	"chromium|headless browser the JavaScript client's tests (web/) run in, through chromedp"
 	"fonts-noto-cjk|CJK font, so that the Chinese self-service page renders in the test screenshots"
 	"libnss3-tools|certutil, which the local TLS tests use to create NSS databases and check the CA in them"
+	"nodejs|node and npm, which pack the JavaScript client's npm package and install it in its test (npm comes with this machine's nodejs)"
+	"node-typescript|tsc, which type-checks a TypeScript portal against the installed package's declarations"
 	"xvfb|a virtual X display for the one browser test that needs Chromium's permission question to stay open (headless Chromium answers it itself)"
 	"gcc-mingw-w64-x86-64|C cross-compiler for the Windows binary in the .msi (make package)"
 	"wixl|builds the Windows .msi on Linux (make package)"
