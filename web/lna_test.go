@@ -293,3 +293,28 @@ func TestLocalNetworkQuestion(t *testing.T) {
 	res := runPage(t, ctx, f.site.Origin(askedName)+"/page", f.cfg("waits"))
 	t.Logf("the question was open for %s ms", res["waits"].Value)
 }
+
+// TestSelfServicePageNeverAsks: the agent's own page is on loopback, which
+// Chromium never asks about; even with the permission stored as denied for
+// its origin (which Chromium then ignores), the page connects and lists.
+func TestSelfServicePageNeverAsks(t *testing.T) {
+	ag := startAgent(t, ws.Config{})
+	ctx := browsertest.New(t)
+	own := "http://127.0.0.1:" + ag.port
+	if err := browsertest.SetPermission(ctx, own, browser.PermissionSettingDenied); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(own+"/"), chromedp.WaitReady(`body[data-ready="1"]`)); err != nil {
+		t.Fatalf("the self-service page did not connect: %v", err)
+	}
+	notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("notice").textContent`))
+	if err != nil || notice != "" {
+		t.Errorf("notice %q, %v; want none", notice, err)
+	}
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.permissions.query({ name: "loopback-network" }).then((s) => s.state)`, chromedp.EvalAwaitPromise))
+	if err != nil || stored != "denied" {
+		t.Errorf("the stored permission is %q, %v; the test wants it denied", stored, err)
+	}
+}
