@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/tokenagent/tokenagent/installer"
 	"github.com/tokenagent/tokenagent/internal/browsertest"
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
@@ -254,23 +255,28 @@ func TestLocalNetworkAccess(t *testing.T) {
 	})
 }
 
-// TestLocalNetworkPolicy: the same portal, allowed by a managed policy
-// (both of its names) instead of a user's answer, and a cross-origin
-// iframe in it, which gets the permission only with allow="loopback-network".
+// TestLocalNetworkPolicy: the same portal, allowed by the managed policy
+// file the installer ships (installer.BrowserPolicies) instead of a user's
+// answer, and a cross-origin iframe in it, which gets the permission only
+// with allow="loopback-network"; then the policy's name of Chrome 142–144
+// alone.
 func TestLocalNetworkPolicy(t *testing.T) {
 	f := newLNAFixture(t)
-	policy := map[string]any{
-		"LoopbackNetworkAllowedForUrls":    []string{f.site.Origin(portalName)},
-		"LocalNetworkAccessAllowedForUrls": []string{f.site.Origin(legacyName)},
+	files, err := installer.BrowserPolicies([]string{f.site.Origin(portalName)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	ctx := f.browser(t, browsertest.ManagedPolicy(t, policy))
+	var linux []byte
+	for _, pf := range files {
+		if pf.Name == "chromium-linux.json" {
+			linux = pf.Content
+		}
+	}
+	ctx := f.browser(t, browsertest.ManagedPolicy(t, map[string][]byte{"tokenagent.json": linux}))
 
-	t.Run("LoopbackNetworkAllowedForUrls", func(t *testing.T) {
+	t.Run("the installer's policy", func(t *testing.T) {
 		res := runPage(t, ctx, f.site.Origin(portalName)+"/page", f.cfg("sign"))
 		f.verifyCMS(t, res["sign"])
-	})
-	t.Run("LocalNetworkAccessAllowedForUrls", func(t *testing.T) {
-		runPage(t, ctx, f.site.Origin(legacyName)+"/page", f.cfg("sign"))
 	})
 	t.Run("iframe without allow", func(t *testing.T) {
 		if got := f.frame(t, ctx, ""); got != (frameReport{Permission: "denied", Outcome: "LOCAL_NETWORK_DENIED"}) {
@@ -281,6 +287,11 @@ func TestLocalNetworkPolicy(t *testing.T) {
 		if got := f.frame(t, ctx, browsertest.LoopbackPermission); got != (frameReport{Permission: "granted", Outcome: "tokens lna"}) {
 			t.Errorf("the frame reports %+v, want granted and the token", got)
 		}
+	})
+	t.Run("LocalNetworkAccessAllowedForUrls alone", func(t *testing.T) {
+		legacy := fmt.Sprintf(`{"LocalNetworkAccessAllowedForUrls": [%q]}`, f.site.Origin(legacyName))
+		ctx := f.browser(t, browsertest.ManagedPolicy(t, map[string][]byte{"legacy.json": []byte(legacy)}))
+		runPage(t, ctx, f.site.Origin(legacyName)+"/page", f.cfg("sign"))
 	})
 }
 

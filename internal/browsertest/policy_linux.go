@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,15 +14,15 @@ import (
 // no flag points it elsewhere.
 const policyDir = "/etc/chromium"
 
-// ManagedPolicy returns the option that starts the browser with policy (a
-// policy name → value map) as its only managed policy. Chromium reads
+// ManagedPolicy returns the option that starts the browser with files
+// (name → JSON) as its managed policy files, and no others. Chromium reads
 // managed policies from /etc/chromium/policies/managed/ and cannot be told
 // another place, so the browser runs in a private mount namespace in which
 // a temporary directory is mounted over /etc/chromium: the machine's
 // /etc and every other browser stay untouched. That needs root (or
 // CAP_SYS_ADMIN) and unshare(1); without them the test is skipped, or
 // fails under CI.
-func ManagedPolicy(t testing.TB, policy map[string]any) chromedp.ExecAllocatorOption {
+func ManagedPolicy(t testing.TB, files map[string][]byte) chromedp.ExecAllocatorOption {
 	t.Helper()
 	unshare, err := exec.LookPath("unshare")
 	if err == nil {
@@ -40,12 +39,10 @@ func ManagedPolicy(t testing.TB, policy map[string]any) chromedp.ExecAllocatorOp
 	if err := os.MkdirAll(managed, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(policy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(managed, "test.json"), b, 0o644); err != nil {
-		t.Fatal(err)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(managed, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// What Debian keeps in /etc/chromium besides the policies.
 	if prefs, err := os.ReadFile(filepath.Join(policyDir, "master_preferences")); err == nil {
