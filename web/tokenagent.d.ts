@@ -117,7 +117,9 @@ export function connect(url?: string, options?: ConnectOptions): Promise<Agent>;
 
 /**
  * A connection to the agent. It dispatches "open" (Event) after a
- * reconnection and "close" (CloseEvent) when the socket drops.
+ * reconnection and "close" (CloseEvent) when the socket drops. While the
+ * browser's permission is not granted, reconnection waits, and resumes
+ * when it becomes granted.
  */
 export class Agent extends EventTarget {
   private constructor();
