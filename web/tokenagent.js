@@ -10,10 +10,16 @@
 //   off();
 //   agent.close();
 //
-// Beyond the protocol (see docs/PROTOCOL.md): an options object
-// for connect, request timeouts (reason TIMEOUT), automatic reconnection with
-// backoff that subscribes to events again, "open" and "close" events on the
-// agent, and the reason CLOSED for calls cut short by agent.close().
+// Beyond the first contract (docs/PROTOCOL.md marks them Extension): an
+// options object for connect, request timeouts (reason TIMEOUT), automatic
+// reconnection with backoff that subscribes to events again, "open" and
+// "close" events on the agent, the reason CLOSED for calls cut short by
+// agent.close(), and the browser's permission for public pages to reach this
+// computer (Local Network Access: localNetworkPermission, reason
+// LOCAL_NETWORK_DENIED).
+//
+// One file on purpose, past the usual length: the agent serves it and the
+// npm package ships it as it is, with no build step and no imports.
 
 /** The agent's default socket. */
 export const DEFAULT_URL = "ws://127.0.0.1:24321/ws";
