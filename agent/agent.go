@@ -35,6 +35,10 @@ type Readers interface {
 	State() token.ReaderState
 }
 
+// DefaultRenewBeforeDays is how many days before it expires a certificate
+// is expiring, unless configured otherwise.
+const DefaultRenewBeforeDays = 30
+
 // Options configure an Agent.
 type Options struct {
 	Readers         Readers // nil: PC/SC is not watched

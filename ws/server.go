@@ -16,6 +16,15 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 )
 
+// DefaultListen is the address the agent listens on unless configured
+// otherwise: the protocol's port on loopback, where the bundled client
+// looks for it.
+const DefaultListen = "127.0.0.1:24321"
+
+// DefaultAllowNoOrigin is the protocol's default for Config.AllowNoOrigin:
+// local programs, which send no Origin header, may connect.
+const DefaultAllowNoOrigin = true
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxConnections  = 256

@@ -23,8 +23,10 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
+	"github.com/tokenagent/tokenagent/ws"
 )
 
 const doctorUsage = `usage: tokenagent doctor [--config FILE] [--user]
@@ -190,27 +192,27 @@ func (d *doctor) checkService() (installed bool) {
 
 // checkConfig loads the config at path, else at the service's standard
 // place, where a missing file means the defaults.
-func (d *doctor) checkConfig(path string) (Config, bool) {
+func (d *doctor) checkConfig(path string) (config.Config, bool) {
 	if path == "" {
-		std, err := configPath(d.probe.goos, d.user, d.probe.getenv)
+		std, err := config.File(d.probe.goos, d.user, d.probe.getenv)
 		if err != nil {
 			d.fail("config", err.Error(), "name the config file: tokenagent doctor --config FILE")
-			return Config{}, false
+			return config.Config{}, false
 		}
 		if _, err := os.Stat(std); errors.Is(err, fs.ErrNotExist) {
 			d.cfgPath = std // where to write what a fix asks for
 			d.ok("config", "no file at %s: the service uses the defaults", std)
-			return defaultConfig(), true
+			return config.Default(), true
 		}
 		path = std
 	}
-	cfg, err := loadConfig(path, overrides{})
+	cfg, err := config.Load(path, config.Overrides{})
 	if err != nil {
 		d.fail("config", "invalid; the agent does not start with it", "correct these in "+path+" (PROTOCOL.md section 6):")
 		for _, line := range strings.Split(err.Error(), "\n") {
 			d.detail("  %s", line)
 		}
-		return Config{}, false
+		return config.Config{}, false
 	}
 	d.cfgPath = path
 	d.ok("config", "%s is valid", path)
@@ -226,11 +228,11 @@ func (d *doctor) inConfig() string {
 }
 
 // checkListening asks the agent at the configured address for /healthz.
-func (d *doctor) checkListening(cfg Config, installed bool) {
+func (d *doctor) checkListening(cfg config.Config, installed bool) {
 	topic := "listening"
 	if cfg.NonLoopback() {
 		d.warn(topic, fmt.Sprintf("listen = %q lets other computers reach the agent", cfg.Listen),
-			`listen on loopback only: listen = "`+defaultListen+`" `+d.inConfig())
+			`listen on loopback only: listen = "`+ws.DefaultListen+`" `+d.inConfig())
 	}
 	host, port, _ := net.SplitHostPort(cfg.Listen) // loadConfig checked it
 	if host == "" || host == "0.0.0.0" || host == "::" {
@@ -308,7 +310,7 @@ func healthz(c *http.Client, url string) (health, error) {
 }
 
 // checkModules loads each PKCS#11 module the agent would and lists its tokens.
-func (d *doctor) checkModules(cfg Config) {
+func (d *doctor) checkModules(cfg config.Config) {
 	paths := cfg.Modules
 	if len(paths) == 0 {
 		paths = token.KnownModules()
@@ -386,7 +388,7 @@ func (d *doctor) checkPCSC() {
 }
 
 // checkOrigins lists the pages that may use the agent.
-func (d *doctor) checkOrigins(cfg Config) {
+func (d *doctor) checkOrigins(cfg config.Config) {
 	local := "local programs (no Origin header) and the agent's own page"
 	if !cfg.AllowNoOrigin {
 		local = "the agent's own page"
@@ -397,7 +399,7 @@ func (d *doctor) checkOrigins(cfg Config) {
 		return
 	}
 	d.ok("origins", "allowed: %s, besides %s:", plural(len(cfg.AllowedOrigins), "web site"), local)
-	limits := cfg.originMethods()
+	limits := cfg.OriginMethods()
 	for _, o := range cfg.AllowedOrigins {
 		if ms, ok := limits[o]; ok {
 			d.detail("  %s (only %s)", o, strings.Join(ms, ", "))
@@ -409,7 +411,7 @@ func (d *doctor) checkOrigins(cfg Config) {
 
 // checkTLS reports the configured certificate. Whether browsers trust it
 // is not checked yet.
-func (d *doctor) checkTLS(cfg Config) {
+func (d *doctor) checkTLS(cfg config.Config) {
 	if cfg.TLS.Cert == "" {
 		d.info("tls", "not configured: pages connect over ws://")
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/ebfe/scard"
 	"github.com/kardianos/service"
 
+	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -211,7 +212,7 @@ func TestDoctorTLSCertificate(t *testing.T) {
 	for _, tt := range tests {
 		var out bytes.Buffer
 		d := &doctor{w: &out}
-		d.checkTLS(Config{TLS: TLSConfig{Cert: tt.cert, Key: tt.cert + ".key"}})
+		d.checkTLS(config.Config{TLS: config.TLS{Cert: tt.cert, Key: tt.cert + ".key"}})
 		if !strings.HasPrefix(out.String(), tt.want) {
 			t.Errorf("%s: %q, want it to start with %q", filepath.Base(tt.cert), out.String(), tt.want)
 		}

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tokenagent/tokenagent/internal/atomicfile"
 )
 
 // Store is one trust store the authority can be installed into.
@@ -134,7 +136,7 @@ func (s *DebianStore) Install(ctx context.Context, ca *x509.Certificate, _ strin
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", s.Dir, err)
 	}
-	if err := writeFileAtomic(s.file(), pemCert(ca), 0o644); err != nil {
+	if err := atomicfile.Write(s.file(), pemCert(ca), 0o644); err != nil {
 		return err
 	}
 	return s.update(ctx, false)
