@@ -241,6 +241,9 @@ type fixedReaders token.ReaderState
 
 func (f fixedReaders) State() token.ReaderState { return token.ReaderState(f) }
 
+// Subscribe never calls onChange: the state is fixed.
+func (f fixedReaders) Subscribe(func(token.ReaderState)) func() { return func() {} }
+
 // TestLoadCardModules pretends the Rutoken module is installed: a Rutoken
 // in a reader has it loaded, once.
 func TestLoadCardModules(t *testing.T) {

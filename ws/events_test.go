@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,12 +382,7 @@ func TestEventsUnsubscribeOnClose(t *testing.T) {
 func TestEventsPCSC(t *testing.T) {
 	d := pcsctest.StartPCSCD(t)
 	card := pcsctest.StartCard(t, d)
-	var watching atomic.Pointer[agent.Agent]
-	w := token.WatchPCSC(slog.New(slog.DiscardHandler), func(st token.ReaderState) {
-		if a := watching.Load(); a != nil {
-			a.ReadersChanged(st)
-		}
-	})
+	w := token.WatchPCSC(slog.New(slog.DiscardHandler), nil) // the agent's Run subscribes
 	t.Cleanup(func() {
 		if err := w.Close(); err != nil {
 			t.Errorf("closing the watcher: %v", err)
@@ -397,7 +391,6 @@ func TestEventsPCSC(t *testing.T) {
 	m := token.NewManager(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
 	a := agent.New(m, agent.Options{Version: "1.2.3", Readers: w, PollInterval: 200 * time.Millisecond})
-	watching.Store(a)
 	runAgent(t, a)
 	ts := startServer(t, Config{AllowNoOrigin: true}, a)
 	c := ts.dial(t, nil)

@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
@@ -139,14 +138,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			log.Warn("closing modules", "err", err)
 		}
 	}()
-	// The watcher starts before the agent it reports to exists: changes
-	// before then are covered by the agent's first token listing.
-	var watching atomic.Pointer[agent.Agent]
-	readers := token.WatchPCSC(log, func(st token.ReaderState) {
-		if a := watching.Load(); a != nil {
-			a.ReadersChanged(st)
-		}
-	})
+	// The agent's Run subscribes to the watcher's changes.
+	readers := token.WatchPCSC(log, nil)
 	defer func() {
 		if err := readers.Close(); err != nil {
 			log.Warn("stopping the PC/SC watcher", "err", err)
@@ -164,7 +157,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		Readers:         readers,
 		PollInterval:    cfg.PollInterval,
 	})
-	watching.Store(a)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
 	go func() {

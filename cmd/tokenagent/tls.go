@@ -96,84 +96,10 @@ func runTLS(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func (f tlsFlags) options() localtls.Options {
-	return localtls.Options{UpdateCmd: strings.Fields(f.updateCmd)}
-}
-
-// explicit tells whether the flags name the stores to use.
-func (f tlsFlags) explicit() bool { return f.trustDir != "" || len(f.nssDBs) > 0 }
-
-// stores returns the trust stores setup installs into: the ones the flags
-// name, else the platform's (see localtls.SystemStores) and, system-wide,
-// the browsers of every user of the computer too: the system-wide agent
-// serves them all, and on Linux browsers trust only their own databases.
-func (f tlsFlags) stores() []localtls.Store {
-	o := f.options()
-	if !f.explicit() {
-		home, _ := os.UserHomeDir() // without a home there are no browser databases
-		stores := localtls.SystemStores(f.user, home, o)
-		if !f.user {
-			stores = append(stores, usersBrowsers(home, o)...)
-		}
-		return stores
-	}
-	var stores []localtls.Store
-	if f.trustDir != "" {
-		stores = append(stores, &localtls.DebianStore{Dir: f.trustDir, UpdateCmd: o.UpdateCmd})
-	}
-	for _, db := range f.nssDBs {
-		stores = append(stores, &localtls.NSSStore{DB: db})
-	}
-	return stores
-}
-
-// userHomes are where the homes of a computer's users are; a variable for
-// tests.
-var userHomes = []string{"/home/*", "/Users/*"}
-
-// usersBrowsers returns the browser NSS databases in every user's home but
-// own (SystemStores has those), when certutil is installed. certutil run as
-// root changes a database's files in place, so they keep their owner.
-func usersBrowsers(own string, o localtls.Options) []localtls.Store {
-	if _, err := o.FindCertutil(); err != nil {
-		return nil
-	}
-	var stores []localtls.Store
-	for _, pattern := range userHomes {
-		homes, _ := filepath.Glob(pattern) // the patterns are well-formed
-		for _, home := range homes {
-			if home == own {
-				continue
-			}
-			for _, db := range localtls.NSSDatabases(home) {
-				stores = append(stores, &localtls.NSSStore{DB: db, Certutil: o.Certutil})
-			}
-		}
-	}
-	return stores
-}
-
-// trustStores returns the stores to look for in's CA in: those setup
-// recorded, then those setup would use now (the current user's browsers
-// among them). Recorded stores that cannot be opened come back with why.
-func (f tlsFlags) trustStores(in *localtls.Installation) (stores []localtls.Store, unopened []error) {
-	seen := map[localtls.StoreRef]bool{}
-	for _, ref := range in.State.Stores {
-		seen[ref] = true
-		s, err := localtls.Open(ref, f.options())
-		if err != nil {
-			unopened = append(unopened, fmt.Errorf("%s: %w", ref, err))
-			continue
-		}
-		stores = append(stores, s)
-	}
-	for _, s := range f.stores() {
-		if !seen[s.Ref()] {
-			stores = append(stores, s)
-			seen[s.Ref()] = true
-		}
-	}
-	return stores, unopened
+// selection is the trust stores the flags name, or the default ones.
+func (f tlsFlags) selection() localtls.Selection {
+	return localtls.Selection{User: f.user, TrustDir: f.trustDir, NSSDBs: f.nssDBs,
+		Options: localtls.Options{UpdateCmd: strings.Fields(f.updateCmd)}}
 }
 
 func (f tlsFlags) tlsDir() (string, error) {
@@ -199,8 +125,9 @@ func tlsSetup(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stores := f.stores()
-	in, setupErr := localtls.Setup(ctx, dir, stores, f.options(), time.Now())
+	sel := f.selection()
+	stores := sel.Stores()
+	in, setupErr := localtls.Setup(ctx, dir, stores, sel.Options, time.Now())
 	if in == nil {
 		return setupErr
 	}
@@ -213,8 +140,8 @@ func tlsSetup(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	if len(stores) == 0 {
 		fmt.Fprintln(stdout, "no trust store found: browsers will not trust the certificate")
 	}
-	if !f.explicit() {
-		if _, err := f.options().FindCertutil(); err != nil {
+	if !sel.Explicit() {
+		if _, err := sel.Options.FindCertutil(); err != nil {
 			fmt.Fprintf(stdout, "note: %v, to trust the CA in Chrome and Firefox\n", err)
 		}
 	}
@@ -241,7 +168,7 @@ func tlsRemove(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	case err != nil:
 		return err
 	default:
-		if err := localtls.Uninstall(ctx, dir, f.options()); err != nil {
+		if err := localtls.Uninstall(ctx, dir, f.selection().Options); err != nil {
 			return err
 		}
 		for _, ref := range in.State.Stores {
@@ -283,7 +210,7 @@ func tlsStatus(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	if localtls.RenewalDue(in.Cert, now) {
 		fmt.Fprintln(stdout, "  renew it: run tokenagent tls setup")
 	}
-	stores, unopened := f.trustStores(in)
+	stores, unopened := f.selection().TrustStores(in)
 	for _, err := range unopened {
 		fmt.Fprintln(stdout, err)
 	}

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/token"
 )
 
 // recordingUpdate returns an update command for a trust dir that logs its
@@ -252,7 +254,7 @@ func TestRenewLocalTLS(t *testing.T) {
 }
 
 // TestDoctorTLSTrust checks that doctor reports, store by store, whether
-// the CA `tls setup` installed is trusted.
+// the CA `tls setup` installed, and set in the config, is trusted.
 func TestDoctorTLSTrust(t *testing.T) {
 	db := newNSSDB(t)
 	update, _ := recordingUpdate(t)
@@ -262,9 +264,10 @@ func TestDoctorTLSTrust(t *testing.T) {
 	cfgPath := filepath.Join(base, "config.toml")
 	runOK(t, "tls", "setup", "--dir", dir, "--config", cfgPath, "--trust-dir", trust, "--update-cmd", update, "--nss-db", db)
 
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
 	check := func() string {
-		var out bytes.Buffer
-		(&doctor{w: &out}).checkTrust(dir)
+		var out, stderr bytes.Buffer
+		doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath}, &out, &stderr)
 		return out.String()
 	}
 	out := check()
@@ -279,44 +282,5 @@ func TestDoctorTLSTrust(t *testing.T) {
 	}
 	if out := check(); !strings.Contains(out, "[warn] tls trust") {
 		t.Errorf("a store without the CA is not a warning:\n%s", out)
-	}
-}
-
-// TestSystemSetupReachesEveryUsersBrowsers checks that a system-wide setup
-// trusts the CA in the browser databases of every user's home, not only
-// in the home of whoever runs it (root, for the packages).
-func TestSystemSetupReachesEveryUsersBrowsers(t *testing.T) {
-	homes := t.TempDir()
-	db := filepath.Join(homes, "alice", ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	created := newNSSDB(t)
-	for _, f := range []string{"cert9.db", "key4.db"} {
-		b, err := os.ReadFile(filepath.Join(created, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(db, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	saved := userHomes
-	userHomes = []string{filepath.Join(homes, "*")}
-	t.Cleanup(func() { userHomes = saved })
-
-	has := func(f tlsFlags) bool {
-		for _, s := range f.stores() {
-			if s.Ref().Location == db {
-				return true
-			}
-		}
-		return false
-	}
-	if !has(tlsFlags{}) {
-		t.Errorf("system-wide stores lack %s", db)
-	}
-	if has(tlsFlags{user: true}) {
-		t.Errorf("a --user setup reaches another user's browser %s", db)
 	}
 }

@@ -182,3 +182,42 @@ func TestNSSDatabases(t *testing.T) {
 		t.Errorf("NSSDatabases = %q, want %q", got, want)
 	}
 }
+
+// TestSystemSetupReachesEveryUsersBrowsers checks that a system-wide setup
+// trusts the CA in the browser databases of every user's home, not only
+// in the home of whoever runs it (root, for the packages).
+func TestSystemSetupReachesEveryUsersBrowsers(t *testing.T) {
+	homes := t.TempDir()
+	db := filepath.Join(homes, "alice", ".pki", "nssdb")
+	if err := os.MkdirAll(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	created := newNSSDB(t)
+	for _, f := range []string{"cert9.db", "key4.db"} {
+		b, err := os.ReadFile(filepath.Join(created, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(db, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := userHomes
+	userHomes = []string{filepath.Join(homes, "*")}
+	t.Cleanup(func() { userHomes = saved })
+
+	has := func(sel Selection) bool {
+		for _, s := range sel.Stores() {
+			if s.Ref().Location == db {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(Selection{}) {
+		t.Errorf("system-wide stores lack %s", db)
+	}
+	if has(Selection{User: true}) {
+		t.Errorf("a --user setup reaches another user's browser %s", db)
+	}
+}
