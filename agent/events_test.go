@@ -128,12 +128,3 @@ func TestHubClose(t *testing.T) {
 	s.Close()
 	late.Close()
 }
-
-func TestEventMethod(t *testing.T) {
-	if m := (Event{Tokens: &TokensChanged{}}).Method(); m != "tokens.changed" {
-		t.Errorf("tokens event: %s", m)
-	}
-	if m := (Event{Readers: &ReadersChanged{}}).Method(); m != "readers.changed" {
-		t.Errorf("readers event: %s", m)
-	}
-}

@@ -126,7 +126,7 @@ func (a *Agent) CheckMedia(ctx context.Context, tokenID, certID string, at time.
 	}
 	i := slices.IndexFunc(tokens, func(t Token) bool { return t.ID == tokenID })
 	if i < 0 {
-		return MediaReport{}, Errorf(ReasonTokenNotFound, "token %s not found", tokenID)
+		return MediaReport{}, Errorf(TokenNotFound, "token %s not found", tokenID)
 	}
 	certs, err := a.hw.Certificates(ctx, tokenID)
 	if err != nil {
@@ -144,7 +144,7 @@ func (a *Agent) CheckMedia(ctx context.Context, tokenID, certID string, at time.
 		}
 	}
 	if certID != "" && chosen == nil {
-		return MediaReport{}, Errorf(ReasonObjectNotFound, "certificate %s not found", certID)
+		return MediaReport{}, Errorf(ObjectNotFound, "certificate %s not found", certID)
 	}
 	if chosen != nil {
 		r.Cert = chosen.ID

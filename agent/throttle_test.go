@@ -75,9 +75,9 @@ func TestThrottleConcurrentCalls(t *testing.T) {
 	hw := &pinHW{}
 	audit := &auditLog{}
 	a := New(hw, Options{Audit: audit})
-	hammer := func(origin string, n int) map[Reason]int {
+	hammer := func(origin string, n int) map[Kind]int {
 		var mu sync.Mutex
-		reasons := map[Reason]int{}
+		reasons := map[Kind]int{}
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
@@ -88,20 +88,20 @@ func TestThrottleConcurrentCalls(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				reasons[ae.Reason]++
+				reasons[ae.Kind]++
 				mu.Unlock()
 			})
 		}
 		wg.Wait()
 		return reasons
 	}
-	if got := hammer("https://a.example", 100); got[ReasonPINIncorrect] != maxWrongPINs || got[ReasonRateLimited] != 100-maxWrongPINs {
+	if got := hammer("https://a.example", 100); got[PINIncorrect] != maxWrongPINs || got[RateLimited] != 100-maxWrongPINs {
 		t.Errorf("100 concurrent wrong PINs: outcomes %v, want %d PIN_INCORRECT and the rest RATE_LIMITED", got, maxWrongPINs)
 	}
 	if n := hw.tries.Load(); n != maxWrongPINs {
 		t.Errorf("%d PIN tries reached the token, want %d", n, maxWrongPINs)
 	}
-	if got := hammer("https://b.example", 10); got[ReasonPINIncorrect] != maxWrongPINs {
+	if got := hammer("https://b.example", 10); got[PINIncorrect] != maxWrongPINs {
 		t.Errorf("another origin: outcomes %v, want its own %d tries", got, maxWrongPINs)
 	}
 	if len(audit.recs) != 110 {

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/tokenagent/tokenagent/agent"
 )
 
 // conn is one WebSocket connection: the goroutine that upgraded it reads,
@@ -153,14 +151,14 @@ func (c *conn) dispatch(frame []byte) {
 	h, ok := c.s.methods[req.Method]
 	if !ok {
 		if !req.notification() {
-			c.sendFrame(encodeError(req.ID, agent.Errorf(agent.ReasonMethodNotFound, "method not found: %q", req.Method)))
+			c.sendFrame(encodeError(req.ID, wireErrorf(reasonMethodNotFound, "method not found: %q", req.Method)))
 		}
 		return
 	}
 	if !c.s.methodAllowed(c.origin, req.Method) {
-		c.log.Info("request refused", "reason", string(agent.ReasonPermission), "method", req.Method)
+		c.log.Info("request refused", "reason", string(reasonPermission), "method", req.Method)
 		if !req.notification() {
-			c.sendFrame(encodeError(req.ID, agent.Errorf(agent.ReasonPermission, "this origin may not call %s", req.Method)))
+			c.sendFrame(encodeError(req.ID, wireErrorf(reasonPermission, "this origin may not call %s", req.Method)))
 		}
 		return
 	}
@@ -194,17 +192,16 @@ func (c *conn) execute(req *request, h handler) (frame []byte, outcome string) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("panic in method handler", "method", req.Method, "panic", p, "stack", string(debug.Stack()))
-			err := agent.Errorf(agent.ReasonInternal, "internal error in %s", req.Method)
-			frame, outcome = encodeError(req.ID, err), string(err.Reason)
+			frame, outcome = encodeError(req.ID, wireErrorf(reasonInternal, "internal error in %s", req.Method)), string(reasonInternal)
 		}
 	}()
 	result, err := h(c.ctx, c, req.Params)
 	if err != nil {
-		ae := asAgentError(err)
+		outcome := errorFor(err).Data.Reason
 		if req.notification() {
-			return nil, string(ae.Reason)
+			return nil, outcome
 		}
-		return encodeError(req.ID, ae), string(ae.Reason)
+		return encodeError(req.ID, err), outcome
 	}
 	if req.notification() {
 		return nil, "ok"
@@ -212,8 +209,7 @@ func (c *conn) execute(req *request, h handler) (frame []byte, outcome string) {
 	frame, err = encode(resultResponse{JSONRPC: "2.0", ID: req.ID, Result: result})
 	if err != nil {
 		c.log.Error("encoding result", "method", req.Method, "err", err)
-		ae := agent.Errorf(agent.ReasonInternal, "internal error: encoding the result of %s", req.Method)
-		return encodeError(req.ID, ae), string(ae.Reason)
+		return encodeError(req.ID, wireErrorf(reasonInternal, "internal error: encoding the result of %s", req.Method)), string(reasonInternal)
 	}
 	return frame, "ok"
 }

@@ -121,6 +121,46 @@ func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMess
 	return toLifetimeReport(report), nil
 }
 
+type mediaReportWire struct {
+	Token     string         `json:"token"`
+	Profile   *string        `json:"profile"`
+	Legacy    bool           `json:"legacy"`
+	UpgradeTo *string        `json:"upgradeTo"`
+	Cert      *string        `json:"cert"`
+	Remaining monthsDaysWire `json:"remaining"`
+	CarryOver monthsDaysWire `json:"carryOver"`
+	Credit    monthsDaysWire `json:"credit"`
+}
+
+type monthsDaysWire struct {
+	Months int `json:"months"`
+	Days   int `json:"days"`
+}
+
+func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	p, tokenID, err := readTokenParams(params)
+	if err != nil {
+		return nil, err
+	}
+	certID, err := p.optionalString("cert", "")
+	if err != nil {
+		return nil, err
+	}
+	at, err := p.optionalTime("at")
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.agent.CheckMedia(ctx, tokenID, certID, at)
+	if err != nil {
+		return nil, err
+	}
+	md := func(v agent.MonthsDays) monthsDaysWire { return monthsDaysWire{Months: v.Months, Days: v.Days} }
+	return mediaReportWire{
+		Token: r.Token, Profile: nullable(r.Profile), Legacy: r.Legacy, UpgradeTo: nullable(r.UpgradeTo), Cert: nullable(r.Cert),
+		Remaining: md(r.Remaining), CarryOver: md(r.CarryOver), Credit: md(r.Credit),
+	}, nil
+}
+
 // paramSet is a params object by member name. Names match exactly; members
 // a method does not know are ignored, for forward compatibility.
 type paramSet map[string]json.RawMessage
