@@ -7,8 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -337,27 +341,46 @@ func TestProtocolErrorsKeepServing(t *testing.T) {
 	}
 }
 
-// protocolMethods are the methods of PROTOCOL.md section 4.
-var protocolMethods = []string{
-	"agent.info", "tokens.list", "certs.list", "lifetime.check", "media.check",
-	"keys.generate", "csr.create", "certs.import", "objects.delete",
-	"renewal.prepare", "renewal.complete", "pin.change", "pin.unlock",
-	"sign", "sign.batch", "events.subscribe",
-}
-
-func TestUnimplementedMethodsAreNotFound(t *testing.T) {
-	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
-	for _, m := range []string{"agent.info", "tokens.list", "certs.list", "lifetime.check"} {
-		if ts.srv.methods[m] == nil {
-			t.Errorf("%s is not in the method table", m)
+// contractMethods reads the methods of docs/PROTOCOL.md section 4 from
+// its headings ("### certs.list `{"token"}` → …"), in their order.
+func contractMethods(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## 4. Methods\n")
+	if !ok {
+		t.Fatal("docs/PROTOCOL.md has no section 4. Methods")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var names []string
+	for line := range strings.SplitSeq(section, "\n") {
+		if rest, ok := strings.CutPrefix(line, "### "); ok {
+			names = append(names, strings.Fields(rest)[0])
 		}
 	}
+	return names
+}
+
+// TestMethodTableIsTheContract checks that Methods lists the contract's
+// methods in its order, that the dispatcher serves exactly those, and that
+// a method outside the contract is METHOD_NOT_FOUND.
+func TestMethodTableIsTheContract(t *testing.T) {
+	contract := contractMethods(t)
+	if len(contract) < 16 {
+		t.Fatalf("read %d methods from the contract: %q", len(contract), contract)
+	}
+	if got := Methods(); !slices.Equal(got, contract) {
+		t.Errorf("Methods() = %q\nthe contract lists %q", got, contract)
+	}
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	served := slices.Sorted(maps.Keys(ts.srv.methods))
+	if want := slices.Sorted(slices.Values(contract)); !slices.Equal(served, want) {
+		t.Errorf("the dispatcher serves %q\nthe contract lists %q", served, want)
+	}
 	c := ts.dial(t, nil)
-	for _, m := range protocolMethods {
-		if ts.srv.methods[m] != nil {
-			continue // implemented; its own tests cover it
-		}
-		c.t = t
+	for _, m := range []string{"sign.all", "Agent.Info", "events.unsubscribe", ""} {
 		r := c.call(m, map[string]any{})
 		wantError(t, r, -32601, "METHOD_NOT_FOUND")
 		c.stillServes()
