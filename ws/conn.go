@@ -140,6 +140,10 @@ func (c *conn) readError(err error) (why string, drain bool) {
 	}
 }
 
+// slotWaitMessage is logged (at debug level) when a request waits for one
+// of the connection's requests in flight to end.
+const slotWaitMessage = "request waits for a free slot"
+
 // dispatch checks one frame and starts its request, waiting for a free
 // slot when the connection has too many requests in flight.
 func (c *conn) dispatch(frame []byte) {
@@ -164,8 +168,13 @@ func (c *conn) dispatch(frame []byte) {
 	}
 	select {
 	case c.slots <- struct{}{}:
-	case <-c.closing:
-		return
+	default:
+		c.log.Debug(slotWaitMessage, "method", req.Method, "inFlight", cap(c.slots))
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.closing:
+			return
+		}
 	}
 	c.reqs.Add(1)
 	go func() {

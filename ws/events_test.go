@@ -193,11 +193,8 @@ func TestEventsSoftHSMTokens(t *testing.T) {
 	ts := startServer(t, Config{AllowNoOrigin: true}, a)
 	c := ts.dial(t, nil)
 	l := listen(t, c)
-	l.subscribe()
+	l.subscribe() // answered once the tokens are listed as the baseline: what is there already is no event
 	l.subscribe() // twice is fine
-	// Let the watcher take its first listing: what is there already is no
-	// event.
-	time.Sleep(500 * time.Millisecond)
 
 	// Added.
 	if err := env.InitToken("hot", "so-pin-2", "user-pin-2"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -525,18 +526,14 @@ func TestConcurrentRequests(t *testing.T) {
 func TestInFlightIsBounded(t *testing.T) {
 	tm := newTestMethods()
 	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	waits := slotWaits(ts.srv)
 	c := ts.dial(t, nil)
 	c.sendRaw(frameFor("a", "test.wait", "a"))
 	c.sendRaw(frameFor("b", "test.wait", "b"))
 	c.sendRaw(frameFor("e", "test.echo", "e"))
 	<-tm.started
 	<-tm.started
-	_ = c.ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, frame, err := c.ws.ReadMessage(); err == nil {
-		t.Fatalf("got %s while both slots were busy", frame)
-	}
-	// A read that timed out breaks a gorilla connection; use a fresh one
-	// to watch the rest of the story.
+	wantSlotWait(t, waits, "test.echo") // e waits while both slots are busy
 	c2 := ts.dial(t, nil)
 	c2.sendRaw(frameFor("x", "test.wait", "x"))
 	<-tm.started
@@ -550,20 +547,60 @@ func TestInFlightIsBounded(t *testing.T) {
 	}
 }
 
+// slotWaits returns the methods of the requests that wait for a free slot
+// on connections s makes from now on, as they start waiting: s logs it.
+func slotWaits(s *Server) <-chan string {
+	h := &slotWaitHandler{Handler: s.log.Handler(), waits: make(chan string, 100)}
+	s.log = slog.New(h)
+	return h.waits
+}
+
+// wantSlotWait waits for a request of method to wait for a slot.
+func wantSlotWait(t *testing.T, waits <-chan string, method string) {
+	t.Helper()
+	select {
+	case m := <-waits:
+		if m != method {
+			t.Fatalf("%s waited for a slot, want %s", m, method)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no request waited for a slot; want %s to", method)
+	}
+}
+
+// slotWaitHandler passes records on and reports the slot waits among them.
+type slotWaitHandler struct {
+	slog.Handler
+	waits chan string
+}
+
+func (h *slotWaitHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == slotWaitMessage {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "method" {
+				h.waits <- a.Value.String()
+			}
+			return true
+		})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *slotWaitHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &slotWaitHandler{Handler: h.Handler.WithAttrs(attrs), waits: h.waits}
+}
+
 func TestInFlightBackpressureReleases(t *testing.T) {
 	tm := newTestMethods()
 	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	waits := slotWaits(ts.srv)
 	c := ts.dial(t, nil)
 	c.sendRaw(frameFor("a", "test.wait", "a"))
 	c.sendRaw(frameFor("b", "test.wait", "b"))
 	c.sendRaw(frameFor("e", "test.echo", "e"))
 	<-tm.started
 	<-tm.started
-	select {
-	case v := <-tm.started:
-		t.Fatalf("%s started while both slots were busy", v)
-	case <-time.After(200 * time.Millisecond):
-	}
+	wantSlotWait(t, waits, "test.echo") // e waits while both slots are busy
 	tm.release("a")
 	got := []string{string(c.read().ID), string(c.read().ID)}
 	if got[0] != `"a"` || got[1] != `"e"` {
