@@ -36,9 +36,11 @@ const tlsUsage = `usage: tokenagent tls setup|remove|status [--user] [--config F
   --nss-db DIR    an NSS database to use instead of the default stores (repeatable)
 
 By default setup trusts the CA in the system store (update-ca-certificates on
-Debian-family systems, the Windows Root store, the macOS System keychain; with
---user the user's store where there is one) and, when certutil is installed,
-in the NSS databases of Chrome, Chromium and every Firefox profile in $HOME.
+Debian and Ubuntu, update-ca-trust on Fedora and RHEL, update-ca-certificates
+on openSUSE, trust on Arch, the Windows Root store, the macOS System keychain;
+with --user the user's store where there is one) and, when certutil is
+installed, in the NSS databases of Chrome, Chromium and every Firefox profile
+in $HOME (system-wide: in every user's home).
 With --trust-dir or --nss-db only the stores named are used.
 `
 

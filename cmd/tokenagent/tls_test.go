@@ -222,7 +222,7 @@ func TestTLSUsage(t *testing.T) {
 func TestRenewLocalTLS(t *testing.T) {
 	ctx := context.Background()
 	o := localtls.Options{UpdateCmd: []string{"true"}}
-	store := &localtls.DebianStore{Dir: t.TempDir(), UpdateCmd: o.UpdateCmd}
+	store := &localtls.SystemStore{Kind: localtls.KindDebian, Dir: t.TempDir(), UpdateCmd: o.UpdateCmd}
 	dir := t.TempDir()
 	old, err := localtls.Setup(ctx, dir, []localtls.Store{store}, o, time.Now().Add(-380*24*time.Hour))
 	if err != nil {

@@ -34,7 +34,7 @@ func (s Selection) Stores() []Store {
 	}
 	var stores []Store
 	if s.TrustDir != "" {
-		stores = append(stores, &DebianStore{Dir: s.TrustDir, UpdateCmd: o.UpdateCmd})
+		stores = append(stores, &SystemStore{Kind: KindDebian, Dir: s.TrustDir, UpdateCmd: o.UpdateCmd})
 	}
 	for _, db := range s.NSSDBs {
 		stores = append(stores, &NSSStore{DB: db, Certutil: o.Certutil})

@@ -57,7 +57,7 @@ func TestSetupAndUninstallDebian(t *testing.T) {
 	trust := filepath.Join(t.TempDir(), "ca-certificates") // created by Install
 	dir := filepath.Join(t.TempDir(), "tls")
 	o := Options{UpdateCmd: update}
-	store := &DebianStore{Dir: trust, UpdateCmd: update}
+	store := &SystemStore{Kind: KindDebian, Dir: trust, UpdateCmd: update}
 
 	in, err := Setup(ctx, dir, []Store{store}, o, time.Now())
 	if err != nil {
@@ -120,8 +120,8 @@ func TestSetupAndUninstallDebian(t *testing.T) {
 // and only the stores that took the CA are recorded.
 func TestFailingStoreIsRecorded(t *testing.T) {
 	ctx := context.Background()
-	good := &DebianStore{Dir: t.TempDir(), UpdateCmd: []string{"true"}}
-	bad := &DebianStore{Dir: t.TempDir(), UpdateCmd: []string{"false"}}
+	good := &SystemStore{Kind: KindDebian, Dir: t.TempDir(), UpdateCmd: []string{"true"}}
+	bad := &SystemStore{Kind: KindDebian, Dir: t.TempDir(), UpdateCmd: []string{"false"}}
 	dir := t.TempDir()
 	in, err := Setup(ctx, dir, []Store{bad, good}, Options{UpdateCmd: []string{"true"}}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), bad.Dir) {
