@@ -318,21 +318,6 @@ func onlyGet(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// refuse logs a refused request and answers it with status.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	attrs := []any{"reason", reason, "status", status,
-		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr}
-	if ok, skipped := s.refusals.allow(time.Now()); ok {
-		if skipped > 0 {
-			attrs = append(attrs, "notLoggedBefore", skipped)
-		}
-		s.log.Info("request refused", attrs...)
-	} else {
-		s.log.Debug("request refused", attrs...)
-	}
-	http.Error(w, reason, status)
-}
-
 // serveWS runs the handshake checks and, when they pass, upgrades and
 // serves the connection on this goroutine, which becomes its reader.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {

@@ -26,10 +26,10 @@
 //  2. Add the key's name to the known keys of its table (topKeys, or the
 //     table's list in decode.go): unknown keys are errors with a "did you
 //     mean" hint, so a key missing there is refused.
-//  3. Decode it in decode.go with the typed helpers (str, boolean,
+//  3. Decode it in decode.go with the typed readers of values.go (str, boolean,
 //     intRange, duration, strList, pattern): each reports a wrong type or
 //     range at the key's line, in the package's words.
-//  4. Add a row to TestLoadConfigErrors for each way the value can be
+//  4. Add a row to TestLoadErrors for each way the value can be
 //     wrong, the key to fullConfig and to the example in docs/PROTOCOL.md
 //     section 6, and pass it on in cmd/tokenagent.
 //

@@ -2,29 +2,19 @@ package doctor
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/kardianos/service"
 
-	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/config"
-	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
-	"github.com/tokenagent/tokenagent/ws"
 )
 
 // Level says how bad a finding is.
@@ -220,74 +210,6 @@ func (c *checker) inConfig() string {
 	return "in " + c.cfgPath
 }
 
-// listening asks the agent at the configured address for /healthz.
-func (c *checker) listening(cfg config.Config, installed bool) {
-	topic := "listening"
-	if cfg.NonLoopback() {
-		c.warn(topic, fmt.Sprintf("listen = %q lets other computers reach the agent", cfg.Listen),
-			`listen on loopback only: listen = "`+ws.DefaultListen+`" `+c.inConfig())
-	}
-	host, port, _ := net.SplitHostPort(cfg.Listen) // config.Load checked it
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	addr := net.JoinHostPort(host, port)
-	scheme := "http"
-	client := &http.Client{Timeout: c.p.Timeout}
-	if cfg.TLS.Cert != "" {
-		scheme = "https"
-		// The probe only asks whether the agent answers; whether browsers
-		// trust its certificate is another question.
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	}
-	v, err := healthz(client, scheme+"://"+addr+"/healthz")
-	switch {
-	case err == nil:
-		c.ok(topic, "the agent answers at %s: version %s, protocol %d", addr, v.Version, v.Protocol)
-		if v.Protocol != agent.Protocol {
-			c.warn(topic, fmt.Sprintf("the agent speaks protocol %d, this tokenagent %d", v.Protocol, agent.Protocol),
-				"restart the service on the installed binary: tokenagent service restart"+c.userFlag())
-		}
-	case installed:
-		c.fail(topic, fmt.Sprintf("nothing answers at %s although the service is installed (%v)", addr, err),
-			"tokenagent service restart"+c.userFlag()+", then read its log ("+c.svc.Log+")")
-	default:
-		c.warn(topic, fmt.Sprintf("nothing answers at %s (%v)", addr, err),
-			"tokenagent service install"+c.userFlag()+" && tokenagent service start"+c.userFlag()+", or run it yourself: tokenagent run")
-	}
-}
-
-// health is the agent's /healthz answer.
-type health struct {
-	Status   string `json:"status"`
-	Version  string `json:"version"`
-	Protocol int    `json:"protocol"`
-}
-
-// healthz gets url and decodes the answer.
-func healthz(client *http.Client, url string) (health, error) {
-	var h health
-	resp, err := client.Get(url)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return h, errors.New("no answer in time")
-		}
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return h, errors.New("connection refused")
-		}
-		return h, fmt.Errorf("asking for /healthz: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return h, fmt.Errorf("/healthz answered %s: another program holds the port?", resp.Status)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil || h.Status != "ok" {
-		return h, errors.New("the answer to /healthz is not the agent's: another program holds the port?")
-	}
-	return h, nil
-}
-
 // modules loads each PKCS#11 module the agent would and lists its tokens.
 func (c *checker) modules(cfg config.Config) {
 	paths := cfg.Modules
@@ -384,54 +306,6 @@ func (c *checker) origins(cfg config.Config) {
 			c.detail("  %s (only %s)", o, strings.Join(ms, ", "))
 		} else {
 			c.detail("  %s (every method)", o)
-		}
-	}
-}
-
-// tls reports the configured certificate and, for one `tls setup` made,
-// its trust.
-func (c *checker) tls(cfg config.Config) {
-	if cfg.TLS.Cert == "" {
-		c.info("tls", "not configured: pages connect over ws://")
-		return
-	}
-	cert, err := localtls.ReadCert(cfg.TLS.Cert)
-	switch {
-	case err != nil:
-		c.fail("tls", fmt.Sprintf("the certificate %s cannot be read: %v", cfg.TLS.Cert, err), "run: sudo tokenagent tls setup")
-		return
-	case localtls.RenewalDue(cert, time.Now()):
-		c.warn("tls", fmt.Sprintf("the certificate %s expires %s and the agent could not renew it", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly)),
-			"run: sudo tokenagent tls setup")
-	default:
-		c.info("tls", "certificate %s (valid until %s), key %s", cfg.TLS.Cert, cert.NotAfter.UTC().Format(time.DateOnly), cfg.TLS.Key)
-	}
-	c.trust(filepath.Dir(cfg.TLS.Cert))
-}
-
-// trust tells, for a certificate `tls setup` made, which trust stores hold
-// its CA: the system's, and each browser's of the user running doctor. A
-// store without it means pages in that browser cannot reach wss://.
-func (c *checker) trust(dir string) {
-	in, err := localtls.Load(dir)
-	if err != nil {
-		c.info("tls trust", "the certificate was not made by tokenagent tls setup; its trust is not checked")
-		return
-	}
-	stores, unopened := localtls.Selection{User: c.p.User}.TrustStores(in)
-	for _, err := range unopened {
-		c.warn("tls trust", err.Error(), "run: tokenagent tls status")
-	}
-	for _, s := range stores {
-		ok, err := s.Contains(context.Background(), in.CA)
-		switch {
-		case err != nil:
-			c.warn("tls trust", fmt.Sprintf("%s: cannot tell: %v", s.Ref(), err), "run: tokenagent tls status")
-		case ok:
-			c.ok("tls trust", "%s trusts the local CA", s.Ref())
-		default:
-			c.warn("tls trust", fmt.Sprintf("%s does not trust the local CA: pages there cannot use wss://", s.Ref()),
-				"run as this user: tokenagent tls setup --user, or as root: sudo tokenagent tls setup")
 		}
 	}
 }
