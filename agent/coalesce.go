@@ -21,7 +21,7 @@ type coalescer[V any] struct {
 // readQueue is one key's reads: at most one running, and one pending that
 // callers arriving meanwhile join.
 type readQueue[V any] struct {
-	run     sync.Mutex // held by the read running
+	run     chan struct{} // holds a value while a read runs
 	pending *sharedRead[V]
 	users   int // callers inside do, guarded by coalescer.mu
 }
@@ -47,7 +47,7 @@ func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Con
 	}
 	q := c.keys[key]
 	if q == nil {
-		q = &readQueue[V]{}
+		q = &readQueue[V]{run: make(chan struct{}, 1)}
 		c.keys[key] = q
 	}
 	q.users++
@@ -70,8 +70,8 @@ func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Con
 		<-r.done
 		return r.value, r.err
 	}
-	q.run.Lock()
-	defer q.run.Unlock()
+	q.run <- struct{}{}
+	defer func() { <-q.run }()
 	c.mu.Lock()
 	q.pending = nil // from now on, callers make the next read
 	c.mu.Unlock()
