@@ -27,11 +27,13 @@ const DefaultAllowNoOrigin = true
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxConnections  = 256
-	DefaultMaxMessageBytes = 8 << 20
-	DefaultPingInterval    = 30 * time.Second
-	DefaultPongWait        = 60 * time.Second
-	DefaultRequestTimeout  = 10 * time.Second
+	DefaultMaxConnections          = 256
+	DefaultMaxConnectionsPerOrigin = 32
+	DefaultIdleTimeout             = 5 * time.Minute
+	DefaultMaxMessageBytes         = 8 << 20
+	DefaultPingInterval            = 30 * time.Second
+	DefaultPongWait                = 60 * time.Second
+	DefaultRequestTimeout          = 10 * time.Second
 )
 
 // Limits of the HTTP side and of each connection.

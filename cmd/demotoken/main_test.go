@@ -43,7 +43,7 @@ func TestSetup(t *testing.T) {
 	}
 	for _, want := range []string{
 		`modules = ["` + module + `"]`, `match_label = "^legacy-"`, `listen = "127.0.0.1:24321"`,
-		`audit_log = "` + filepath.Join(dir, auditName) + `"`,
+		`audit_log = "` + filepath.Join(dir, auditName) + `"`, `state_dir = "` + filepath.Join(dir, stateName) + `"`,
 	} {
 		if !strings.Contains(string(config), want) {
 			t.Errorf("config.toml lacks %q:\n%s", want, config)

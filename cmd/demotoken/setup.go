@@ -27,6 +27,7 @@ const (
 	caName        = "demo-ca.pem"
 	caKeyName     = "demo-ca.key" // the demo CA issues what the page requests
 	auditName     = "audit.log"
+	stateName     = "state" // the demo agent's state directory (its PIN throttle)
 )
 
 // token describes one demo token and the single key and certificate on it.
@@ -232,6 +233,7 @@ func (d demo) agentConfig(module string) string {
 listen = ` + strconv.Quote(d.listen) + `
 modules = [` + strconv.Quote(module) + `]
 allowed_origins = []
+state_dir = ` + strconv.Quote(d.path(stateName)) + `
 audit_log = ` + strconv.Quote(d.path(auditName)) + `
 
 [[media]]

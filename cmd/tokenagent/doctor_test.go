@@ -30,7 +30,7 @@ func startAgent(t *testing.T, module string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.toml")
-	cfg := "listen = \"127.0.0.1:0\"\naudit_log = \"" + filepath.Join(dir, "audit.log") + "\"\n"
+	cfg := "listen = \"127.0.0.1:0\"\nstate_dir = \"" + filepath.Join(dir, "state") + "\"\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestServeWatchesTokens(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.toml")
-	cfg := "listen = \"127.0.0.1:0\"\npoll_interval = \"200ms\"\naudit_log = \"" + filepath.Join(dir, "audit.log") + "\"\n"
+	cfg := "listen = \"127.0.0.1:0\"\npoll_interval = \"200ms\"\nstate_dir = \"" + filepath.Join(dir, "state") + "\"\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

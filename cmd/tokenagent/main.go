@@ -29,6 +29,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
+	"github.com/tokenagent/tokenagent/internal/state"
 	"github.com/tokenagent/tokenagent/token"
 	"github.com/tokenagent/tokenagent/ws"
 )
@@ -121,16 +122,27 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		paths = token.KnownModules()
 		log.Info("no modules configured; using the known modules found on this system", "modules", paths)
 	}
-	auditPath := cfg.AuditLog
-	if auditPath == "" {
-		auditPath = filepath.Join(stateDir(), "audit.log")
+	statePath := cfg.StateDir
+	if statePath == "" {
+		var err error
+		if statePath, err = stateDir(); err != nil {
+			return err
+		}
 	}
-	auditLog, auditFile, err := audit.Open(auditPath, log)
+	states, err := state.Open(statePath)
 	if err != nil {
 		return err
 	}
-	defer auditFile.Close()
-	log.Info("audit log", "path", auditPath)
+	auditPath := cfg.AuditLog
+	if auditPath == "" {
+		auditPath = filepath.Join(states.Path(), "audit.log")
+	}
+	auditLog, err := audit.Open(auditPath, audit.Rotation{MaxBytes: cfg.AuditMaxBytes, Keep: cfg.AuditKeep}, log)
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+	log.Info("state", "dir", states.Path(), "auditLog", auditPath)
 
 	hw := token.NewManager(paths, log)
 	defer func() {
@@ -229,16 +241,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	return nil
 }
 
-// stateDir is where the agent keeps its state (the audit log) by default:
-// the system-wide state directory when run as root (and on Windows, where
-// the agent runs as a system service), else the user's (see config.StateDir).
-func stateDir() string {
+// stateDir is where the agent keeps its state (the wrong-PIN throttle, and
+// the audit log by default) unless the config says: the system-wide state directory when run as
+// root (and on Windows, where the agent runs as a system service), else
+// the user's (see config.StateDir). There is no fallback: a shared place
+// such as $TMPDIR would let other users reach the throttle and the log.
+func stateDir() (string, error) {
 	user := runtime.GOOS != "windows" && os.Geteuid() != 0
 	dir, err := config.StateDir(runtime.GOOS, user, os.Getenv)
 	if err != nil {
-		return filepath.Join(os.TempDir(), "tokenagent")
+		return "", fmt.Errorf("%w; the agent keeps its PIN throttle and audit log there (or set state_dir in the config)", err)
 	}
-	return dir
+	return dir, nil
 }
 
 // agentVersion is the version set at build time, else the module version

@@ -67,7 +67,7 @@ func TestServeAndShutDown(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.toml")
 	auditPath := filepath.Join(dir, "audit.log")
-	cfg := "listen = \"127.0.0.1:0\"\naudit_log = \"" + auditPath + "\"\n"
+	cfg := "listen = \"127.0.0.1:0\"\naudit_log = \"" + auditPath + "\"\nstate_dir = \"" + filepath.Join(dir, "state") + "\"\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +172,62 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestRunRefusesAnUnsafeStateDir: a state directory other users may reach
+// (world-writable, or another user's) stops the agent before it listens,
+// with an error naming the directory and what to do.
+func TestRunRefusesAnUnsafeStateDir(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, dir, want string }{
+		{"world-writable", open, "state directory " + open + " has mode 0777, not 0700"},
+	}
+	if os.Geteuid() == 0 {
+		others := filepath.Join(t.TempDir(), "others")
+		if err := os.Mkdir(others, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(others, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, struct{ name, dir, want string }{"another user's", others,
+			"state directory " + others + " belongs to uid 65534, not to the agent's user (uid 0)"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, "listen = \"127.0.0.1:0\"\nmodules = [\"/nonexistent.so\"]\nstate_dir = \""+tc.dir+"\"\n")
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"run", "--config", path}, &stdout, &stderr); code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q does not say %q", stderr.String(), tc.want)
+			}
+			if strings.Contains(stderr.String(), "tokenagent listening") {
+				t.Errorf("the agent listened:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+// TestRunWithoutAHome: a user's agent with neither $XDG_STATE_HOME nor
+// $HOME has no state directory, and says so rather than use $TMPDIR.
+func TestRunWithoutAHome(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root's agent uses the system state directory, not $HOME")
+	}
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_STATE_HOME", "")
+	path := writeConfig(t, "listen = \"127.0.0.1:0\"\nmodules = [\"/nonexistent.so\"]\n")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"run", "--config", path}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "neither $XDG_STATE_HOME nor $HOME is set") {
+		t.Errorf("exit code %d, stderr %q; want 1 and the missing variables named", code, stderr.String())
+	}
 }

@@ -85,7 +85,7 @@ func TestTLSEndToEnd(t *testing.T) {
 	trust := filepath.Join(base, "ca-certificates")
 	dir := filepath.Join(base, "tls")
 	cfgPath := filepath.Join(base, "config.toml")
-	cfg := "listen = \"127.0.0.1:0\"\naudit_log = \"" + filepath.Join(base, "audit.log") + "\"\n"
+	cfg := "listen = \"127.0.0.1:0\"\nstate_dir = \"" + filepath.Join(base, "state") + "\"\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

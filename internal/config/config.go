@@ -11,23 +11,31 @@ import (
 	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/ws"
 )
 
 // Config is the agent's configuration after defaults, file and command line.
 type Config struct {
-	Listen          string   // host:port; see NonLoopback
-	Modules         []string // PKCS#11 module paths; empty: the known modules found on this system
-	AllowedOrigins  []string // normalised (see NormalizeOrigin), without duplicates
-	AllowNoOrigin   bool
-	MaxConnections  int
-	MaxMessageBytes int64
-	RenewBeforeDays int
-	PollInterval    time.Duration
-	AuditLog        string         // as given; empty means the default, resolved elsewhere
-	TLS             TLS            // both fields set, or neither
-	Origins         []OriginPolicy // per-origin method allow-lists, in file order
-	Media           []agent.MediaProfile
+	Listen         string   // host:port; see NonLoopback
+	Modules        []string // PKCS#11 module paths; empty: the known modules found on this system
+	AllowedOrigins []string // normalised (see NormalizeOrigin), without duplicates
+	AllowNoOrigin  bool
+	MaxConnections int
+	// MaxConnectionsPerOrigin bounds one origin's connections (all local
+	// programs count as one origin, and the agent's own origins as one).
+	MaxConnectionsPerOrigin int
+	MaxMessageBytes         int64
+	IdleTimeout             time.Duration // 0: idle connections stay open
+	RenewBeforeDays         int
+	PollInterval            time.Duration
+	StateDir                string         // as given; empty means the standard place, resolved elsewhere
+	AuditLog                string         // as given; empty means audit.log in the state directory
+	AuditMaxBytes           int64          // the size at which the audit log is rotated
+	AuditKeep               int            // how many rotated audit logs are kept
+	TLS                     TLS            // both fields set, or neither
+	Origins                 []OriginPolicy // per-origin method allow-lists, in file order
+	Media                   []agent.MediaProfile
 }
 
 // TLS names the certificate and key files to serve HTTPS/WSS with. Both
@@ -57,6 +65,10 @@ const (
 	MinPollInterval    = 100 * time.Millisecond
 	MaxPollInterval    = time.Hour
 	MaxCarryOverMonths = 120
+	MinIdleTimeout     = 10 * time.Second
+	MaxIdleTimeout     = 24 * time.Hour
+	MinAuditMaxBytes   = 64 << 10 // a line always fits
+	MaxAuditKeep       = 1000
 )
 
 // Default returns the configuration used when neither the file nor the
@@ -64,12 +76,16 @@ const (
 // value.
 func Default() Config {
 	return Config{
-		Listen:          ws.DefaultListen,
-		AllowNoOrigin:   ws.DefaultAllowNoOrigin,
-		MaxConnections:  ws.DefaultMaxConnections,
-		MaxMessageBytes: ws.DefaultMaxMessageBytes,
-		RenewBeforeDays: agent.DefaultRenewBeforeDays,
-		PollInterval:    agent.DefaultPollInterval,
+		Listen:                  ws.DefaultListen,
+		AllowNoOrigin:           ws.DefaultAllowNoOrigin,
+		MaxConnections:          ws.DefaultMaxConnections,
+		MaxConnectionsPerOrigin: ws.DefaultMaxConnectionsPerOrigin,
+		MaxMessageBytes:         ws.DefaultMaxMessageBytes,
+		IdleTimeout:             ws.DefaultIdleTimeout,
+		RenewBeforeDays:         agent.DefaultRenewBeforeDays,
+		PollInterval:            agent.DefaultPollInterval,
+		AuditMaxBytes:           audit.DefaultMaxBytes,
+		AuditKeep:               audit.DefaultKeep,
 	}
 }
 

@@ -40,12 +40,16 @@ func errText(err error, path string) string {
 
 func TestDefaultConfig(t *testing.T) {
 	want := Config{
-		Listen:          "127.0.0.1:24321",
-		AllowNoOrigin:   true,
-		MaxConnections:  256,
-		MaxMessageBytes: 8388608,
-		RenewBeforeDays: 30,
-		PollInterval:    time.Second,
+		Listen:                  "127.0.0.1:24321",
+		AllowNoOrigin:           true,
+		MaxConnections:          256,
+		MaxConnectionsPerOrigin: 32,
+		MaxMessageBytes:         8388608,
+		IdleTimeout:             5 * time.Minute,
+		RenewBeforeDays:         30,
+		PollInterval:            time.Second,
+		AuditMaxBytes:           16 << 20,
+		AuditKeep:               4,
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() = %+v, want %+v", got, want)
@@ -76,10 +80,15 @@ modules = ["/usr/lib/a.so", "/usr/lib/b.so", "/usr/lib/a.so"]
 allowed_origins = ["HTTPS://CA.Example.com:443", "http://localhost:8080", "https://ca.example.com"]
 allow_no_origin = false
 max_connections = 10
+max_connections_per_origin = 4
 max_message_bytes = 1024
+idle_timeout = "90s"
 renew_before_days = 0
 poll_interval = "250ms"
+state_dir = "/srv/tokenagent"
 audit_log = "/var/log/tokenagent/audit.jsonl"
+audit_max_bytes = 1048576
+audit_keep = 10
 
 [tls]
 cert = "/etc/tokenagent/cert.pem"
@@ -118,11 +127,16 @@ func TestLoadConfigFull(t *testing.T) {
 		Modules:         []string{"/usr/lib/a.so", "/usr/lib/b.so"},
 		AllowedOrigins:  []string{"https://ca.example.com", "http://localhost:8080"},
 		AllowNoOrigin:   false,
-		MaxConnections:  10,
-		MaxMessageBytes: 1024,
-		RenewBeforeDays: 0,
-		PollInterval:    250 * time.Millisecond,
-		AuditLog:        "/var/log/tokenagent/audit.jsonl",
+		MaxConnections:          10,
+		MaxConnectionsPerOrigin: 4,
+		MaxMessageBytes:         1024,
+		IdleTimeout:             90 * time.Second,
+		RenewBeforeDays:         0,
+		PollInterval:            250 * time.Millisecond,
+		StateDir:                "/srv/tokenagent",
+		AuditLog:                "/var/log/tokenagent/audit.jsonl",
+		AuditMaxBytes:           1 << 20,
+		AuditKeep:               10,
 		TLS:             TLS{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
 		Origins: []OriginPolicy{
 			{Origin: "https://shop.example.com", Methods: []string{"agent.info", "tokens.list", "certs.list", "sign"}},
@@ -208,9 +222,13 @@ func TestLoadConfigAllowNoOrigin(t *testing.T) {
 // TestLoadConfigLimits checks that the bounds themselves are accepted.
 func TestLoadConfigLimits(t *testing.T) {
 	path := writeConfig(t, `max_connections = 1
+max_connections_per_origin = 1
 max_message_bytes = 1024
+idle_timeout = "0s"
 renew_before_days = 0
 poll_interval = "100ms"
+audit_max_bytes = 65536
+audit_keep = 1000
 [[media]]
 name = "a"
 carry_over_months = 0
@@ -222,7 +240,8 @@ carry_over_months = 120
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxConnections != 1 || c.MaxMessageBytes != 1024 || c.RenewBeforeDays != 0 || c.PollInterval != 100*time.Millisecond ||
+	if c.MaxConnections != 1 || c.MaxConnectionsPerOrigin != 1 || c.MaxMessageBytes != 1024 || c.IdleTimeout != 0 ||
+		c.AuditMaxBytes != 65536 || c.AuditKeep != 1000 || c.RenewBeforeDays != 0 || c.PollInterval != 100*time.Millisecond ||
 		c.Media[0].CarryOverMonths != 0 || c.Media[1].CarryOverMonths != 120 {
 		t.Errorf("limits not kept: %+v", c)
 	}
@@ -480,6 +499,20 @@ func TestLoadErrors(t *testing.T) {
 			`config FILE:1: key "max_connections": must be at least 1, not 0`},
 		{"max_message_bytes small", "\nmax_message_bytes = 1023\n",
 			`config FILE:2: key "max_message_bytes": must be at least 1024, not 1023`},
+		{"max_connections_per_origin zero", "max_connections_per_origin = 0\n",
+			`config FILE:1: key "max_connections_per_origin": must be at least 1, not 0`},
+		{"idle_timeout too short", "idle_timeout = \"5s\"\n",
+			`config FILE:1: key "idle_timeout": must be 0 (never) or between 10s and 24h, not 5s`},
+		{"idle_timeout too long", "idle_timeout = \"25h\"\n",
+			`config FILE:1: key "idle_timeout": must be 0 (never) or between 10s and 24h, not 25h0m0s`},
+		{"audit_max_bytes small", "audit_max_bytes = 65535\n",
+			`config FILE:1: key "audit_max_bytes": must be at least 65536, not 65535`},
+		{"audit_keep zero", "audit_keep = 0\n",
+			`config FILE:1: key "audit_keep": must be at least 1, not 0`},
+		{"audit_keep large", "audit_keep = 1001\n",
+			`config FILE:1: key "audit_keep": must be at most 1000, not 1001`},
+		{"state_dir not a string", "state_dir = 1\n",
+			`config FILE:1: key "state_dir": expected string, found integer`},
 		{"renew_before_days negative", "renew_before_days = -1\n",
 			`config FILE:1: key "renew_before_days": must be at least 0, not -1`},
 		{"invalid duration", "\n\n\n\n\n\npoll_interval = \"1x\"\n",

@@ -18,8 +18,9 @@ import (
 var (
 	topKeys = []string{
 		"listen", "modules", "allowed_origins", "allow_no_origin",
-		"max_connections", "max_message_bytes", "renew_before_days", "poll_interval",
-		"audit_log", "tls", "origin", "media",
+		"max_connections", "max_connections_per_origin", "max_message_bytes", "idle_timeout",
+		"renew_before_days", "poll_interval", "state_dir", "audit_log", "audit_max_bytes", "audit_keep",
+		"tls", "origin", "media",
 	}
 	tlsKeys    = []string{"cert", "key"}
 	originKeys = []string{"origin", "methods"}
@@ -120,9 +121,23 @@ func (d *decoder) decode(c *Config, m map[string]any) {
 			c.MaxConnections = int(n)
 		}
 	}
+	if v, p, ok := field(root, m, "max_connections_per_origin"); ok {
+		if n, ok := d.intRange(p, v, 1, math.MaxInt32); ok {
+			c.MaxConnectionsPerOrigin = int(n)
+		}
+	}
 	if v, p, ok := field(root, m, "max_message_bytes"); ok {
 		if n, ok := d.intRange(p, v, MinMaxMessageBytes, math.MaxInt64); ok {
 			c.MaxMessageBytes = n
+		}
+	}
+	if v, p, ok := field(root, m, "idle_timeout"); ok {
+		if dur, ok := d.duration(p, v); ok {
+			if dur != 0 && (dur < MinIdleTimeout || dur > MaxIdleTimeout) {
+				d.errorf(p, "must be 0 (never) or between %v and 24h, not %v", MinIdleTimeout, dur)
+			} else {
+				c.IdleTimeout = dur
+			}
 		}
 	}
 	if v, p, ok := field(root, m, "renew_before_days"); ok {
@@ -139,9 +154,24 @@ func (d *decoder) decode(c *Config, m map[string]any) {
 			}
 		}
 	}
+	if v, p, ok := field(root, m, "state_dir"); ok {
+		if s, ok := d.str(p, v); ok {
+			c.StateDir = s
+		}
+	}
 	if v, p, ok := field(root, m, "audit_log"); ok {
 		if s, ok := d.str(p, v); ok {
 			c.AuditLog = s
+		}
+	}
+	if v, p, ok := field(root, m, "audit_max_bytes"); ok {
+		if n, ok := d.intRange(p, v, MinAuditMaxBytes, math.MaxInt64); ok {
+			c.AuditMaxBytes = n
+		}
+	}
+	if v, p, ok := field(root, m, "audit_keep"); ok {
+		if n, ok := d.intRange(p, v, 1, MaxAuditKeep); ok {
+			c.AuditKeep = int(n)
 		}
 	}
 	if v, p, ok := field(root, m, "tls"); ok {

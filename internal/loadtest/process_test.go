@@ -58,7 +58,8 @@ func benchToken(t *testing.T) *softhsm.Env {
 }
 
 // startAgent builds tokenagent and runs it on env's SoftHSM with a config
-// allowing maxConns connections; the process is stopped when t ends.
+// allowing maxConns connections, all of them to one origin (the load comes
+// from local programs); the process is stopped when t ends.
 func startAgent(t *testing.T, env *softhsm.Env, maxConns int) *agentProcess {
 	t.Helper()
 	dir := t.TempDir()
@@ -69,8 +70,8 @@ func startAgent(t *testing.T, env *softhsm.Env, maxConns int) *agentProcess {
 	}
 	addr := freeAddr(t)
 	config := fmt.Sprintf("listen = %q\nmodules = [%q]\nallowed_origins = [\"https://portal.example\", \"http://localhost:8080\"]\n"+
-		"max_connections = %d\naudit_log = %q\n",
-		addr, env.Module, maxConns, filepath.Join(dir, "audit.log"))
+		"max_connections = %d\nmax_connections_per_origin = %d\nstate_dir = %q\n",
+		addr, env.Module, maxConns, maxConns, filepath.Join(dir, "state"))
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
