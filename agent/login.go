@@ -28,9 +28,11 @@ type pinAttempt struct {
 	call   Call
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
-	// For signing: the dataSha256 of each item, audited one line each, and
-	// which were signed.
-	items  []string
+	// For signing: what is signed, audited one line each once the PIN
+	// is accepted, and which items were signed. A batch that ends before
+	// has one line for the whole call.
+	inputs []SignInput
+	batch  bool
 	signed []bool
 }
 
@@ -103,14 +105,14 @@ func (p *pinAttempt) audit(err *Error) {
 	if p.rec.Serial == "" {
 		p.rec.Serial = p.a.serialOf(p.ctx, p.call.Token)
 	}
-	if len(p.items) == 0 {
+	if len(p.inputs) == 0 || p.batch && !p.pinsOK {
 		p.a.opts.Audit.Audit(p.rec)
 		return
 	}
-	recs := make([]AuditRecord, len(p.items))
-	for i, h := range p.items {
+	recs := make([]AuditRecord, len(p.inputs))
+	for i, in := range p.inputs {
 		recs[i] = p.rec
-		recs[i].DataSHA256 = h
+		recs[i].DataSHA256 = in.sha256()
 		if p.signed[i] {
 			recs[i].Outcome = "ok"
 		}

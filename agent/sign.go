@@ -42,6 +42,17 @@ type SignInput struct {
 	Digest []byte
 }
 
+// sha256 is the audit log's dataSha256 of in: the hex SHA-256 of the
+// bytes received, the data or the digest.
+func (in SignInput) sha256() string {
+	b := in.Data
+	if b == nil {
+		b = in.Digest
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // Signature is one signature made.
 type Signature struct {
 	Value     []byte
@@ -81,22 +92,13 @@ func (a *Agent) SignBatch(ctx context.Context, call Call, opts SignOptions, item
 func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
 	p := a.attempt(ctx, call)
 	p.rec.Object = opts.Cert
-	p.items = make([]string, len(items))
-	for i, in := range items {
-		// The SHA-256 of the bytes received: the data, or the digest.
-		input := in.Data
-		if input == nil {
-			input = in.Digest
-		}
-		sum := sha256.Sum256(input)
-		p.items[i] = hex.EncodeToString(sum[:])
+	p.inputs, p.batch = items, batch
+	p.signed = make([]bool, len(items))
+	if err := checkBatch(opts, items, batch); err != nil {
+		return nil, p.finish(err)
 	}
 	sigs := make([]Signature, len(items))
-	p.signed = make([]bool, len(items))
 	err := p.run(func() error {
-		if err := checkBatch(opts, items, batch); err != nil {
-			return err
-		}
 		return p.login(func(s *token.Session) error {
 			cert, err := s.Certificate(opts.Cert)
 			if err != nil {

@@ -21,9 +21,10 @@
 //     TestMethodTableIsTheContract checks the table against the contract.
 //   - A kind of agent failure: see errors.go, which maps each agent.Kind to
 //     its reason, code and data members.
-//   - A param: decode it in the method's reader; what its value means
-//     (required, in range, in conflict with another) is checked by the
-//     agent, once.
+//   - A param: decode it in the method's reader, with its bound (the
+//     size a page may send, bounds.go and PROTOCOL.md section 2) checked
+//     as it is read; what its value means (required, in range, in
+//     conflict with another) is checked by the agent, once.
 //
 // # Concurrency
 //

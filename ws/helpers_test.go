@@ -23,6 +23,9 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
+// unknownToken is a well-formed token id that names no token.
+const unknownToken = "0123456789abcdef0123456789abcdef"
+
 // testServer is a Server serving on a loopback port of its own.
 type testServer struct {
 	srv    *Server

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/tokenagent/tokenagent/agent"
 )
@@ -34,7 +35,7 @@ func (s *Server) keysGenerate(ctx context.Context, p paramSet, call agent.Call) 
 	if alg == "" {
 		return nil, invalid("missing %q", "algorithm")
 	}
-	label, err := p.optionalString("label", "")
+	label, err := p.bounded("label", "", maxLabel)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func csrPEM(der []byte) string {
 }
 
 func (s *Server) csrCreate(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	keyID, err := p.requiredString("key")
+	keyID, err := p.objectID("key", true)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +78,14 @@ func (s *Server) csrCreate(ctx context.Context, p paramSet, call agent.Call) (an
 		if *field, err = subject.optionalString(name, ""); err != nil {
 			return nil, invalid("subject.%s must be a string", name)
 		}
+		if max := subjectBounds[name]; utf8.RuneCountInString(*field) > max {
+			return nil, invalid("subject.%s must hold at most %d characters", name, max)
+		}
 	}
-	if req.DNSNames, err = p.optionalStrings("dnsNames"); err != nil {
+	if req.DNSNames, err = p.names("dnsNames", maxDNSName); err != nil {
 		return nil, err
 	}
-	if req.Emails, err = p.optionalStrings("emails"); err != nil {
+	if req.Emails, err = p.names("emails", maxEmail); err != nil {
 		return nil, err
 	}
 	der, err := s.agent.CreateCSR(ctx, call, keyID, req)
@@ -96,7 +100,7 @@ func (s *Server) certsImport(ctx context.Context, p paramSet, call agent.Call) (
 	if err != nil {
 		return nil, err
 	}
-	label, err := p.optionalString("label", "")
+	label, err := p.bounded("label", "", maxLabel)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func (s *Server) certsImport(ctx context.Context, p paramSet, call agent.Call) (
 }
 
 func (s *Server) objectsDelete(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	id, err := p.requiredString("id")
+	id, err := p.objectID("id", true)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +132,7 @@ func (s *Server) objectsDelete(ctx context.Context, p paramSet, call agent.Call)
 }
 
 func (s *Server) renewalPrepare(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	certID, err := p.requiredString("cert")
+	certID, err := p.objectID("cert", true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +159,7 @@ func (s *Server) renewalComplete(ctx context.Context, p paramSet, call agent.Cal
 	if err != nil {
 		return nil, err
 	}
-	replaces, err := p.optionalString("replaces", "")
+	replaces, err := p.objectID("replaces", false)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +175,7 @@ func (s *Server) renewalComplete(ctx context.Context, p paramSet, call agent.Cal
 }
 
 func (s *Server) pinChange(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	newPIN, err := p.requiredString("newPin")
+	newPIN, err := p.pin("newPin")
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +186,7 @@ func (s *Server) pinChange(ctx context.Context, p paramSet, call agent.Call) (an
 }
 
 func (s *Server) pinUnlock(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	newPIN, err := p.requiredString("newPin")
+	newPIN, err := p.pin("newPin")
 	if err != nil {
 		return nil, err
 	}

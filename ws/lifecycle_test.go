@@ -514,5 +514,5 @@ func TestMediaCheck(t *testing.T) {
 		}
 	}
 	wantError(t, c.call("media.check", map[string]any{"token": ids["legacy-alice"], "cert": "99"}), 1002, "OBJECT_NOT_FOUND")
-	wantError(t, c.call("media.check", map[string]any{"token": "nope"}), 1001, "TOKEN_NOT_FOUND")
+	wantError(t, c.call("media.check", map[string]any{"token": unknownToken}), 1001, "TOKEN_NOT_FOUND")
 }

@@ -142,7 +142,7 @@ func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage
 	if err != nil {
 		return nil, err
 	}
-	certID, err := p.optionalString("cert", "")
+	certID, err := p.objectID("cert", false)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +185,7 @@ func readTokenParams(raw json.RawMessage) (paramSet, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	tokenID, err := p.requiredString("token")
+	tokenID, err := p.tokenID()
 	if err != nil {
 		return nil, "", err
 	}

@@ -261,7 +261,8 @@ func TestMethodsOverSoftHSM(t *testing.T) {
 	t.Run("errors", func(t *testing.T) {
 		c.t = t
 		wantError(t, c.call("certs.list", map[string]any{"token": "00000000000000000000000000000000"}), 1001, "TOKEN_NOT_FOUND")
-		wantError(t, c.call("lifetime.check", map[string]any{"token": "nope"}), 1001, "TOKEN_NOT_FOUND")
+		wantError(t, c.call("lifetime.check", map[string]any{"token": unknownToken}), 1001, "TOKEN_NOT_FOUND")
+		wantError(t, c.call("lifetime.check", map[string]any{"token": "nope"}), -32602, "INVALID_PARAMS")
 		wantError(t, c.call("lifetime.check", map[string]any{"token": ids["alice"], "at": "2026-13-01T00:00:00Z"}), -32602, "INVALID_PARAMS")
 		wantError(t, c.call("certs.list", map[string]any{"token": []string{ids["alice"]}}), -32602, "INVALID_PARAMS")
 		if n := len(c.result("certs.list", map[string]any{"token": ids["alice"]})["certificates"].([]any)); n != 2 {

@@ -33,8 +33,7 @@ func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 		}
 		var pe *paramsError
 		if errors.As(err, &pe) {
-			tokenID, _ := p.optionalString("token", "")
-			s.agent.AuditRefused(ctx, agent.Call{Method: method, Origin: c.caller(), Token: tokenID}, agent.InvalidInput)
+			s.agent.AuditRefused(ctx, agent.Call{Method: method, Origin: c.caller(), Token: p.auditTokenID()}, agent.InvalidInput)
 		}
 		return result, err
 	}
@@ -60,18 +59,6 @@ func (p paramSet) optionalBool(name string, def bool) (bool, error) {
 	return b, nil
 }
 
-// optionalStrings returns the array of strings member name; nil when absent.
-func (p paramSet) optionalStrings(name string) ([]string, error) {
-	if !p.present(name) {
-		return nil, nil
-	}
-	var ss []string
-	if kind(p[name]) != '[' || json.Unmarshal(p[name], &ss) != nil {
-		return nil, invalid("%q must be an array of strings", name)
-	}
-	return ss, nil
-}
-
 // object returns the object member name.
 func (p paramSet) object(name string) (paramSet, error) {
 	if !p.present(name) {
@@ -82,18 +69,6 @@ func (p paramSet) object(name string) (paramSet, error) {
 		return nil, invalid("%q must be an object", name)
 	}
 	return o, nil
-}
-
-// array returns the array member name, element by element.
-func (p paramSet) array(name string) ([]json.RawMessage, error) {
-	if !p.present(name) {
-		return nil, invalid("missing %q", name)
-	}
-	var a []json.RawMessage
-	if kind(p[name]) != '[' || json.Unmarshal(p[name], &a) != nil {
-		return nil, invalid("%q must be an array", name)
-	}
-	return a, nil
 }
 
 // optionalBytes returns the base64 member name (standard alphabet, padded);
@@ -115,7 +90,7 @@ func (p paramSet) optionalBytes(name string) ([]byte, error) {
 
 // certificate returns the certificate member name, PEM or base64 DER.
 func (p paramSet) certificate(name string) (*x509.Certificate, error) {
-	s, err := p.requiredString(name)
+	s, err := p.requiredBounded(name, maxCertificate)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +114,11 @@ func (p paramSet) certificate(name string) (*x509.Certificate, error) {
 // call reads what every PIN-taking method starts from: the token and the
 // PIN in member pinName, with the method and the connection's origin.
 func (p paramSet) call(c *conn, method, pinName string) (agent.Call, error) {
-	tokenID, err := p.requiredString("token")
+	tokenID, err := p.tokenID()
 	if err != nil {
 		return agent.Call{}, err
 	}
-	pin, err := p.requiredString(pinName)
+	pin, err := p.pin(pinName)
 	if err != nil {
 		return agent.Call{}, err
 	}

@@ -324,12 +324,15 @@ func TestProtocolErrorsKeepServing(t *testing.T) {
 		{"no params at all", `{"jsonrpc":"2.0","id":8,"method":"lifetime.check"}`, -32602, "INVALID_PARAMS", "8", `"token"`},
 		{"param of a wrong type", `{"jsonrpc":"2.0","id":9,"method":"certs.list","params":{"token":42}}`, -32602, "INVALID_PARAMS", "9", `"token"`},
 		{"null param", `{"jsonrpc":"2.0","id":10,"method":"certs.list","params":{"token":null}}`, -32602, "INVALID_PARAMS", "10", `"token"`},
-		{"bad time", `{"jsonrpc":"2.0","id":11,"method":"lifetime.check","params":{"token":"x","at":"yesterday"}}`, -32602, "INVALID_PARAMS", "11", `"at"`},
-		{"time without zone", `{"jsonrpc":"2.0","id":12,"method":"lifetime.check","params":{"token":"x","at":"2027-01-01T00:00:00"}}`, -32602, "INVALID_PARAMS", "12", `"at"`},
-		{"time of a wrong type", `{"jsonrpc":"2.0","id":13,"method":"lifetime.check","params":{"token":"x","at":1700000000}}`, -32602, "INVALID_PARAMS", "13", `"at"`},
-		{"unknown token", `{"jsonrpc":"2.0","id":14,"method":"certs.list","params":{"token":"0123456789abcdef"}}`, 1001, "TOKEN_NOT_FOUND", "14", ""},
-		{"unknown token, lifetime", `{"jsonrpc":"2.0","id":15,"method":"lifetime.check","params":{"token":"nope","at":"2027-01-01T00:00:00Z"}}`, 1001, "TOKEN_NOT_FOUND", "15", ""},
-		{"unknown params are ignored", `{"jsonrpc":"2.0","id":16,"method":"certs.list","params":{"token":"nope","future":{"x":1}}}`, 1001, "TOKEN_NOT_FOUND", "16", ""},
+		{"bad time", `{"jsonrpc":"2.0","id":11,"method":"lifetime.check","params":{"token":"0123456789abcdef0123456789abcdef","at":"yesterday"}}`, -32602, "INVALID_PARAMS", "11", `"at"`},
+		{"time without zone", `{"jsonrpc":"2.0","id":12,"method":"lifetime.check","params":{"token":"0123456789abcdef0123456789abcdef","at":"2027-01-01T00:00:00"}}`, -32602, "INVALID_PARAMS", "12", `"at"`},
+		{"time of a wrong type", `{"jsonrpc":"2.0","id":13,"method":"lifetime.check","params":{"token":"0123456789abcdef0123456789abcdef","at":1700000000}}`, -32602, "INVALID_PARAMS", "13", `"at"`},
+		{"unknown token", `{"jsonrpc":"2.0","id":14,"method":"certs.list","params":{"token":"0123456789abcdef0123456789abcdef"}}`, 1001, "TOKEN_NOT_FOUND", "14", ""},
+		{"unknown token, lifetime", `{"jsonrpc":"2.0","id":15,"method":"lifetime.check","params":{"token":"0123456789abcdef0123456789abcdef","at":"2027-01-01T00:00:00Z"}}`, 1001, "TOKEN_NOT_FOUND", "15", ""},
+		{"unknown params are ignored", `{"jsonrpc":"2.0","id":16,"method":"certs.list","params":{"token":"0123456789abcdef0123456789abcdef","future":{"x":1}}}`, 1001, "TOKEN_NOT_FOUND", "16", ""},
+		{"token id too short", `{"jsonrpc":"2.0","id":17,"method":"certs.list","params":{"token":"0123456789abcdef"}}`, -32602, "INVALID_PARAMS", "17", "32 lowercase hex"},
+		{"token id in upper case", `{"jsonrpc":"2.0","id":18,"method":"media.check","params":{"token":"0123456789ABCDEF0123456789ABCDEF"}}`, -32602, "INVALID_PARAMS", "18", "32 lowercase hex"},
+		{"token id not hex", `{"jsonrpc":"2.0","id":19,"method":"lifetime.check","params":{"token":"0123456789abcdef0123456789abcdeg"}}`, -32602, "INVALID_PARAMS", "19", "32 lowercase hex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -715,7 +718,7 @@ func TestPermissionDenied(t *testing.T) {
 	shop.stillServes()
 	wantError(t, shop.call("tokens.list", map[string]any{}), 1030, "PERMISSION_DENIED")
 	wantError(t, shop.call("lifetime.check", map[string]any{"token": "x"}), 1030, "PERMISSION_DENIED")
-	wantError(t, shop.call("certs.list", map[string]any{"token": "x"}), 1001, "TOKEN_NOT_FOUND")
+	wantError(t, shop.call("certs.list", map[string]any{"token": unknownToken}), 1001, "TOKEN_NOT_FOUND")
 	wantError(t, shop.call("no.such", nil), -32601, "METHOD_NOT_FOUND")
 	shop.stillServes()
 	if !strings.Contains(ts.logs.String(), "PERMISSION_DENIED") {

@@ -5,7 +5,7 @@ import (
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
-	"slices"
+	"errors"
 	"strings"
 
 	"github.com/tokenagent/tokenagent/agent"
@@ -26,7 +26,7 @@ var (
 func (p paramSet) signOptions() (agent.SignOptions, error) {
 	var opts agent.SignOptions
 	var err error
-	if opts.Cert, err = p.requiredString("cert"); err != nil {
+	if opts.Cert, err = p.objectID("cert", true); err != nil {
 		return opts, err
 	}
 	hashName, err := p.optionalString("digestAlgorithm", "SHA-256")
@@ -70,30 +70,29 @@ func (p paramSet) signInput() (agent.SignInput, error) {
 	return in, err
 }
 
-// signItems reads the items of sign.batch. A wrong item is an error with
-// its index in the data.
+// signItems reads the items of sign.batch, 1 to agent.MaxBatch of them:
+// a longer array is refused before its items are read. A wrong item is an
+// error with its index in the data.
 func (p paramSet) signItems() ([]agent.SignInput, error) {
-	// Decoding the whole array at once spares a validating pass and a
-	// decoder per item. An item that is not an object fails it, and is
-	// then found item by item.
-	var objects []paramSet
-	whole := kind(p["items"]) == '[' && json.Unmarshal(p["items"], &objects) == nil &&
-		!slices.ContainsFunc(objects, func(o paramSet) bool { return o == nil }) // null items
-	if !whole {
-		raw, err := p.array("items")
-		if err != nil {
-			return nil, err
-		}
-		objects = make([]paramSet, len(raw))
-		for i, r := range raw {
-			if kind(r) != '{' || json.Unmarshal(r, &objects[i]) != nil {
-				return nil, itemError(i, invalid("must be an object"))
-			}
-		}
+	if !p.present("items") {
+		return nil, invalid("missing %q", "items")
 	}
-	items := make([]agent.SignInput, len(objects))
-	for i, item := range objects {
-		var err error
+	if kind(p["items"]) != '[' {
+		return nil, invalid("%q must be an array", "items")
+	}
+	raw, err := arrayElements(p["items"], agent.MaxBatch)
+	switch {
+	case errors.Is(err, errTooMany), err == nil && len(raw) == 0:
+		return nil, invalid("items must hold 1 to %d entries", agent.MaxBatch)
+	case err != nil:
+		return nil, invalid("%q must be an array", "items")
+	}
+	items := make([]agent.SignInput, len(raw))
+	for i, r := range raw {
+		var item paramSet
+		if kind(r) != '{' || json.Unmarshal(r, &item) != nil {
+			return nil, itemError(i, invalid("must be an object"))
+		}
 		if items[i], err = item.signInput(); err != nil {
 			return nil, itemError(i, err)
 		}

@@ -280,6 +280,6 @@ func TestSignInvalidCombinations(t *testing.T) {
 		}
 	}
 	wantError(t, s.c.call("sign", s.params("EC-P256", map[string]any{"data": "eA==", "cert": "77"})), 1002, "OBJECT_NOT_FOUND")
-	wantError(t, s.c.call("sign", s.params("EC-P256", map[string]any{"data": "eA==", "token": "nope"})), 1001, "TOKEN_NOT_FOUND")
+	wantError(t, s.c.call("sign", s.params("EC-P256", map[string]any{"data": "eA==", "token": unknownToken})), 1001, "TOKEN_NOT_FOUND")
 	s.c.stillServes()
 }
