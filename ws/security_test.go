@@ -282,7 +282,7 @@ func TestHostileJSON(t *testing.T) {
 	}
 	const deep, deepButParsed = 100_000, 5_000
 	var manyKeys strings.Builder
-	manyKeys.WriteString(`{"jsonrpc":"2.0","id":20,"method":"certs.list","params":{"token":"`+unknownToken+`"`)
+	manyKeys.WriteString(`{"jsonrpc":"2.0","id":20,"method":"certs.list","params":{"token":"` + unknownToken + `"`)
 	for i := range 200_000 {
 		fmt.Fprintf(&manyKeys, `,"k%d":%d`, i, i)
 	}
@@ -303,7 +303,7 @@ func TestHostileJSON(t *testing.T) {
 		{"deep arrays: a batch", nest("[", "]", "", deepButParsed), -32600, "INVALID_REQUEST", "null"},
 		{"deep objects: not a request", nest(`{"a":`, "}", "1", deepButParsed), -32600, "INVALID_REQUEST", "null"},
 		{"deep param", `{"jsonrpc":"2.0","id":2,"method":"certs.list","params":{"token":` + nest("[", "]", "", deepButParsed) + `}}`, -32602, "INVALID_PARAMS", "2"},
-		{"deep unknown param is ignored", `{"jsonrpc":"2.0","id":3,"method":"certs.list","params":{"token":"`+unknownToken+`","x":` + nest(`{"a":`, "}", "1", deepButParsed) + `}}`, 1001, "TOKEN_NOT_FOUND", "3"},
+		{"deep unknown param is ignored", `{"jsonrpc":"2.0","id":3,"method":"certs.list","params":{"token":"` + unknownToken + `","x":` + nest(`{"a":`, "}", "1", deepButParsed) + `}}`, 1001, "TOKEN_NOT_FOUND", "3"},
 		{"deep id", `{"jsonrpc":"2.0","id":` + nest("[", "]", "", deepButParsed) + `,"method":"agent.info"}`, -32600, "INVALID_REQUEST", "null"},
 
 		{"200,000 params", manyKeys.String(), 1001, "TOKEN_NOT_FOUND", "20"},
@@ -312,9 +312,9 @@ func TestHostileJSON(t *testing.T) {
 		{"6 MiB id", `{"jsonrpc":"2.0","id":"` + long + `","method":"no.such"}`, -32601, "METHOD_NOT_FOUND", `"` + long + `"`},
 
 		{"duplicate id: the last counts", `{"jsonrpc":"2.0","id":30,"id":"last","method":"no.such"}`, -32601, "METHOD_NOT_FOUND", `"last"`},
-		{"duplicate param: the last counts", `{"jsonrpc":"2.0","id":31,"method":"certs.list","params":{"token":42,"token":"`+unknownToken+`"}}`, 1001, "TOKEN_NOT_FOUND", "31"},
-		{"duplicate pin, the last well-typed", `{"jsonrpc":"2.0","id":32,"method":"sign","params":{"token":"`+unknownToken+`","cert":"01","data":"AA==","pin":1234,"pin":"1234"}}`, 1001, "TOKEN_NOT_FOUND", "32"},
-		{"duplicate pin, the last ill-typed", `{"jsonrpc":"2.0","id":33,"method":"sign","params":{"token":"`+unknownToken+`","cert":"01","data":"AA==","pin":"1234","pin":1234}}`, -32602, "INVALID_PARAMS", "33"},
+		{"duplicate param: the last counts", `{"jsonrpc":"2.0","id":31,"method":"certs.list","params":{"token":42,"token":"` + unknownToken + `"}}`, 1001, "TOKEN_NOT_FOUND", "31"},
+		{"duplicate pin, the last well-typed", `{"jsonrpc":"2.0","id":32,"method":"sign","params":{"token":"` + unknownToken + `","cert":"01","data":"AA==","pin":1234,"pin":"1234"}}`, 1001, "TOKEN_NOT_FOUND", "32"},
+		{"duplicate pin, the last ill-typed", `{"jsonrpc":"2.0","id":33,"method":"sign","params":{"token":"` + unknownToken + `","cert":"01","data":"AA==","pin":"1234","pin":1234}}`, -32602, "INVALID_PARAMS", "33"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -123,10 +123,10 @@ func TestLoadConfigFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Listen:          "127.0.0.2:24400",
-		Modules:         []string{"/usr/lib/a.so", "/usr/lib/b.so"},
-		AllowedOrigins:  []string{"https://ca.example.com", "http://localhost:8080"},
-		AllowNoOrigin:   false,
+		Listen:                  "127.0.0.2:24400",
+		Modules:                 []string{"/usr/lib/a.so", "/usr/lib/b.so"},
+		AllowedOrigins:          []string{"https://ca.example.com", "http://localhost:8080"},
+		AllowNoOrigin:           false,
 		MaxConnections:          10,
 		MaxConnectionsPerOrigin: 4,
 		MaxMessageBytes:         1024,
@@ -137,7 +137,7 @@ func TestLoadConfigFull(t *testing.T) {
 		AuditLog:                "/var/log/tokenagent/audit.jsonl",
 		AuditMaxBytes:           1 << 20,
 		AuditKeep:               10,
-		TLS:             TLS{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
+		TLS:                     TLS{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
 		Origins: []OriginPolicy{
 			{Origin: "https://shop.example.com", Methods: []string{"agent.info", "tokens.list", "certs.list", "sign"}},
 			{Origin: "http://127.0.0.1:8080"},
