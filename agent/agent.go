@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -49,6 +50,8 @@ type Options struct {
 	RenewBeforeDays int            // a certificate with this many days left or fewer is expiring
 	Media           []MediaProfile // first match wins
 	Audit           Auditor        // nil: no audit log
+	State           StateStore     // where the wrong-PIN throttle is kept; nil: in memory only
+	Logger          *slog.Logger   // problems with the state; nil: discarded
 	Now             func() time.Time
 	PollInterval    time.Duration // how often Run lists the tokens; 0: DefaultPollInterval
 }
@@ -72,7 +75,10 @@ func New(hw Hardware, opts Options) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Agent{hw: hw, opts: opts, throttle: newThrottle(), hub: NewHub(),
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{hw: hw, opts: opts, throttle: newThrottle(opts.State, opts.Logger, opts.Now()), hub: NewHub(),
 		kick: make(chan struct{}, 1), listen: make(chan struct{}, 1)}
 }
 

@@ -19,11 +19,13 @@
 // joins a reading that starts after it arrived.
 //
 // PIN-taking calls: each runs through one pinAttempt, which applies the
-// wrong-PIN throttle (per origin and token) before the token is touched,
-// counts the outcome, and writes the call's audit record whatever happened.
-// One origin's PIN-taking calls on one token run one at a time, check to
-// count, so concurrent calls cannot all pass the check before a wrong PIN
-// is counted.
+// wrong-PIN throttle (per kind of PIN, per origin and per token) before
+// the token is touched, counts the outcome, and writes the call's audit
+// record whatever happened. The calls taking one kind of PIN on one token
+// run one at a time, check to count, so concurrent calls cannot all pass
+// the check before a wrong PIN is counted. The throttle is the one owner
+// of its file in the state directory (Options.State), which it saves
+// after each change that matters, before the call answers.
 //
 // Errors: every error an Agent method returns is an *Error of a Kind, with
 // the details of its kind as typed fields, so callers never have to guess

@@ -346,9 +346,10 @@ func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
 }
 
 // UnlockPIN sets a new user PIN after logging in with the SO PIN in
-// call.PIN, unblocking a locked one.
+// call.PIN, unblocking a locked one. The SO PIN has its own throttle.
 func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN string) error {
 	p := a.attempt(ctx, call)
+	p.kind = soPIN
 	return p.run(func() error {
 		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
 	})

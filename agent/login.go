@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -26,6 +28,7 @@ type pinAttempt struct {
 	a      *Agent
 	ctx    context.Context
 	call   Call
+	kind   pinKind // of call.PIN
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
 	// For signing: what is signed, audited one line each once the PIN
@@ -40,34 +43,46 @@ func (a *Agent) attempt(ctx context.Context, call Call) *pinAttempt {
 	return &pinAttempt{a: a, ctx: ctx, call: call, rec: AuditRecord{Origin: call.Origin, Method: call.Method, Token: call.Token}}
 }
 
-// run refuses the call when the origin is throttled on the token, else runs
-// op, then counts a wrong PIN or a right one, audits, and maps the error.
-// The check, op and the count happen in the origin's turn on the token, so
-// that concurrent calls see each other's wrong PINs.
+// run refuses the call when the throttle holds its kind of PIN on the
+// token (for its origin, or for all), else runs op, then counts a wrong
+// PIN or a right one, audits, and maps the error. The check, op and the
+// count happen in the turn of the kind of PIN on the token, so that
+// concurrent calls see each other's wrong PINs.
 func (p *pinAttempt) run(op func() error) error {
-	leave, err := p.a.throttle.enter(p.ctx, p.call.Origin, p.call.Token)
+	k := throttleKey{p.call.Token, p.kind}
+	leave, err := p.a.throttle.enter(p.ctx, k)
 	if err != nil {
 		return p.finish(err)
 	}
 	defer leave()
 	now := p.a.opts.Now()
-	if wait := p.a.throttle.blocked(p.call.Origin, p.call.Token, now); wait > 0 {
-		err = &Error{
-			Kind:       RateLimited,
-			Message:    "too many wrong PINs for this token from this origin; try again later",
-			RetryAfter: wait,
-		}
+	if wait, scope := p.a.throttle.blocked(k, p.call.Origin, now); scope != notThrottled {
+		err = rateLimited(p.kind, scope, wait)
 	} else {
 		err = op()
 	}
 	var pe *token.PINError
 	switch {
-	case errors.As(err, &pe) && pe.Problem == token.PINIncorrect:
-		p.a.throttle.wrongPIN(p.call.Origin, p.call.Token, now)
+	case errors.As(err, &pe) && pe.Problem == token.PINIncorrect && pe.SO == (p.kind == soPIN):
+		p.a.throttle.wrongPIN(k, p.call.Origin, now)
 	case err == nil || p.pinsOK:
-		p.a.throttle.rightPIN(p.call.Origin, p.call.Token)
+		p.a.throttle.rightPIN(k, p.call.Origin, now)
 	}
 	return p.finish(err)
+}
+
+// rateLimited is the error of a call the throttle refuses.
+func rateLimited(kind pinKind, scope throttleScope, wait time.Duration) *Error {
+	pins := "wrong PINs"
+	if kind == soPIN {
+		pins = "wrong SO PINs"
+	}
+	from := "from this origin"
+	if scope == tokenThrottled {
+		from = "from all origins together"
+	}
+	return &Error{Kind: RateLimited, RetryAfter: wait,
+		Message: fmt.Sprintf("too many %s for this token %s; try again later", pins, from)}
 }
 
 // finish audits the call's outcome and returns err as an *Error.

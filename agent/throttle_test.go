@@ -3,6 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,33 +16,162 @@ import (
 	"github.com/tokenagent/tokenagent/token"
 )
 
+// memStore is a StateStore in memory, shared by the agents of a test as
+// the state directory is by the runs of the agent.
+type memStore struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (m *memStore) ReadFile(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.files[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	return b, nil
+}
+
+func (m *memStore) WriteFile(name string, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.files == nil {
+		m.files = map[string][]byte{}
+	}
+	m.files[name] = append([]byte(nil), data...)
+	return nil
+}
+
 func TestThrottle(t *testing.T) {
-	th := newThrottle()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	for i := 0; i < maxWrongPINs-1; i++ {
-		th.wrongPIN("https://a.example", "tok", now)
-		if w := th.blocked("https://a.example", "tok", now); w != 0 {
-			t.Fatalf("blocked after %d wrong PINs", i+1)
+	user, so := throttleKey{"tok", userPIN}, throttleKey{"tok", soPIN}
+	t.Run("per origin", func(t *testing.T) {
+		th := newThrottle(nil, nil, now)
+		for i := 0; i < maxWrongPINs-1; i++ {
+			th.wrongPIN(user, "https://a.example", now)
+			if s := blocked(th, user, "https://a.example", now); s != notThrottled {
+				t.Fatalf("blocked after %d wrong PINs", i+1)
+			}
 		}
-	}
-	th.rightPIN("https://a.example", "tok")
-	th.wrongPIN("https://a.example", "tok", now)
-	if w := th.blocked("https://a.example", "tok", now); w != 0 {
-		t.Fatal("a right PIN did not reset the count")
-	}
-	th.wrongPIN("https://a.example", "tok", now)
-	th.wrongPIN("https://a.example", "tok", now)
-	if w := th.blocked("https://a.example", "tok", now.Add(time.Second)); w != throttlePeriod-time.Second {
-		t.Errorf("wait = %v, want %v", w, throttlePeriod-time.Second)
-	}
-	for _, other := range []struct{ origin, token string }{{"https://b.example", "tok"}, {"local", "tok"}, {"https://a.example", "other"}} {
-		if w := th.blocked(other.origin, other.token, now); w != 0 {
-			t.Errorf("%v blocked by another origin's or token's wrong PINs", other)
+		th.rightPIN(user, "https://a.example", now)
+		th.wrongPIN(user, "https://a.example", now)
+		if s := blocked(th, user, "https://a.example", now); s != notThrottled {
+			t.Fatal("a right PIN did not reset the count")
 		}
+		// Later, so that the ceiling's window has forgotten these.
+		now := now.Add(ceilingWindow)
+		th.wrongPIN(user, "https://a.example", now)
+		th.wrongPIN(user, "https://a.example", now)
+		if w, s := th.blocked(user, "https://a.example", now.Add(time.Second)); w != throttlePeriod-time.Second || s != originThrottled {
+			t.Errorf("wait = %v (%v), want %v for the origin", w, s, throttlePeriod-time.Second)
+		}
+		for _, other := range []struct {
+			k      throttleKey
+			origin string
+		}{{user, "https://b.example"}, {user, "local"}, {throttleKey{"other", userPIN}, "https://a.example"}, {so, "https://a.example"}} {
+			if s := blocked(th, other.k, other.origin, now); s != notThrottled {
+				t.Errorf("%v blocked by another origin's, token's or kind's wrong PINs", other)
+			}
+		}
+		if s := blocked(th, user, "https://a.example", now.Add(throttlePeriod)); s != notThrottled {
+			t.Errorf("still blocked after the period")
+		}
+	})
+	t.Run("the SO PIN has its own count", func(t *testing.T) {
+		th := newThrottle(nil, nil, now)
+		for i := 0; i < 10; i++ {
+			// Two wrong SO PINs, then a right user PIN: the SO count goes on.
+			th.wrongPIN(so, "local", now)
+			if i%2 == 1 {
+				th.rightPIN(user, "local", now)
+			}
+		}
+		if s := blocked(th, so, "local", now); s == notThrottled {
+			t.Error("the SO PIN is not throttled after 10 wrong SO PINs and right user PINs between")
+		}
+		if s := blocked(th, user, "local", now); s != notThrottled {
+			t.Errorf("the user PIN is throttled (%v) by wrong SO PINs", s)
+		}
+	})
+	t.Run("the ceiling across origins", func(t *testing.T) {
+		th := newThrottle(nil, nil, now)
+		at := now
+		for i := 0; i < ceilingWrongPINs; i++ {
+			if s := blocked(th, user, fmt.Sprint("origin-", i), at); s != notThrottled {
+				t.Fatalf("a fresh origin blocked (%v) after %d wrong PINs", s, i)
+			}
+			th.wrongPIN(user, fmt.Sprint("origin-", i), at)
+			th.rightPIN(user, fmt.Sprint("origin-", i+10), at) // right PINs do not lift the ceiling
+			at = at.Add(time.Minute)
+		}
+		w, s := th.blocked(user, "a new origin", at)
+		if want := now.Add(ceilingWindow).Sub(at); s != tokenThrottled || w != want {
+			t.Errorf("a new origin after the ceiling: %v %v, want the token's wait %v", w, s, want)
+		}
+		if s := blocked(th, so, "a new origin", at); s != notThrottled {
+			t.Errorf("the SO PIN is held by the user PIN's ceiling")
+		}
+		// The window slides: the first wrong PIN leaves it, and the next
+		// one brings the ceiling back until the second leaves.
+		at = now.Add(ceilingWindow)
+		if s := blocked(th, user, "a new origin", at); s != notThrottled {
+			t.Errorf("still blocked once the oldest wrong PIN left the window")
+		}
+		th.wrongPIN(user, "origin-9", at)
+		if w, s := th.blocked(user, "origin-9", at); s != tokenThrottled || w != time.Minute {
+			t.Errorf("after one more wrong PIN: %v %v, want the token's wait of 1m", w, s)
+		}
+	})
+}
+
+// TestThrottleSurvivesARestart: the counts are saved as they change, and
+// an agent started on the same state has them; a wait is never longer than
+// its period, even when the clock went back since it began; an unreadable
+// file starts the agent without counts, with a warning.
+func TestThrottleSurvivesARestart(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	user, so := throttleKey{"tok", userPIN}, throttleKey{"tok", soPIN}
+	store := &memStore{}
+	th := newThrottle(store, nil, now)
+	for range maxWrongPINs {
+		th.wrongPIN(user, "https://a.example", now)
 	}
-	if w := th.blocked("https://a.example", "tok", now.Add(throttlePeriod)); w != 0 {
-		t.Errorf("still blocked after the period: %v", w)
+	th.wrongPIN(so, "local", now)
+	th.wrongPIN(so, "local", now)
+
+	again := newThrottle(store, nil, now.Add(time.Second))
+	if w, s := again.blocked(user, "https://a.example", now.Add(time.Second)); s != originThrottled || w != throttlePeriod-time.Second {
+		t.Errorf("after a restart: %v %v, want the origin's wait %v", w, s, throttlePeriod-time.Second)
 	}
+	again.wrongPIN(so, "local", now.Add(time.Second))
+	if s := blocked(again, so, "local", now.Add(time.Second)); s != originThrottled {
+		t.Errorf("the SO count was not kept: a third wrong SO PIN after the restart gives %v", s)
+	}
+	for range ceilingWrongPINs - maxWrongPINs {
+		again.wrongPIN(user, "local", now.Add(time.Second))
+	}
+	earlier := now.Add(-time.Hour) // the clock went back an hour
+	third := newThrottle(store, nil, earlier)
+	if w, s := third.blocked(user, "local", earlier); s != tokenThrottled || w != ceilingWindow {
+		t.Errorf("with the clock back an hour: %v %v, want the token's wait capped at %v", w, s, ceilingWindow)
+	}
+	if w, _ := third.blocked(user, "https://a.example", earlier.Add(ceilingWindow)); w > throttlePeriod {
+		t.Errorf("an origin's wait of %v, longer than its period", w)
+	}
+
+	var logs strings.Builder
+	_ = store.WriteFile(throttleFile, []byte("{not json"))
+	fresh := newThrottle(store, slog.New(slog.NewTextHandler(&logs, nil)), now)
+	if s := blocked(fresh, user, "https://a.example", now); s != notThrottled || !strings.Contains(logs.String(), "cannot be read") {
+		t.Errorf("from an unreadable file: %v, log %q; want no counts and a warning", s, logs.String())
+	}
+}
+
+// blocked is which limit holds calls of k from origin at at.
+func blocked(th *throttle, k throttleKey, origin string, at time.Time) throttleScope {
+	_, s := th.blocked(k, origin, at)
+	return s
 }
 
 // pinHW is a token whose PIN is always wrong. Like the real token layer it
@@ -71,7 +204,7 @@ func (l *auditLog) Audit(recs ...AuditRecord) {
 
 // TestThrottleConcurrentCalls fires wrong PINs at once: only maxWrongPINs
 // may reach the token, however many calls run concurrently, and another
-// origin still gets its own tries.
+// origin gets only what is left of the token's ceiling.
 func TestThrottleConcurrentCalls(t *testing.T) {
 	synctest.Test(t, throttleConcurrentCalls)
 }
@@ -106,8 +239,8 @@ func throttleConcurrentCalls(t *testing.T) {
 	if n := hw.tries.Load(); n != maxWrongPINs {
 		t.Errorf("%d PIN tries reached the token, want %d", n, maxWrongPINs)
 	}
-	if got := hammer("https://b.example", 10); got[PINIncorrect] != maxWrongPINs {
-		t.Errorf("another origin: outcomes %v, want its own %d tries", got, maxWrongPINs)
+	if got := hammer("https://b.example", 10); got[PINIncorrect] != ceilingWrongPINs-maxWrongPINs {
+		t.Errorf("another origin: outcomes %v, want %d tries, the rest of the token's ceiling", got, ceilingWrongPINs-maxWrongPINs)
 	}
 	if len(audit.recs) != 110 {
 		t.Errorf("%d audit records for 110 calls", len(audit.recs))
@@ -117,24 +250,24 @@ func throttleConcurrentCalls(t *testing.T) {
 	}
 }
 
-// TestThrottleTurnEndsWithContext: a call waiting for its origin's turn
+// TestThrottleTurnEndsWithContext: a call waiting for its turn
 // gives up when its context ends, and leaves nothing behind.
 func TestThrottleTurnEndsWithContext(t *testing.T) {
 	synctest.Test(t, throttleTurnEndsWithContext)
 }
 
 func throttleTurnEndsWithContext(t *testing.T) {
-	th := newThrottle()
-	leave, err := th.enter(context.Background(), "o", "tok")
+	th := newThrottle(nil, nil, time.Now())
+	leave, err := th.enter(context.Background(), throttleKey{"tok", userPIN})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := th.enter(ctx, "o", "tok"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := th.enter(ctx, throttleKey{"tok", userPIN}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting for a held turn: %v, want the context's error", err)
 	}
-	other, err := th.enter(context.Background(), "o", "other token")
+	other, err := th.enter(context.Background(), throttleKey{"other token", userPIN})
 	if err != nil {
 		t.Fatalf("another token's turn: %v", err)
 	}

@@ -166,6 +166,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		RenewBeforeDays: cfg.RenewBeforeDays,
 		Media:           media,
 		Audit:           auditLog,
+		State:           states,
+		Logger:          log,
 		Readers:         readers,
 		PollInterval:    cfg.PollInterval,
 	})

@@ -20,23 +20,41 @@ import (
 	"github.com/tokenagent/tokenagent/internal/syncbuf"
 )
 
-// agentProcessEnv, when set, makes this test binary run as the agent:
-// `tokenagent run` with the arguments it holds (a JSON array). Tests that
-// need the agent in a process of its own (to read its peak RSS, to kill it)
-// start the test binary so.
-const agentProcessEnv = "TOKENAGENT_TEST_RUN"
+// The agent binary the process tests run: built once, without the race
+// detector (whose shadow memory would swamp the RSS these tests read), and
+// removed when the tests end.
+var agentBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
 
 func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv(agentProcessEnv); ok {
-		var runArgs []string
-		if err := json.Unmarshal([]byte(args), &runArgs); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", agentProcessEnv, err)
-			os.Exit(2)
-		}
-		interactive = func() bool { return true } // its parent is a test, not a service manager
-		os.Exit(run(append([]string{"run"}, runArgs...), os.Stdout, os.Stderr))
+	code := m.Run()
+	if agentBinary.dir != "" {
+		os.RemoveAll(agentBinary.dir)
 	}
-	os.Exit(m.Run())
+	os.Exit(code)
+}
+
+// binary returns the path of the agent binary, building it the first time.
+func binary(t *testing.T) string {
+	t.Helper()
+	agentBinary.once.Do(func() {
+		if agentBinary.dir, agentBinary.err = os.MkdirTemp("", "tokenagent-bin-"); agentBinary.err != nil {
+			return
+		}
+		agentBinary.path = filepath.Join(agentBinary.dir, "tokenagent")
+		out, err := exec.Command("go", "build", "-o", agentBinary.path, "github.com/tokenagent/tokenagent/cmd/tokenagent").CombinedOutput()
+		if err != nil {
+			agentBinary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if agentBinary.err != nil {
+		t.Fatal(agentBinary.err)
+	}
+	return agentBinary.path
 }
 
 // agentProcess is the agent running in a process of its own.
@@ -55,13 +73,7 @@ var listeningLine = regexp.MustCompile(`msg="tokenagent listening" addr=(\S+)`)
 // and returns once it listens. The process is killed when the test ends.
 func startAgentProcess(t *testing.T, args ...string) *agentProcess {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	encoded, _ := json.Marshal(args)
-	p := &agentProcess{t: t, cmd: exec.Command(exe), log: &syncbuf.Buffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), agentProcessEnv+"="+string(encoded))
+	p := &agentProcess{t: t, cmd: exec.Command(binary(t), append([]string{"run"}, args...)...), log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokenagent/tokenagent/internal/p11shim"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
 )
 
@@ -74,5 +75,48 @@ func TestOversizedBatchIsBounded(t *testing.T) {
 	t.Logf("peak RSS %d KiB before the oversized calls, %d KiB after (bound %d KiB)", before, peak, peakRSSBoundKB)
 	if peak > peakRSSBoundKB {
 		t.Errorf("peak RSS %d KiB, over the bound of %d KiB", peak, peakRSSBoundKB)
+	}
+}
+
+// TestThrottleSurvivesACrash: three wrong PINs, the agent killed as a crash
+// would, and started again on the same state directory: the next call is
+// RATE_LIMITED and makes no login (counted by the PKCS#11 shim).
+func TestThrottleSurvivesACrash(t *testing.T) {
+	env := softhsm.New(t)
+	if err := env.InitToken("alice", "12345678", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	shim := p11shim.Use(t, env.Module) // the agent processes inherit its settings
+	dir := t.TempDir()
+	config := agentConfig(t, dir, p11shim.Path(t))
+	p := startAgentProcess(t, "--config", config)
+	c := p.dial("https://a.example")
+	var tokens struct{ Tokens []struct{ ID string } }
+	if r := call(t, c, request("tokens.list", map[string]any{})); r.Error != nil || json.Unmarshal(r.Result, &tokens) != nil || len(tokens.Tokens) != 1 {
+		t.Fatalf("tokens.list: %+v", r)
+	}
+	generate := func(pin string) []byte {
+		return request("keys.generate", map[string]any{"token": tokens.Tokens[0].ID, "pin": pin, "algorithm": "EC-P256"})
+	}
+	for i := range 3 {
+		if r := call(t, c, generate("0000")); r.Error == nil || r.Error.Code != 1010 {
+			t.Fatalf("wrong PIN %d: %+v, want PIN_INCORRECT", i+1, r.Error)
+		}
+	}
+	p.kill()
+
+	shim.ClearCalls(t)
+	p = startAgentProcess(t, "--config", config)
+	c = p.dial("https://a.example")
+	r := call(t, c, generate("1234"))
+	if r.Error == nil || r.Error.Code != 1031 {
+		t.Fatalf("after the crash: %+v, want RATE_LIMITED", r)
+	}
+	if n := shim.Called(t, "C_Login"); n != 0 {
+		t.Errorf("%d logins after the restart, want none", n)
+	}
+	// Another origin still has what is left of the token's ceiling.
+	if r := call(t, p.dial("https://b.example"), generate("1234")); r.Error != nil {
+		t.Errorf("another origin after the crash: %+v", r.Error)
 	}
 }
