@@ -300,4 +300,3 @@ func (t *throttle) load(now time.Time) {
 		}
 	}
 }
-
