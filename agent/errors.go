@@ -28,7 +28,7 @@ const (
 	KeyNotFound                      // no private key on the token matches the certificate
 	PINIncorrect                     // a wrong user PIN; Error.Tries says what the token told
 	PINLocked                        // the user PIN is blocked
-	PINFinalTry                      // not tried: one try is left and the call did not confirm using it
+	PINFinalTry                      // not tried: one try is left and the call did not confirm using it; Error.FinalTryConfirmable says whether it may
 	PINInvalid                       // the new PIN breaks the token's rules; Error.Length gives them
 	SOPINIncorrect                   // a wrong SO PIN; Error.Tries says what the token told
 	SOPINLocked                      // the SO PIN is blocked
@@ -88,6 +88,9 @@ type Error struct {
 	Length     *PINLength    // PINInvalid
 	RetryAfter time.Duration // RateLimited
 	Item       *int          // InvalidInput about one item of a SignBatch, by index
+	// PINFinalTry: whether the same call with ConfirmFinalTry would try
+	// the PIN (false for a web page's calls, which may not spend it).
+	FinalTryConfirmable bool
 
 	err error
 }

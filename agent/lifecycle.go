@@ -341,7 +341,7 @@ func removeReplaced(s *token.Session, old *token.Certificate) error {
 func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
 	p := a.attempt(ctx, call)
 	return p.run(func() error {
-		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
+		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())
 	})
 }
 
@@ -351,6 +351,6 @@ func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN string) error {
 	p := a.attempt(ctx, call)
 	p.kind = soPIN
 	return p.run(func() error {
-		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
+		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())
 	})
 }

@@ -19,7 +19,20 @@ type Call struct {
 	Origin          string // LocalOrigin without an Origin header
 	Token           string // token id
 	PIN             string // the user PIN, or the SO PIN for UnlockPIN
-	ConfirmFinalTry bool
+	ConfirmFinalTry bool   // the call asks to spend the PIN's final try
+	// Attended: the call comes from where a person, and no web page,
+	// decides: the agent's own page or a program on this computer.
+	Attended bool
+}
+
+// finalTryConfirmed reports whether the call may spend a PIN's final try
+// (PROTOCOL.md section 5): it asks to, and the person decided so where no
+// web page can decide for them. A web page's confirmFinalTry alone does
+// not count: a script adding it would spend the last try of a card without
+// anyone choosing to. (A consent page of the agent's, where the person
+// confirms for a web page's call, would be one more place that counts.)
+func (c Call) finalTryConfirmed() bool {
+	return c.ConfirmFinalTry && c.Attended
 }
 
 // pinAttempt is one PIN-taking call in progress: it applies the throttle
@@ -91,6 +104,13 @@ func (p *pinAttempt) finish(err error) error {
 	if err != nil {
 		ae = classify(err)
 	}
+	if ae != nil && ae.Kind == PINFinalTry {
+		ae.FinalTryConfirmable = p.call.Attended
+		if !p.call.Attended {
+			ae.Message = "the token has one PIN try left, which a web page may not spend: " +
+				"only the agent's own page or a program on this computer may use it"
+		}
+	}
 	p.audit(ae)
 	if ae == nil {
 		return nil
@@ -100,7 +120,7 @@ func (p *pinAttempt) finish(err error) error {
 
 // login runs fn logged in with the call's PIN.
 func (p *pinAttempt) login(fn func(s *token.Session) error) error {
-	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry}
+	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.finalTryConfirmed()}
 	return p.a.hw.Login(p.ctx, p.call.Token, cred, func(s *token.Session) error {
 		p.pinsOK = true
 		p.rec.Serial = s.Info().Serial

@@ -61,6 +61,8 @@ export interface ErrorData {
   minLen?: number;
   maxLen?: number;
   retryAfterSeconds?: number;
+  /** PIN_FINAL_TRY: whether repeating the call with confirmFinalTry would try the PIN (never from a web page's origin). */
+  confirmable?: boolean;
   index?: number;
   closeCode?: number;
   closeReason?: string;

@@ -140,6 +140,7 @@ type errorObject struct {
 // carries. The fields are in alphabetical order, as the members always
 // were on the wire.
 type errorData struct {
+	Confirmable       *bool  `json:"confirmable,omitempty"`
 	CountLow          *bool  `json:"countLow,omitempty"`
 	FinalTry          *bool  `json:"finalTry,omitempty"`
 	Index             *int   `json:"index,omitempty"`
@@ -157,6 +158,9 @@ func dataOf(e *agent.Error) errorData {
 	}
 	if l := e.Length; l != nil {
 		d.MinLen, d.MaxLen = &l.Min, &l.Max
+	}
+	if e.Kind == agent.PINFinalTry {
+		d.Confirmable = &e.FinalTryConfirmable
 	}
 	if e.Kind == agent.RateLimited {
 		s := int(math.Ceil(e.RetryAfter.Seconds()))

@@ -132,10 +132,14 @@ func (s *Server) originAllowed(r *http.Request) (origin string, ok bool) {
 	if err != nil {
 		return "", false
 	}
+	return origin, s.isOwn(origin) || s.allowed[origin]
+}
+
+// isOwn reports whether origin (normalised) is one of the agent's own.
+func (s *Server) isOwn(origin string) bool {
 	s.mu.Lock()
-	own := s.own[origin]
-	s.mu.Unlock()
-	return origin, own || s.allowed[origin]
+	defer s.mu.Unlock()
+	return s.own[origin]
 }
 
 // checkOrigin is the upgrader's CheckOrigin: the same check as originAllowed.

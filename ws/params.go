@@ -126,7 +126,14 @@ func (p paramSet) call(c *conn, method, pinName string) (agent.Call, error) {
 	if err != nil {
 		return agent.Call{}, err
 	}
-	return agent.Call{Method: method, Origin: c.caller(), Token: tokenID, PIN: pin, ConfirmFinalTry: confirm}, nil
+	return agent.Call{Method: method, Origin: c.caller(), Token: tokenID, PIN: pin, ConfirmFinalTry: confirm, Attended: c.attended()}, nil
+}
+
+// attended reports whether the connection is a local program's (no
+// Origin) or the agent's own page's: where a person, not a web page,
+// decides (agent.Call.Attended).
+func (c *conn) attended() bool {
+	return c.origin == "" || c.s.isOwn(c.origin)
 }
 
 // caller is the origin the agent knows the connection's calls by.

@@ -86,3 +86,41 @@ func TestThrottleCeiling(t *testing.T) {
 		t.Errorf("audit outcomes %v, want 5 PIN_INCORRECT and 5 RATE_LIMITED", outcomes)
 	}
 }
+
+// TestFinalTryIsThePersons: with the token on its final try, a web page's
+// confirmFinalTry is refused (PIN_FINAL_TRY, confirmable false, saying
+// why) without a login; the agent's own page and a local program may
+// spend it.
+func TestFinalTryIsThePersons(t *testing.T) {
+	lc := newLifecycle(t, true)
+	alice := lc.tokens["alice"]
+	sign := map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA==", "confirmFinalTry": true}
+	unlock := map[string]any{"token": alice, "soPin": lcSOPIN, "newPin": lcUserPIN, "confirmFinalTry": true}
+	lc.shim.Set(t, "slot_label = alice", "token_flags_set = CKF_USER_PIN_FINAL_TRY | CKF_SO_PIN_FINAL_TRY")
+	page := lc.dial("https://a.example")
+	for _, call := range []struct {
+		method string
+		params map[string]any
+	}{{"sign", sign}, {"pin.unlock", unlock}} {
+		lc.shim.ClearCalls(t)
+		r := page.call(call.method, call.params)
+		wantError(t, r, 1012, "PIN_FINAL_TRY")
+		if r.Error.Data["confirmable"] != false || !strings.Contains(r.Error.Message, "a web page may not spend") {
+			t.Errorf("%s from a web page: %q %v, want confirmable false and why", call.method, r.Error.Message, r.Error.Data)
+		}
+		if n := lc.shim.Called(t, "C_Login"); n != 0 {
+			t.Errorf("%s from a web page: %d logins on the final try", call.method, n)
+		}
+	}
+	for _, origin := range []string{"", "http://127.0.0.1:" + lc.ts.port} {
+		c := lc.dial(origin)
+		without := map[string]any{"token": alice, "pin": lcUserPIN, "cert": "01", "data": "eA=="}
+		r := c.call("sign", without)
+		wantError(t, r, 1012, "PIN_FINAL_TRY")
+		if r.Error.Data["confirmable"] != true {
+			t.Errorf("origin %q without confirmFinalTry: data %v, want confirmable true", origin, r.Error.Data)
+		}
+		c.result("sign", sign)
+		c.result("pin.unlock", unlock)
+	}
+}
