@@ -153,13 +153,17 @@ type agentServer struct {
 // startAgent serves the agent over the PKCS#11 modules given (none: no
 // tokens).
 func startAgent(t *testing.T, cfg ws.Config, modules ...string) *agentServer {
+	return serveAgent(t, cfg, listenAgent(t, "0"), modules...)
+}
+
+// serveAgent is startAgent on the listener ln.
+func serveAgent(t *testing.T, cfg ws.Config, ln net.Listener, modules ...string) *agentServer {
 	m := token.NewManager(modules, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
 	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	cfg.Version = "1.2.3"
 	a := &agentServer{cfg: cfg, agent: agent.New(m, agent.Options{Version: "1.2.3"}), logs: logs}
-	ln := listen(t, "0")
 	_, a.port, _ = net.SplitHostPort(ln.Addr().String())
 	a.serve(ln)
 	t.Cleanup(func() {
@@ -200,7 +204,7 @@ func (a *agentServer) restart() error {
 	if err := a.stop(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+a.port)
+	ln, err := ws.Listen("127.0.0.1:" + a.port)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tokenagent/tokenagent/ws"
 )
 
 // fakeAgent is a WebSocket server that misbehaves on purpose:
@@ -137,6 +139,17 @@ func (f *fakeAgent) checkBackoff(t *testing.T, delaysMS []int) {
 func listen(t *testing.T, port string) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// listenAgent listens for an agent as it listens: on both addresses of
+// loopback at one port ("0": any free one).
+func listenAgent(t *testing.T, port string) net.Listener {
+	t.Helper()
+	ln, err := ws.Listen("127.0.0.1:" + port)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 	t.Cleanup(func() { stopRun(); <-ran })
 
 	srv := ws.New(ws.Config{AllowNoOrigin: true, Version: "1.2.3", Logger: log}, a)
-	ln := listen(t, "0")
+	ln := listenAgent(t, "0")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stop := sync.OnceFunc(func() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,46 @@ func TestDNSRebindingInBrowser(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("agent log:\n%s", logs)
+	}
+}
+
+// TestSquatterPageInBrowser: a local process took [::1]:PORT before the
+// agent started on 127.0.0.1:PORT, and serves a fake self-service page.
+// Loaded in Chromium at http://[::1]:PORT/ or http://localhost:PORT/, the
+// page gets no socket from the agent: the agent holds only 127.0.0.1, so
+// neither origin is its own (issue 18 found the page answered as trusted).
+func TestSquatterPageInBrowser(t *testing.T) {
+	squatter, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no IPv6 loopback: %v (CI is set, so this is not skipped)", err)
+		}
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	_, port, _ := net.SplitHostPort(squatter.Addr().String())
+	fake := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>tokenagent</title>a fake self-service page")
+	})}
+	go func() { _ = fake.Serve(squatter) }()
+	t.Cleanup(func() { _ = fake.Close() })
+	ln, err := ws.Listen("127.0.0.1:" + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln.Missing == nil {
+		t.Fatalf("the agent listens on [::1]:%s although another process holds it", port)
+	}
+	ag := serveAgent(t, ws.Config{AllowNoOrigin: true}, ln)
+	ctx := browsertest.New(t)
+	attempt := fmt.Sprintf("(%s)(%q)", socketAttempt, "ws://127.0.0.1:"+port+"/ws")
+	for _, page := range []string{"http://[::1]:" + port + "/", "http://localhost:" + port + "/"} {
+		if got := run[socketOutcome](t, ctx, page, attempt); got.Opened || got.Code != 1006 {
+			t.Errorf("the page at %s: %+v, want a socket that never opened", page, got)
+		}
+	}
+	if logs := ag.logs.String(); !strings.Contains(logs, `reason="origin not allowed"`) {
+		t.Errorf("the agent did not log refusing the squatter's origin:\n%s", logs)
 	}
 }
 

@@ -62,7 +62,7 @@ func startServer(t *testing.T, cfg Config, a *agent.Agent, setup ...func(*Server
 	if cfg.Version == "" {
 		cfg.Version = "1.2.3"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0") // and [::1], as the agent listens
 	if err != nil {
 		t.Fatal(err)
 	}

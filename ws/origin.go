@@ -105,10 +105,11 @@ func hostAllowed(hostHeader, port, scheme string) bool {
 	return false
 }
 
-// ownOrigins are the origins of the agent's own pages on port.
-func ownOrigins(port, scheme string) []string {
-	out := make([]string, 0, len(loopbackNames))
-	for _, n := range loopbackNames {
+// ownOrigins are the origins of the agent's own pages on port, at the
+// hosts it holds (ownHosts).
+func ownOrigins(hosts []string, port, scheme string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, n := range hosts {
 		o, err := NormalizeOrigin(scheme + "://" + n + ":" + port)
 		if err == nil {
 			out = append(out, o)

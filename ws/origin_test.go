@@ -1,6 +1,11 @@
 package ws
 
-import "testing"
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+)
 
 func TestNormalizeOrigin(t *testing.T) {
 	tests := []struct {
@@ -117,17 +122,32 @@ func TestHostAllowed(t *testing.T) {
 }
 
 func TestOwnOrigins(t *testing.T) {
-	got := ownOrigins("24321", "https")
-	want := []string{"https://127.0.0.1:24321", "https://localhost:24321", "https://[::1]:24321"}
-	if len(got) != len(want) {
-		t.Fatalf("ownOrigins = %v, want %v", got, want)
+	tcp := func(addrs ...string) []net.Addr {
+		out := make([]net.Addr, len(addrs))
+		for i, a := range addrs {
+			out[i] = net.TCPAddrFromAddrPort(netip.MustParseAddrPort(a))
+		}
+		return out
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("ownOrigins = %v, want %v", got, want)
+	tests := []struct {
+		name  string
+		addrs []net.Addr
+		want  []string
+	}{
+		{"both addresses of loopback", tcp("127.0.0.1:24321", "[::1]:24321"), []string{"https://127.0.0.1:24321", "https://localhost:24321", "https://[::1]:24321"}},
+		{"127.0.0.1 alone: localhost may be another's", tcp("127.0.0.1:24321"), []string{"https://127.0.0.1:24321"}},
+		{"[::1] alone", tcp("[::1]:24321"), []string{"https://[::1]:24321"}},
+		{"every IPv4 address", tcp("0.0.0.0:24321"), []string{"https://127.0.0.1:24321"}},
+		{"every address", tcp("[::]:24321"), []string{"https://127.0.0.1:24321", "https://localhost:24321", "https://[::1]:24321"}},
+		{"another loopback address", tcp("127.0.0.2:24321"), []string{}},
+		{"a LAN address", tcp("192.168.1.10:24321"), []string{}},
+	}
+	for _, tt := range tests {
+		if got := ownOrigins(ownHosts(tt.addrs), "24321", "https"); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: own origins %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if got := ownOrigins("80", "http"); got[0] != "http://127.0.0.1" {
-		t.Errorf("ownOrigins(80, http)[0] = %q, want the default port dropped", got[0])
+	if got := ownOrigins(ownHosts(tcp("127.0.0.1:80")), "80", "http"); !slices.Equal(got, []string{"http://127.0.0.1"}) {
+		t.Errorf("own origins on port 80 = %v, want the default port dropped", got)
 	}
 }

@@ -215,8 +215,10 @@ func http1Only() *http.Protocols {
 }
 
 // Serve serves HTTP and WS on ln until Shutdown, then returns
-// ErrServerClosed. The Host check takes the port from ln's address. A
-// Server serves one listener: a second Serve or ServeTLS fails.
+// ErrServerClosed. The Host check takes the port from ln's address, and
+// the agent's own origins are the loopback addresses ln holds (see
+// Listen, which holds both). A Server serves one listener: a second Serve
+// or ServeTLS fails.
 func (s *Server) Serve(ln net.Listener) error {
 	if err := s.start(ln, s.cfg.TLS); err != nil {
 		return err
@@ -256,8 +258,12 @@ func (s *Server) start(ln net.Listener, tls bool) error {
 		return errors.New("ws: server already serving a listener")
 	}
 	s.serving, s.port, s.scheme = true, port, scheme
+	addrs := []net.Addr{ln.Addr()}
+	if l, ok := ln.(interface{ Addrs() []net.Addr }); ok {
+		addrs = l.Addrs() // a Listener on both addresses of loopback
+	}
 	s.own = map[string]bool{}
-	for _, o := range ownOrigins(port, scheme) {
+	for _, o := range ownOrigins(ownHosts(addrs), port, scheme) {
 		s.own[o] = true
 	}
 	return nil

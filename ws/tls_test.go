@@ -61,7 +61,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0") // and [::1]: localhost is the agent's own
 	if err != nil {
 		t.Fatal(err)
 	}

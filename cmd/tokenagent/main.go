@@ -199,9 +199,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			}
 		}
 	}()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := ws.Listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if ln.Missing != nil {
+		log.Warn("listening on one address of loopback only: localhost and the other address are not the agent's own origins",
+			"err", ln.Missing, "addrs", fmt.Sprint(ln.Addrs()))
 	}
 	srv := ws.New(ws.Config{
 		AllowedOrigins:  cfg.AllowedOrigins,
