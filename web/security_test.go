@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/tokenagent/tokenagent/internal/browsertest"
 	"github.com/tokenagent/tokenagent/ws"
@@ -247,5 +248,89 @@ func TestPINHammeringInBrowser(t *testing.T) {
 	}
 	if strings.Contains(f.audit.String(), wrongPIN) {
 		t.Error("the audit log holds the PIN")
+	}
+}
+
+// TestBusyAgentInBrowser: with the places of a portal's origin and of the
+// agent's own page all taken (by sockets a local program holds, forging
+// the Origin), the portal's client rejects connect with AGENT_UNREACHABLE
+// and data.busy, and the self-service page says the agent is busy, not
+// that it is not running, in each of its languages.
+func TestBusyAgentInBrowser(t *testing.T) {
+	ctx := browsertest.New(t)
+	pageLn := listen(t, "0")
+	pages := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>a portal</title>")
+	})}
+	go func() { _ = pages.Serve(pageLn) }()
+	t.Cleanup(func() { _ = pages.Close() })
+	// On loopback, so that the browser asks nobody's permission.
+	portal := "http://" + pageLn.Addr().String()
+	ag := startAgent(t, ws.Config{AllowNoOrigin: true, AllowedOrigins: []string{portal}, MaxConnectionsPerOrigin: 2})
+	own := "http://127.0.0.1:" + ag.port
+	for _, origin := range []string{portal, own} {
+		for range 2 {
+			c, _, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:"+ag.port+"/ws", http.Header{"Origin": {origin}})
+			if err != nil {
+				t.Fatalf("holding a place of %s: %v", origin, err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}
+
+	got := run[map[string]any](t, ctx, portal+"/", fmt.Sprintf(`(async () => {
+		const { connect } = await import("%s/tokenagent.js");
+		try {
+			await connect("ws://127.0.0.1:%s/ws", { reconnect: false });
+			return { reason: "connected" };
+		} catch (e) {
+			return { reason: e.reason, busy: e.data?.busy ?? null, agentRunning: e.data?.agentRunning ?? null, message: e.message };
+		}
+	})()`, own, ag.port))
+	if got["reason"] != "AGENT_UNREACHABLE" || got["busy"] != true || got["agentRunning"] != true {
+		t.Errorf("the portal's connect: %v, want AGENT_UNREACHABLE with busy and agentRunning", got)
+	}
+
+	for lang, says := range map[string]string{
+		"en": "The tokenagent service is running but has too many connections",
+		"ru": "Служба tokenagent запущена, но сейчас у неё открыто слишком много соединений",
+		"zh": "tokenagent 服务正在运行，但当前打开的连接过多",
+	} {
+		cond := fmt.Sprintf(`document.getElementById("notice").textContent.startsWith(%q)`, says)
+		if !run[bool](t, ctx, own+"/?lang="+lang, `new Promise((resolve) => { const poll = () => { if (`+cond+`) return resolve(true); setTimeout(poll, 25); }; poll(); })`) {
+			t.Errorf("%s: the self-service page does not say the agent is busy", lang)
+		}
+	}
+}
+
+// TestIdleConnectionInBrowser: the agent closes a portal's socket that had
+// no request for IdleTimeout; the client dispatches "idle" (not "close"),
+// and its next call opens a socket again and is answered.
+func TestIdleConnectionInBrowser(t *testing.T) {
+	ctx := browsertest.New(t)
+	pageLn := listen(t, "0")
+	pages := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>a portal</title>")
+	})}
+	go func() { _ = pages.Serve(pageLn) }()
+	t.Cleanup(func() { _ = pages.Close() })
+	portal := "http://" + pageLn.Addr().String()
+	ag := startAgent(t, ws.Config{AllowedOrigins: []string{portal}, IdleTimeout: 300 * time.Millisecond})
+	got := run[map[string]any](t, ctx, portal+"/", fmt.Sprintf(`(async () => {
+		const { connect } = await import("http://127.0.0.1:%[1]s/tokenagent.js");
+		const agent = await connect("ws://127.0.0.1:%[1]s/ws");
+		let closes = 0;
+		agent.addEventListener("close", () => closes++);
+		await new Promise((resolve) => agent.addEventListener("idle", resolve, { once: true }));
+		const connectedWhileIdle = agent.connected;
+		const info = await agent.call("agent.info", {});
+		const out = { connectedWhileIdle, name: info.name, connected: agent.connected, closes };
+		agent.close();
+		return out;
+	})()`, ag.port))
+	if got["connectedWhileIdle"] != false || got["name"] != "tokenagent" || got["connected"] != true || got["closes"] != 0.0 {
+		t.Errorf("idle and after: %v, want not connected while idle, agent.info answered on a new socket, no close event", got)
 	}
 }

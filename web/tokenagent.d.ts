@@ -68,6 +68,8 @@ export interface ErrorData {
   closeReason?: string;
   /** AGENT_UNREACHABLE from connect: whether the agent answered /healthz (so it refused this page's origin). */
   agentRunning?: boolean;
+  /** AGENT_UNREACHABLE from connect: the agent runs but has no place for another connection from this page's origin now. */
+  busy?: boolean;
   /** LOCAL_NETWORK_DENIED (and AGENT_UNREACHABLE while the browser may still ask): the permission's state. */
   permission?: LocalNetworkPermission;
   [key: string]: unknown;
@@ -119,7 +121,9 @@ export function connect(url?: string, options?: ConnectOptions): Promise<Agent>;
 
 /**
  * A connection to the agent. It dispatches "open" (Event) after a
- * reconnection and "close" (CloseEvent) when the socket drops. While the
+ * reconnection and "close" (CloseEvent) when the socket drops; "idle"
+ * (Event) when the agent closed a socket that had no request for a while
+ * (and no events subscription), which the next call opens again. While the
  * browser's permission is not granted, reconnection waits, and resumes
  * when it becomes granted.
  */

@@ -16,7 +16,8 @@
 // "close" events on the agent, the reason CLOSED for calls cut short by
 // agent.close(), and the browser's permission for public pages to reach this
 // computer (Local Network Access: localNetworkPermission, reason
-// LOCAL_NETWORK_DENIED).
+// LOCAL_NETWORK_DENIED), a busy agent (AGENT_UNREACHABLE with data.busy) and
+// sockets the agent closed as idle, opened again by the next call ("idle").
 //
 // One file on purpose, past the usual length: the agent serves it and the
 // npm package ships it as it is, with no build step and no imports.
@@ -125,7 +126,8 @@ export async function localNetworkPermission() {
  * a failed handshake it asks /healthz whether anything runs there:
  * data.agentRunning is true when the agent answered (so it refused this
  * page: an origin not in allowed_origins, or too many connections) and false
- * when nothing did.
+ * when nothing did; data.busy is true when the agent said it has no place
+ * for a socket from this page's origin now.
  */
 export async function connect(url = DEFAULT_URL, options = {}) {
   const agent = new Agent(url, { ...defaults, ...options });
@@ -133,22 +135,30 @@ export async function connect(url = DEFAULT_URL, options = {}) {
   return agent;
 }
 
-// answersHTTP tells whether anything answers HTTP at the agent's address:
-// a no-cors request needs no CORS from the server, so it tells a running
-// agent that refused this origin from no agent at all.
-async function answersHTTP(socketURL) {
+// agentStatus asks the agent's /healthz why a handshake failed: whether
+// anything answers there, and whether the agent is busy for this page's
+// origin (no place for its socket now). The agent answers CORS for the
+// origins it accepts, so for them a cors request reads busy; for others it
+// fails, and a no-cors request, which needs no CORS, tells a running agent
+// that refused this origin from no agent at all.
+async function agentStatus(socketURL) {
   const u = new URL(socketURL);
   u.protocol = u.protocol === "wss:" ? "https:" : "http:";
   u.pathname = "/healthz";
   u.search = "";
+  const get = (mode) => fetch(u, {
+    mode, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
+    signal: AbortSignal.timeout?.(3000),
+  });
   try {
-    await fetch(u, {
-      mode: "no-cors", cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
-      signal: AbortSignal.timeout?.(3000),
-    });
-    return true;
+    const health = await (await get("cors")).json();
+    return { running: true, busy: health?.busy === true };
+  } catch { /* an origin the agent refuses, or nothing answers */ }
+  try {
+    await get("no-cors");
+    return { running: true, busy: false };
   } catch {
-    return false;
+    return { running: false, busy: false };
   }
 }
 
@@ -168,6 +178,8 @@ export class Agent extends EventTarget {
     this._retry = null; // the reconnection timer
     this._unpause = null; // while reconnection waits for the permission: removes its listener
     this._pausedState = null; // the permission's state while it waits
+    this._idle = false; // the agent closed the socket as idle: the next call opens one (_wake)
+    this._waking = null; // that opening, while it is under way
   }
 
   /** Whether the socket is open now. */
@@ -184,6 +196,7 @@ export class Agent extends EventTarget {
    * (options of connect, or of this call); CLOSED after close().
    */
   call(method, params = {}, options = {}) {
+    if (this._idle && !this._closed) return this._wake().then(() => this.call(method, params, options));
     return new Promise((resolve, reject) => {
       if (this._closed) {
         reject(closed());
@@ -230,7 +243,8 @@ export class Agent extends EventTarget {
     // A wrapper, so that one function added twice is two handlers.
     const handler = (params) => fn(params);
     set.add(handler);
-    this._subscribe();
+    if (this._idle && !this._closed) this._wake().catch(() => {}); // the new socket subscribes
+    else this._subscribe();
     return () => {
       set.delete(handler);
       if (set.size === 0 && this._handlers.get(method) === set) {
@@ -337,17 +351,31 @@ export class Agent extends EventTarget {
       }
     }
     if (!diagnose) return unreachable(`cannot connect to the agent at ${this.url}`);
-    if (await answersHTTP(this.url)) {
+    const health = await agentStatus(this.url);
+    if (health.busy) {
+      return unreachable(`the agent at ${this.url} is busy: it has no place for another connection from this page now; try again later`, { agentRunning: true, busy: true });
+    }
+    if (health.running) {
       return unreachable(`the agent at ${this.url} refused this page: its origin is not in allowed_origins (or the agent has too many connections)`, { agentRunning: true });
     }
     return unreachable(`nothing answers at ${this.url}: the agent is not running`, { agentRunning: false });
   }
 
-  // _dropped handles the end of an open socket.
+  // _dropped handles the end of an open socket. The agent closes a socket
+  // it has had no request on for a while (1000, "idle"; never one with
+  // events subscribed): that is no drop, and the next call opens a socket
+  // again (_wake) rather than reconnecting at once, so the place is free
+  // meanwhile.
   _dropped(ws, ev) {
     if (this._ws !== ws) return; // close() ended it
     this._ws = null;
     this._subscribed = false;
+    if (ev.code === 1000 && ev.reason === "idle" && this._handlers.size === 0) {
+      this._idle = true;
+      this._failPending(() => unreachable("the agent closed the idle connection", { closeCode: ev.code, closeReason: ev.reason }));
+      this.dispatchEvent(new Event("idle"));
+      return;
+    }
     const data = { closeCode: ev.code, closeReason: ev.reason };
     this._failPending(() => unreachable("the connection to the agent was lost", data));
     this.dispatchEvent(new CloseEvent("close", { code: ev.code, reason: ev.reason, wasClean: ev.wasClean }));
@@ -362,6 +390,23 @@ export class Agent extends EventTarget {
       this._retry = null;
       this._reconnect();
     }, delay);
+  }
+
+  // _wake opens a socket again after an idle close, once for all the calls
+  // that come meanwhile. When that fails, the client falls back to
+  // reconnecting as after a drop.
+  _wake() {
+    if (!this._waking) {
+      this._waking = this._open(false).then(
+        () => { this._idle = false; },
+        (err) => {
+          this._idle = false;
+          this._scheduleReconnect();
+          throw err;
+        },
+      ).finally(() => { this._waking = null; });
+    }
+    return this._waking;
   }
 
   // _reconnect makes one attempt, unless the browser denies access or would

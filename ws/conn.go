@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,6 +20,7 @@ type conn struct {
 	s      *Server
 	ws     *websocket.Conn
 	origin string // normalised; empty without an Origin header
+	place  place  // its share of the connection limits (places.go)
 	log    *slog.Logger
 
 	ctx    context.Context // the requests' context; cancelled when the connection ends
@@ -39,9 +41,17 @@ type conn struct {
 	noExtend   bool // set when closing: the read deadline stays short
 
 	events eventsState // the events subscription (events.go)
+
+	// lastActive is when the last request came or ended (Unix ns): the
+	// idle timeout counts from it.
+	lastActive atomic.Int64
 }
 
-func newConn(s *Server, wsc *websocket.Conn, origin, remote string) *conn {
+// idleReason is the close reason of a connection closed for idleness; the
+// code is 1000.
+const idleReason = "idle"
+
+func newConn(s *Server, wsc *websocket.Conn, origin, remote string, p place) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	logOrigin := origin
 	if logOrigin == "" {
@@ -51,6 +61,7 @@ func newConn(s *Server, wsc *websocket.Conn, origin, remote string) *conn {
 		s:          s,
 		ws:         wsc,
 		origin:     origin,
+		place:      p,
 		log:        s.log.With("origin", logOrigin, "remote", remote),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -79,6 +90,7 @@ func (c *conn) serve() {
 		}
 		return nil
 	})
+	c.active()
 	go c.writeLoop()
 
 	why, drain := c.readLoop()
@@ -103,6 +115,7 @@ func (c *conn) readLoop() (why string, drain bool) {
 			continue // waiting for the peer's close frame; NextReader discards the rest
 		}
 		c.extendDeadline()
+		c.active()
 		if typ != websocket.TextMessage {
 			c.log.Info("closing connection", "reason", "binary frame")
 			c.close(websocket.CloseUnsupportedData, "binary frames are not supported")
@@ -192,6 +205,21 @@ func (c *conn) run(req *request, h handler) {
 	if !req.notification() {
 		c.sendFrame(frame)
 	}
+	c.active()
+}
+
+// active notes that the connection is in use now.
+func (c *conn) active() { c.lastActive.Store(time.Now().UnixNano()) }
+
+// idleIn returns how long until the connection counts as idle: none of
+// its requests in flight, no events subscription, and no request for
+// IdleTimeout; 0 when it is idle now.
+func (c *conn) idleIn() time.Duration {
+	timeout := c.s.cfg.IdleTimeout
+	if len(c.slots) > 0 || c.events.subscribed.Load() {
+		return timeout
+	}
+	return max(0, timeout-time.Since(time.Unix(0, c.lastActive.Load())))
 }
 
 // execute runs h and encodes its response (none for a notification). A
@@ -240,6 +268,13 @@ func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
+	var idle <-chan time.Time // never ready without an idle timeout
+	var idleTimer *time.Timer
+	if c.s.cfg.IdleTimeout > 0 {
+		idleTimer = time.NewTimer(c.s.cfg.IdleTimeout)
+		defer idleTimer.Stop()
+		idle = idleTimer.C
+	}
 	for {
 		var err error
 		select {
@@ -249,6 +284,13 @@ func (c *conn) writeLoop() {
 			err = c.ws.WriteControl(websocket.PongMessage, data, time.Now().Add(writeWait))
 		case <-ping.C:
 			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+		case <-idle:
+			if wait := c.idleIn(); wait > 0 {
+				idleTimer.Reset(wait)
+				continue
+			}
+			c.log.Debug("closing connection", "reason", idleReason, "idleTimeout", c.s.cfg.IdleTimeout)
+			c.close(websocket.CloseNormalClosure, idleReason)
 		case <-c.closing:
 			c.writeClose()
 			return

@@ -43,10 +43,12 @@
 //
 // A request's context ends when its connection closes. A panic in a method
 // is recovered and answered INTERNAL. Connections are bounded by
-// Config.MaxConnections, so the whole server runs a bounded number of
-// goroutines; a socket that has not upgraded holds one goroutine, for at
-// most Config.RequestTimeout while a request arrives and 60 s idle between
-// requests.
+// Config.MaxConnections, per origin by Config.MaxConnectionsPerOrigin,
+// with places kept for the agent's own page and local programs
+// (places.go), so the whole server runs a bounded number of goroutines; a
+// socket that has not upgraded holds one goroutine, for at most
+// Config.RequestTimeout while a request arrives and 60 s idle between
+// requests. The writer closes a connection idle for Config.IdleTimeout.
 //
 // Shutdown stops the listener, sends every connection a close frame with
 // 1001 and waits, bounded by its context, until every connection and every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 
@@ -21,7 +22,8 @@ const overflowReason = "event queue overflow"
 // eventsState is a connection's events subscription: made once, by the
 // first events.subscribe.
 type eventsState struct {
-	once sync.Once
+	once       sync.Once
+	subscribed atomic.Bool // an idle timeout does not close a subscribed connection
 }
 
 func (s *Server) eventsSubscribe(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
@@ -42,6 +44,7 @@ type subscribedWire struct {
 // It runs within a request, whose count keeps serve waiting for the
 // forwarder too.
 func (c *conn) subscribe(ctx context.Context) {
+	c.events.subscribed.Store(true)
 	sub := c.s.agent.Subscribe(ctx, eventQueue, func() {
 		// Called by the publisher: only start the close, never wait.
 		c.log.Info("closing connection", "reason", overflowReason, "queue", eventQueue)

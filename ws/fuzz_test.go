@@ -59,7 +59,7 @@ func fuzzServer(f *testing.F) (*Server, *errorLog) {
 // the transport is not what is fuzzed) and returns the frames it queued for
 // the writer once every request it started has finished.
 func exchange(t *testing.T, s *Server, origin string, frame []byte) [][]byte {
-	c := newConn(s, nil, origin, "fuzz")
+	c := newConn(s, nil, origin, "fuzz", place{})
 	c.dispatch(frame)
 	// A request holds its slot until its response is queued. (Waiting on
 	// c.reqs instead would also wait for an events subscription, which only
@@ -335,7 +335,7 @@ func FuzzParams(f *testing.F) {
 // callMethod runs the handler of method name on a fresh connection without
 // Origin, and closes the connection (ending an events subscription).
 func callMethod(s *Server, name string, params json.RawMessage) (any, error) {
-	c := newConn(s, nil, "", "fuzz")
+	c := newConn(s, nil, "", "fuzz", place{})
 	defer c.reqs.Wait()
 	defer c.close(0, "")
 	defer c.cancel()

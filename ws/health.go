@@ -14,11 +14,14 @@ const healthMethods = "GET, HEAD, OPTIONS"
 // (allowed_origins, or the agent's own) may read the answer across origins
 // (CORS), so it can tell whether the agent runs before it opens a socket;
 // OPTIONS answers a CORS preflight. Other origins get the same answer
-// without CORS headers, which their browser keeps from them.
+// without CORS headers, which their browser keeps from them. busy tells
+// whether a socket from the request's origin would be refused now for want
+// of a place: the page's browser hides the handshake's 503.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if origin, ok := s.originAllowed(r); ok && origin != "" {
+	origin, ok := s.originAllowed(r)
+	if ok && origin != "" {
 		h.Set("Access-Control-Allow-Origin", origin)
 	}
 	switch r.Method {
@@ -36,7 +39,13 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := json.Marshal(healthWire{Status: "ok", Version: s.cfg.Version, Protocol: agent.Protocol})
+	p := s.placeFor(origin)
+	if origin == "" && r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		// A browser sends no Origin with a same-origin GET: a page the
+		// agent served itself asks.
+		p = place{key: ownKey, class: ownClass}
+	}
+	body, err := json.Marshal(healthWire{Status: "ok", Version: s.cfg.Version, Protocol: agent.Protocol, Busy: s.busy(p)})
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

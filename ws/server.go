@@ -16,26 +16,6 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 )
 
-// DefaultListen is the address the agent listens on unless configured
-// otherwise: the protocol's port on loopback, where the bundled client
-// looks for it.
-const DefaultListen = "127.0.0.1:24321"
-
-// DefaultAllowNoOrigin is the protocol's default for Config.AllowNoOrigin:
-// local programs, which send no Origin header, may connect.
-const DefaultAllowNoOrigin = true
-
-// Defaults for the zero values of Config.
-const (
-	DefaultMaxConnections          = 256
-	DefaultMaxConnectionsPerOrigin = 32
-	DefaultIdleTimeout             = 5 * time.Minute
-	DefaultMaxMessageBytes         = 8 << 20
-	DefaultPingInterval            = 30 * time.Second
-	DefaultPongWait                = 60 * time.Second
-	DefaultRequestTimeout          = 10 * time.Second
-)
-
 // Limits of the HTTP side and of each connection.
 const (
 	idleTimeout    = 60 * time.Second
@@ -48,46 +28,6 @@ const (
 
 // ErrServerClosed is what Serve and ServeTLS return after Shutdown.
 var ErrServerClosed = http.ErrServerClosed
-
-// Config configures a Server. The zero value of a field means its default.
-type Config struct {
-	// AllowedOrigins are the page origins that may open a socket, each
-	// scheme://host[:port] with the default port dropped. New normalises
-	// them again and drops (with a warning) those that do not parse.
-	AllowedOrigins []string
-	// AllowNoOrigin accepts handshakes without an Origin header: local
-	// programs. (The protocol's default is true; the zero value here is
-	// false, so callers must say so.)
-	AllowNoOrigin bool
-	// MaxConnections bounds the open WebSocket connections; more handshakes
-	// are answered 503. Default DefaultMaxConnections.
-	MaxConnections int
-	// MaxMessageBytes bounds an incoming frame; a larger one closes its
-	// connection with 1009. Default DefaultMaxMessageBytes.
-	MaxMessageBytes int64
-	// OriginMethods restricts origins to the methods listed for them; an
-	// origin that is not a key may call every method. Connections without
-	// Origin are never restricted by it.
-	OriginMethods map[string][]string
-	// TLS says the agent is served over HTTPS/WSS, which makes its own
-	// origin https://…. ServeTLS implies it.
-	TLS bool
-	// Version is the agent version /healthz reports.
-	Version string
-	// Logger receives the server's log; nil discards it.
-	Logger *slog.Logger
-	// PingInterval is how often the agent pings each peer, and PongWait how
-	// long a peer may stay silent (no pong, no message) before it is dropped.
-	PingInterval time.Duration
-	PongWait     time.Duration
-	// RequestTimeout bounds reading one HTTP request, its header and any
-	// body, from the first byte (for the first request on a connection,
-	// from the connect); a client that takes longer is disconnected, so
-	// slow or silent sockets cannot pile up before the upgrade. It also
-	// bounds writing the handshake's response. Default
-	// DefaultRequestTimeout.
-	RequestTimeout time.Duration
-}
 
 // Server serves the protocol over HTTP and WebSocket. Create it with New;
 // it serves one listener.
@@ -103,16 +43,18 @@ type Server struct {
 	inFlight int // per connection; a field so tests can lower it
 	refusals refusalLimiter
 
-	mu       sync.Mutex
-	serving  bool
-	port     string // the listener's port, set by Serve
-	scheme   string // "http" or "https", set by Serve
-	own      map[string]bool
-	closing  bool
-	active   int // connections counted against MaxConnections
-	conns    map[*conn]struct{}
-	connsWG  sync.WaitGroup // one per upgraded connection, until fully done
-	shutdown chan struct{}  // closed by Shutdown
+	mu        sync.Mutex
+	serving   bool
+	port      string // the listener's port, set by Serve
+	scheme    string // "http" or "https", set by Serve
+	own       map[string]bool
+	closing   bool
+	active    int             // connections counted against MaxConnections (places.go)
+	byClass   [classCount]int // of them, by class
+	perOrigin map[string]int  // of them, by place key
+	conns     map[*conn]struct{}
+	connsWG   sync.WaitGroup // one per upgraded connection, until fully done
+	shutdown  chan struct{}  // closed by Shutdown
 	// unused are the TCP connections that have not sent a request yet:
 	// browsers open spare ones ahead of need, and net/http's Shutdown
 	// would wait 5 s for each before it counts it idle.
@@ -123,6 +65,12 @@ type Server struct {
 func New(cfg Config, a *agent.Agent) *Server {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerOrigin <= 0 {
+		cfg.MaxConnectionsPerOrigin = DefaultMaxConnectionsPerOrigin
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
@@ -140,15 +88,16 @@ func New(cfg Config, a *agent.Agent) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:      cfg,
-		agent:    a,
-		log:      cfg.Logger,
-		allowed:  map[string]bool{},
-		perms:    map[string]map[string]bool{},
-		inFlight: maxInFlight,
-		conns:    map[*conn]struct{}{},
-		shutdown: make(chan struct{}),
-		unused:   map[net.Conn]struct{}{},
+		cfg:       cfg,
+		agent:     a,
+		log:       cfg.Logger,
+		allowed:   map[string]bool{},
+		perms:     map[string]map[string]bool{},
+		inFlight:  maxInFlight,
+		conns:     map[*conn]struct{}{},
+		perOrigin: map[string]int{},
+		shutdown:  make(chan struct{}),
+		unused:    map[net.Conn]struct{}{},
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, err := NormalizeOrigin(o)
@@ -351,43 +300,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	if !s.reserve() {
-		s.refuse(w, r, http.StatusServiceUnavailable, "too many connections")
+	p := s.placeFor(origin)
+	if refused := s.reserve(p); refused != "" {
+		s.refuse(w, r, http.StatusServiceUnavailable, refused)
 		return
 	}
 	wsc, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// The upgrader has answered the request.
-		s.release()
+		s.release(p)
 		s.log.Info("handshake failed", "reason", err.Error(), "origin", origin, "remote", r.RemoteAddr)
 		return
 	}
-	c := newConn(s, wsc, origin, r.RemoteAddr)
+	c := newConn(s, wsc, origin, r.RemoteAddr, p)
 	if !s.track(c) {
 		c.closeNow(websocket.CloseGoingAway, "agent shutting down")
-		s.release()
+		s.release(p)
 		return
 	}
 	defer s.untrack(c)
 	c.serve()
-}
-
-// reserve takes a place among MaxConnections; false when none is free or
-// the server is shutting down.
-func (s *Server) reserve() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing || s.active >= s.cfg.MaxConnections {
-		return false
-	}
-	s.active++
-	return true
-}
-
-func (s *Server) release() {
-	s.mu.Lock()
-	s.active--
-	s.mu.Unlock()
 }
 
 // track registers an upgraded connection for Shutdown; false when Shutdown
@@ -406,8 +338,8 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.active--
 	s.mu.Unlock()
+	s.release(c.place)
 	s.connsWG.Done()
 }
 

@@ -58,7 +58,7 @@ func TestHealthz(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	if want := `{"status":"ok","version":"9.8.7","protocol":1}`; body != want {
+	if want := `{"status":"ok","version":"9.8.7","protocol":1,"busy":false}`; body != want {
 		t.Errorf("body %s, want %s", body, want)
 	}
 }
@@ -826,5 +826,104 @@ func TestServeOnce(t *testing.T) {
 	defer ln.Close()
 	if err := ts.srv.Serve(ln); err == nil || errors.Is(err, ErrServerClosed) {
 		t.Fatalf("second Serve = %v, want an error", err)
+	}
+}
+
+// TestConnectionLimits: one origin gets at most MaxConnectionsPerOrigin
+// places, web origins together leave the places kept for the agent's own
+// page and for local programs, and /healthz tells a refused origin it is
+// busy (its browser hides the 503).
+func TestConnectionLimits(t *testing.T) {
+	a, b, c := "https://a.example", "https://b.example", "https://c.example"
+	ts := startServer(t, Config{AllowNoOrigin: true, AllowedOrigins: []string{a, b, c}, MaxConnections: 40, MaxConnectionsPerOrigin: 10}, emptyAgent(t))
+	own := "http://127.0.0.1:" + ts.port
+	busy := func(origin string) bool {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.httpURL("/healthz"), nil)
+		switch origin {
+		case "":
+		case "same-origin": // the agent's own page: browsers send no Origin
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		default:
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var h struct{ Busy bool }
+		if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h.Busy
+	}
+	refused := func(origin, why string) {
+		t.Helper()
+		if status, upgraded := ts.handshake(t, headerFor(origin)); upgraded || status != http.StatusServiceUnavailable {
+			t.Errorf("%s: status %d, upgraded %v; want 503", origin, status, upgraded)
+		}
+		if !busy(origin) {
+			t.Errorf("/healthz for %s does not say busy", origin)
+		}
+		if !strings.Contains(ts.logs.String(), `reason="`+why+`"`) {
+			t.Errorf("no refusal %q logged", why)
+		}
+	}
+	hold := func(origin string, n int) {
+		t.Helper()
+		for range n {
+			ts.dial(t, headerFor(origin))
+		}
+	}
+	hold(a, 10)
+	refused(a, "too many connections from this origin")
+	if busy(b) || busy("") || busy(own) {
+		t.Error("/healthz says busy for origins that have places")
+	}
+	hold(b, 10)
+	// 40 places, 8 kept for the own page and 8 for local programs: web
+	// origins have 24 together.
+	hold(c, 4)
+	refused(c, "too many connections")
+	hold(own, 8)
+	if !busy("same-origin") || busy("") {
+		t.Error("with the own page's places taken, /healthz does not say busy to it alone")
+	}
+	hold("", 8)
+	refused(own, "too many connections")
+	refused("", "too many connections")
+}
+
+// headerFor is the handshake header of a page of origin; none for "".
+func headerFor(origin string) http.Header {
+	if origin == "" {
+		return nil
+	}
+	return originHeader(origin)
+}
+
+// TestIdleConnectionsClose: a connection with no request for IdleTimeout
+// is closed with 1000 "idle"; one subscribed to events, and one with a
+// request in flight, stay open.
+func TestIdleConnectionsClose(t *testing.T) {
+	tm := newTestMethods()
+	ts := startServer(t, Config{AllowNoOrigin: true, IdleTimeout: 200 * time.Millisecond}, emptyAgent(t), tm.install)
+	subscribed, busy, idle := ts.dial(t, nil), ts.dial(t, nil), ts.dial(t, nil)
+	subscribed.result("events.subscribe", map[string]any{})
+	id := busy.send("test.wait", map[string]any{"v": "held"})
+	<-tm.started
+	idle.stillServes()
+	_ = idle.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := idle.ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure || ce.Text != "idle" {
+		t.Fatalf("the idle connection ended with %v, want a close frame 1000 idle", err)
+	}
+	// Both others outlived the idle one, which was opened after them.
+	subscribed.stillServes()
+	tm.release("held")
+	if r := busy.reply("test.wait", id); r.Error != nil {
+		t.Errorf("the request in flight: %+v", r.Error)
 	}
 }

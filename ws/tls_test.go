@@ -88,7 +88,7 @@ func TestServeTLS(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != `{"status":"ok","version":"1.2.3","protocol":1}` {
+	if resp.StatusCode != http.StatusOK || string(body) != `{"status":"ok","version":"1.2.3","protocol":1,"busy":false}` {
 		t.Fatalf("/healthz over TLS: %d %s", resp.StatusCode, body)
 	}
 

@@ -288,4 +288,5 @@ type healthWire struct {
 	Status   string `json:"status"`
 	Version  string `json:"version"`
 	Protocol int    `json:"protocol"`
+	Busy     bool   `json:"busy"` // an extension: no place for a socket from this origin now
 }

@@ -207,15 +207,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		log.Warn("listening on one address of loopback only: localhost and the other address are not the agent's own origins",
 			"err", ln.Missing, "addrs", fmt.Sprint(ln.Addrs()))
 	}
+	idle := cfg.IdleTimeout
+	if idle == 0 {
+		idle = ws.NoIdleTimeout
+	}
 	srv := ws.New(ws.Config{
-		AllowedOrigins:  cfg.AllowedOrigins,
-		AllowNoOrigin:   cfg.AllowNoOrigin,
-		MaxConnections:  cfg.MaxConnections,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		OriginMethods:   cfg.OriginMethods(),
-		TLS:             cfg.TLS.Cert != "",
-		Version:         agentVersion(),
-		Logger:          log,
+		AllowedOrigins:          cfg.AllowedOrigins,
+		AllowNoOrigin:           cfg.AllowNoOrigin,
+		MaxConnections:          cfg.MaxConnections,
+		MaxConnectionsPerOrigin: cfg.MaxConnectionsPerOrigin,
+		IdleTimeout:             idle,
+		MaxMessageBytes:         cfg.MaxMessageBytes,
+		OriginMethods:           cfg.OriginMethods(),
+		TLS:                     cfg.TLS.Cert != "",
+		Version:                 agentVersion(),
+		Logger:                  log,
 	}, a)
 	served := make(chan error, 1)
 	go func() {

@@ -57,9 +57,13 @@ func benchToken(t *testing.T) *softhsm.Env {
 	return env
 }
 
+// keptPlaces are the places the agent keeps for its own page and for
+// local programs, which no other origin takes (PROTOCOL.md section 1).
+const keptPlaces = 16
+
 // startAgent builds tokenagent and runs it on env's SoftHSM with a config
-// allowing maxConns connections, all of them to one origin (the load comes
-// from local programs); the process is stopped when t ends.
+// allowing maxConns connections from one origin; the process is stopped
+// when t ends.
 func startAgent(t *testing.T, env *softhsm.Env, maxConns int) *agentProcess {
 	t.Helper()
 	dir := t.TempDir()
@@ -71,7 +75,7 @@ func startAgent(t *testing.T, env *softhsm.Env, maxConns int) *agentProcess {
 	addr := freeAddr(t)
 	config := fmt.Sprintf("listen = %q\nmodules = [%q]\nallowed_origins = [\"https://portal.example\", \"http://localhost:8080\"]\n"+
 		"max_connections = %d\nmax_connections_per_origin = %d\nstate_dir = %q\n",
-		addr, env.Module, maxConns, maxConns, filepath.Join(dir, "state"))
+		addr, env.Module, maxConns+keptPlaces, maxConns, filepath.Join(dir, "state"))
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)

@@ -517,7 +517,7 @@ async function start() {
   try {
     agent = await connect(url);
   } catch (err) {
-    n.dataset.key = err.reason === LOCAL_NETWORK_DENIED ? "err.LOCAL_NETWORK_DENIED" : "unreachable";
+    n.dataset.key = err.reason === LOCAL_NETWORK_DENIED ? "err.LOCAL_NETWORK_DENIED" : err.data?.busy ? "busy" : "unreachable";
     notice("error", t(n.dataset.key));
     setTimeout(start, 3000);
     return;
