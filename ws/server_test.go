@@ -927,3 +927,25 @@ func TestIdleConnectionsClose(t *testing.T) {
 		t.Errorf("the request in flight: %+v", r.Error)
 	}
 }
+
+// TestOneOriginCannotTakeEveryConnection is issue 18's flood with the
+// default limits: one origin opening 256 sockets gets 32; the agent's own
+// page, a local program and another origin still connect.
+func TestOneOriginCannotTakeEveryConnection(t *testing.T) {
+	a, b := "https://a.example", "https://b.example"
+	ts := startServer(t, Config{AllowNoOrigin: true, AllowedOrigins: []string{a, b}}, emptyAgent(t))
+	upgraded := 0
+	for range DefaultMaxConnections {
+		wsc, _, err := websocket.DefaultDialer.Dial(ts.wsURL(), originHeader(a))
+		if err == nil {
+			upgraded++
+			t.Cleanup(func() { _ = wsc.Close() })
+		}
+	}
+	if upgraded != DefaultMaxConnectionsPerOrigin {
+		t.Errorf("one origin got %d of %d sockets, want %d", upgraded, DefaultMaxConnections, DefaultMaxConnectionsPerOrigin)
+	}
+	for _, origin := range []string{"http://127.0.0.1:" + ts.port, "", b} {
+		ts.dial(t, headerFor(origin)).stillServes()
+	}
+}
