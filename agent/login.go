@@ -28,6 +28,10 @@ type pinAttempt struct {
 	call   Call
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
+	// What the call will do to the token, which a token that cannot do it
+	// refuses before any login: see token.Credentials.
+	writes    bool
+	generates token.KeyAlgorithm
 	// For signing: the dataSha256 of each item, audited one line each, and
 	// which were signed.
 	items  []string
@@ -83,7 +87,7 @@ func (p *pinAttempt) finish(err error) error {
 
 // login runs fn logged in with the call's PIN.
 func (p *pinAttempt) login(fn func(s *token.Session) error) error {
-	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry}
+	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry, Writes: p.writes, Generates: p.generates}
 	return p.a.hw.Login(p.ctx, p.call.Token, cred, func(s *token.Session) error {
 		p.pinsOK = true
 		p.rec.Serial = s.Info().Serial

@@ -31,6 +31,7 @@ required=(
 	"swtpm-tools|swtpm_setup, which makes a software TPM's state directory"
 	"tpm2-tools|tpm2_dictionarylockout, which lowers the software TPM's lockout for tests"
 	"libtss2-tcti-swtpm0|the TCTI by which tpm2-pkcs11 and tpm2-tools reach swtpm"
+	"p11-kit-modules|p11-kit-trust.so, a real PKCS#11 module whose tokens are read-only, need no login and make no keys"
 )
 if (($# > 0)); then
 	required=()
