@@ -231,6 +231,9 @@ func (m *Manager) withToken(ctx context.Context, id string, fn func(t *heldToken
 // has the module re-initialised at its end, unless other calls are using
 // it.
 func (m *Manager) hold(ctx context.Context, ref slotRef, id string, fn func(t *heldToken) error) error {
+	if ref.mod.initError() != nil {
+		m.refresh(ref.mod) // its back end may be back
+	}
 	state := ref.mod.stateOf(id)
 	if err := state.lock.lock(ctx); err != nil {
 		return err
@@ -263,8 +266,9 @@ func (m *Manager) hold(ctx context.Context, ref slotRef, id string, fn func(t *h
 }
 
 // find returns where token id is: from the last listing unless fresh is set
-// or the listing does not have it, else from a new listing. cached tells
-// which.
+// or the listing does not have it, else from a new listing after a Refresh
+// (the token may be one another process made, or of a module just
+// recovered). cached tells which.
 func (m *Manager) find(ctx context.Context, id string, fresh bool) (ref slotRef, cached bool, err error) {
 	if !fresh {
 		m.mu.Lock()
@@ -274,6 +278,7 @@ func (m *Manager) find(ctx context.Context, id string, fresh bool) (ref slotRef,
 			return ref, true, nil
 		}
 	}
+	m.Refresh()
 	if _, err := m.Tokens(ctx); err != nil {
 		return slotRef{}, false, err
 	}
