@@ -102,6 +102,13 @@
 // watcher's goroutine, never concurrently; State is safe for concurrent use;
 // Close cancels the blocked call and waits for the goroutine.
 //
+// A Manager told the readers' state (FollowReaders) lists a module whose
+// slots are card readers (CKF_REMOVABLE_DEVICE, asked once at load) from
+// its last listing while the readers hold the same cards, reading only each
+// token's info again: OpenSC probes a card it has no driver for at every
+// C_GetSlotList and C_GetSlotInfo (some 5 s each), so such a card is probed
+// once per insertion, not at every listing.
+//
 // # Identity
 //
 // A token's id is derived from the module path, manufacturer, model and

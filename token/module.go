@@ -45,6 +45,13 @@ type Module struct {
 	// no call is in flight, which clears it.
 	failing error
 
+	// readerSlots: the module's slots are card readers, and its last
+	// listing (memo) stands while PC/SC shows the same cards
+	// (Module.listTokens).
+	readerSlots bool
+	memoMu      sync.Mutex
+	memo        *slotMemo
+
 	// tokensMu guards the map; what each entry holds is guarded as its doc
 	// says.
 	tokensMu sync.Mutex
@@ -129,13 +136,14 @@ func loadModule(path, key string) (*Module, error) {
 		LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
 	}
 	return &Module{
-		path:   path,
-		key:    key,
-		p11:    p11,
-		direct: openDirect(key),
-		info:   info,
-		store:  storeOf(info),
-		tokens: map[string]*tokenState{},
+		path:        path,
+		key:         key,
+		p11:         p11,
+		direct:      openDirect(key),
+		info:        info,
+		store:       storeOf(info),
+		readerSlots: hasReaderSlots(p11),
+		tokens:      map[string]*tokenState{},
 	}, nil
 }
 

@@ -158,6 +158,9 @@ func (mod *Module) reinitialise() (bool, error) {
 // handles, which a re-initialisation invalidates; the caller holds mu for
 // writing.
 func (mod *Module) forgetHandles() {
+	mod.memoMu.Lock()
+	mod.memo = nil // slots may be numbered anew
+	mod.memoMu.Unlock()
 	mod.tokensMu.Lock()
 	defer mod.tokensMu.Unlock()
 	for _, st := range mod.tokens {
