@@ -17,7 +17,7 @@ import (
 // MaxBatch is the most items one sign.batch call may carry.
 const MaxBatch = 1000
 
-// SignFormat is the form of a signature.
+// SignFormat is the form of a signature; the zero value is FormatRaw.
 type SignFormat string
 
 // The signature formats.
@@ -64,7 +64,7 @@ func checkInput(in SignInput, opts SignOptions) error {
 
 // Sign signs one input with the key of certificate opts.Cert.
 func (a *Agent) Sign(ctx context.Context, call Call, opts SignOptions, in SignInput) (Signature, error) {
-	sigs, err := a.sign(ctx, "sign", call, opts, []SignInput{in}, false)
+	sigs, err := a.sign(ctx, call, opts, []SignInput{in}, false)
 	if err != nil {
 		return Signature{}, err
 	}
@@ -75,11 +75,11 @@ func (a *Agent) Sign(ctx context.Context, call Call, opts SignOptions, in SignIn
 // the inputs' order. An invalid input fails the call before anything is
 // signed, with its index in the error's data.
 func (a *Agent) SignBatch(ctx context.Context, call Call, opts SignOptions, items []SignInput) ([]Signature, error) {
-	return a.sign(ctx, "sign.batch", call, opts, items, true)
+	return a.sign(ctx, call, opts, items, true)
 }
 
-func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
-	p := a.attempt(ctx, method, call)
+func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
+	p := a.attempt(ctx, call)
 	p.rec.Object = opts.Cert
 	p.items = make([]string, len(items))
 	for i, in := range items {
@@ -139,20 +139,17 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 // touched.
 func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
 	if _, ok := hashNames[opts.Hash]; !ok {
-		return Errorf(ReasonInvalidParams, "unsupported digest algorithm")
-	}
-	if opts.Format != FormatRaw && opts.Format != FormatCMS {
-		return Errorf(ReasonInvalidParams, "unknown format %q", opts.Format)
+		return Errorf(InvalidInput, "unsupported digest algorithm")
 	}
 	if len(items) == 0 || len(items) > MaxBatch {
-		return Errorf(ReasonInvalidParams, "items must hold 1 to %d entries", MaxBatch)
+		return Errorf(InvalidInput, "items must hold 1 to %d entries", MaxBatch)
 	}
 	for i, in := range items {
 		if err := checkInput(in, opts); err != nil {
-			e := Errorf(ReasonInvalidParams, "%v", err)
+			e := Errorf(InvalidInput, "%v", err)
 			if batch {
-				e = Errorf(ReasonInvalidParams, "items[%d]: %v", i, err)
-				e.Data = map[string]any{"index": i}
+				e = Errorf(InvalidInput, "items[%d]: %v", i, err)
+				e.Item = &i
 			}
 			return e
 		}
@@ -166,7 +163,7 @@ func signOne(key *signer.Key, cert *token.Certificate, opts SignOptions, in Sign
 	if opts.PSS {
 		so = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
 	}
-	if opts.Format == FormatRaw {
+	if opts.Format != FormatCMS {
 		if in.Data != nil {
 			return key.SignData(in.Data, so)
 		}
@@ -193,7 +190,7 @@ func algorithmName(key token.PrivateKey, opts SignOptions) (string, error) {
 		return "RSA-PKCS1v15-" + hashNames[opts.Hash], nil
 	case *ecdsa.PublicKey:
 		if opts.PSS {
-			return "", Errorf(ReasonInvalidParams, "pss padding needs an RSA key")
+			return "", Errorf(InvalidInput, "pss padding needs an RSA key")
 		}
 		return "ECDSA-" + hashNames[opts.Hash], nil
 	}

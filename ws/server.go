@@ -16,6 +16,15 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 )
 
+// DefaultListen is the address the agent listens on unless configured
+// otherwise: the protocol's port on loopback, where the bundled client
+// looks for it.
+const DefaultListen = "127.0.0.1:24321"
+
+// DefaultAllowNoOrigin is the protocol's default for Config.AllowNoOrigin:
+// local programs, which send no Origin header, may connect.
+const DefaultAllowNoOrigin = true
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxConnections  = 256
@@ -102,6 +111,10 @@ type Server struct {
 	conns    map[*conn]struct{}
 	connsWG  sync.WaitGroup // one per upgraded connection, until fully done
 	shutdown chan struct{}  // closed by Shutdown
+	// unused are the TCP connections that have not sent a request yet:
+	// browsers open spare ones ahead of need, and net/http's Shutdown
+	// would wait 5 s for each before it counts it idle.
+	unused map[net.Conn]struct{}
 }
 
 // New returns a Server for a with cfg.
@@ -133,6 +146,7 @@ func New(cfg Config, a *agent.Agent) *Server {
 		inFlight: maxInFlight,
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
+		unused:   map[net.Conn]struct{}{},
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, err := NormalizeOrigin(o)
@@ -176,8 +190,20 @@ func New(cfg Config, a *agent.Agent) *Server {
 		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12},
 		// WebSocket needs HTTP/1.1; gorilla does not speak RFC 8441.
 		Protocols: http1Only(),
+		ConnState: s.trackUnused,
 	}
 	return s
+}
+
+// trackUnused keeps the set of connections that have not sent a request.
+func (s *Server) trackUnused(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if state == http.StateNew {
+		s.unused[c] = struct{}{}
+	} else {
+		delete(s.unused, c)
+	}
 }
 
 func http1Only() *http.Protocols {
@@ -249,6 +275,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	for c := range s.unused {
+		c.Close() // no request on it to finish
+	}
 	s.mu.Unlock()
 
 	for _, c := range conns {
@@ -285,10 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/ws":
 		s.serveWS(w, r)
 	case "/healthz":
-		if !onlyGet(w, r) {
-			return
-		}
-		s.serveHealth(w)
+		s.serveHealth(w, r)
 	case "/", "/tokenagent.js", "/tokenagent.d.ts", "/app/app.js", "/app/i18n.js", "/app/app.css":
 		if !onlyGet(w, r) {
 			return
@@ -307,48 +333,6 @@ func onlyGet(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Allow", "GET, HEAD")
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	return false
-}
-
-// refuse logs a refused request and answers it with status.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	attrs := []any{"reason", reason, "status", status,
-		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr}
-	if ok, skipped := s.refusals.allow(time.Now()); ok {
-		if skipped > 0 {
-			attrs = append(attrs, "notLoggedBefore", skipped)
-		}
-		s.log.Info("request refused", attrs...)
-	} else {
-		s.log.Debug("request refused", attrs...)
-	}
-	http.Error(w, reason, status)
-}
-
-// originAllowed checks a handshake's Origin header: none is a local program
-// (allowed per AllowNoOrigin); otherwise the normalised origin must be
-// allowed or the agent's own. It returns the normalised origin.
-func (s *Server) originAllowed(r *http.Request) (origin string, ok bool) {
-	values := r.Header.Values("Origin")
-	if len(values) == 0 {
-		return "", s.cfg.AllowNoOrigin
-	}
-	if len(values) > 1 {
-		return "", false
-	}
-	origin, err := NormalizeOrigin(values[0])
-	if err != nil {
-		return "", false
-	}
-	s.mu.Lock()
-	own := s.own[origin]
-	s.mu.Unlock()
-	return origin, own || s.allowed[origin]
-}
-
-// checkOrigin is the upgrader's CheckOrigin: the same check as originAllowed.
-func (s *Server) checkOrigin(r *http.Request) bool {
-	_, ok := s.originAllowed(r)
-	return ok
 }
 
 // serveWS runs the handshake checks and, when they pass, upgrades and
