@@ -264,6 +264,46 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		r.c.result("pin.change", map[string]any{"token": tok, "oldPin": modNewPIN, "newPin": modUserPIN})
 	})
 
+	t.Run("pin.unlock", func(t *testing.T) {
+		r.c.t = t
+		if len(made) == 0 {
+			t.Fatal("no key made")
+		}
+		wantError(t, r.c.call("pin.unlock", map[string]any{"token": tok, "soPin": modWrongPIN, "newPin": modNewPIN}), 1014, "SO_PIN_INCORRECT")
+		r.c.result("pin.unlock", map[string]any{"token": tok, "soPin": modSOPIN, "newPin": modNewPIN})
+		r.c.result("sign", map[string]any{"token": tok, "pin": modNewPIN, "cert": made[0].key, "data": b64})
+		r.c.result("pin.unlock", map[string]any{"token": tok, "soPin": modSOPIN, "newPin": modUserPIN})
+	})
+
+	t.Run("lifetime.check and renewal", func(t *testing.T) {
+		r.c.t = t
+		if len(made) == 0 {
+			t.Fatal("no key made")
+		}
+		if lt := r.c.result("lifetime.check", map[string]any{"token": tok}); lt["status"] != "valid" || len(lt["certificates"].([]any)) != len(made) {
+			t.Errorf("lifetime.check = %v, want %d valid certificates", lt, len(made))
+		}
+		old := made[0]
+		prep := r.c.result("renewal.prepare", params(map[string]any{"cert": old.key, "newKey": true, "algorithm": "EC-P256"}))
+		r.verifyCSR(prep["csr"].(string), "CN=Module "+old.alg)
+		issued := r.issue(prep["csr"].(string))
+		done := r.c.result("renewal.complete", params(map[string]any{"certificate": base64.StdEncoding.EncodeToString(issued.Raw),
+			"replaces": old.key, "removeOld": true}))
+		if done["cert"] != prep["key"] {
+			t.Errorf("renewed certificate id %v, want the new key's %v", done["cert"], prep["key"])
+		}
+		var listed []string
+		for _, c := range r.c.result("certs.list", map[string]any{"token": tok})["certificates"].([]any) {
+			listed = append(listed, c.(map[string]any)["id"].(string))
+		}
+		if slices.Contains(listed, old.key) || !slices.Contains(listed, prep["key"].(string)) {
+			t.Errorf("certificates after the renewal: %v, want %v in place of %s", listed, prep["key"], old.key)
+		}
+		made[0] = generated{alg: "EC-P256", key: prep["key"].(string), cert: issued}
+		sig := r.c.result("sign", params(map[string]any{"cert": made[0].key, "data": b64}))
+		r.verifyRaw(issued, "SHA-256", false, data, decode64(t, sig["signature"]))
+	})
+
 	t.Run("objects.delete", func(t *testing.T) {
 		r.c.t = t
 		if len(made) == 0 {
