@@ -34,6 +34,7 @@ type GeneratedKey struct {
 func (a *Agent) GenerateKey(ctx context.Context, call Call, alg KeyAlgorithm, label string) (GeneratedKey, error) {
 	var out GeneratedKey
 	p := a.attempt(ctx, call)
+	p.generates = alg
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			k, err := s.GenerateKeyPair(alg, label)
@@ -139,6 +140,7 @@ func signCSR(s *token.Session, key token.PrivateKey, tmpl *x509.CertificateReque
 func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Certificate, label string) (string, error) {
 	var id string
 	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -171,6 +173,7 @@ const (
 func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what ObjectKind) (int, error) {
 	var deleted int
 	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.Object = id
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -219,6 +222,9 @@ type Renewal struct {
 func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, alg KeyAlgorithm) (Renewal, error) {
 	var out Renewal
 	p := a.attempt(ctx, call)
+	if newKey {
+		p.writes, p.generates = true, alg // "" when the old key's: known only inside
+	}
 	p.rec.Object = certID
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -271,6 +277,7 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certificate, replaces string, removeOld bool) (string, error) {
 	var id string
 	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {

@@ -44,6 +44,10 @@ type pinAttempt struct {
 	kind   pinKind // of call.PIN
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
+	// What the call will do to the token, which a token that cannot do it
+	// refuses before any login: see token.Credentials.
+	writes    bool
+	generates token.KeyAlgorithm
 	// For signing: what is signed, audited one line each once the PIN
 	// is accepted, and which items were signed. A batch that ends before
 	// has one line for the whole call.
@@ -120,7 +124,7 @@ func (p *pinAttempt) finish(err error) error {
 
 // login runs fn logged in with the call's PIN.
 func (p *pinAttempt) login(fn func(s *token.Session) error) error {
-	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.finalTryConfirmed()}
+	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.finalTryConfirmed(), Writes: p.writes, Generates: p.generates}
 	return p.a.hw.Login(p.ctx, p.call.Token, cred, func(s *token.Session) error {
 		p.pinsOK = true
 		p.rec.Serial = s.Info().Serial

@@ -113,22 +113,22 @@ func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []S
 			if err != nil {
 				return err
 			}
+			key, err := signer.New(s, pk)
+			if err != nil {
+				return err
+			}
 			now := a.opts.Now().UTC()
-			// On a software token the items are signed several at a time;
-			// each i is written by one goroutine only.
-			return s.Batch(pk, len(items), func(w *token.Session, k token.PrivateKey, i int) error {
-				key, err := signer.New(w, k)
-				if err != nil {
-					return err
-				}
-				v, err := signOne(key, &cert, opts, items[i], now)
+			// One after the other, with the key itself, in the one
+			// session: what every token does.
+			for i, in := range items {
+				v, err := signOne(key, &cert, opts, in, now)
 				if err != nil {
 					return err
 				}
 				sigs[i] = Signature{Value: v, Format: opts.Format, Algorithm: alg}
 				p.signed[i] = true
-				return nil
-			})
+			}
+			return nil
 		})
 	})
 	if err != nil {

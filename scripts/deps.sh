@@ -29,6 +29,13 @@ required=(
 	"wixl|builds the Windows .msi on Linux (make package)"
 	"msitools|msiinfo, which the package tests use to read the .msi's tables"
 	"rpm|rpm -qpl, which the package tests use to check the .rpm"
+	"libtpm2-pkcs11-1|tpm2-pkcs11, the second real PKCS#11 module the token and ws tests run on"
+	"libtpm2-pkcs11-tools|tpm2_ptool, tpm2-pkcs11's store tool (the tests initialise tokens with pkcs11-tool instead)"
+	"swtpm|software TPM 2.0 the tpm2-pkcs11 tests run against, on loopback TCP"
+	"swtpm-tools|swtpm_setup, which makes a software TPM's state directory"
+	"tpm2-tools|tpm2_dictionarylockout, which lowers the software TPM's lockout for tests"
+	"libtss2-tcti-swtpm0|the TCTI by which tpm2-pkcs11 and tpm2-tools reach swtpm"
+	"p11-kit-modules|p11-kit-trust.so, a real PKCS#11 module whose tokens are read-only, need no login and make no keys"
 )
 if (($# > 0)); then
 	required=()

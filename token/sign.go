@@ -86,38 +86,67 @@ func (s *Session) Supports(m Mechanism) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	types, err := s.s.mod.mechanisms(s.s.c, s.s.info)
+	types, err := s.mechanisms()
 	if err != nil {
 		return false, err
 	}
 	return types[pm.Mechanism], nil
 }
 
-// mechanisms returns the mechanism types a token offers, read once per token:
-// the list does not change while the token is plugged in.
-func (mod *Module) mechanisms(c *pkcs11.Ctx, info TokenInfo) (map[uint]bool, error) {
-	mod.byToken.Lock()
-	types, ok := mod.mechs[info.ID]
-	mod.byToken.Unlock()
-	if ok {
-		return types, nil
+// mechanisms returns the mechanism types the token offers, read once per
+// token: the list does not change while the token is plugged in.
+func (t *heldToken) mechanisms() (map[uint]bool, error) {
+	if t.state.mechs != nil {
+		return t.state.mechs, nil
 	}
-	list, err := c.GetMechanismList(info.Slot)
+	list, err := t.p11.GetMechanismList(t.info.Slot)
 	if err != nil {
 		return nil, mapError("C_GetMechanismList", err)
 	}
-	types = make(map[uint]bool, len(list))
+	types := make(map[uint]bool, len(list))
 	for _, m := range list {
 		types[m.Mechanism] = true
 	}
-	mod.byToken.Lock()
-	mod.mechs[info.ID] = types
-	mod.byToken.Unlock()
+	t.state.mechs = types
 	return types, nil
 }
 
+// offers tells whether the token lists mechanism typ and, when bits is not
+// zero, allows keys of that size with it (C_GetMechanismInfo, read once per
+// token and mechanism): ErrMechanismUnsupported when not. A module that
+// gives no maximum is taken to allow any size.
+func (t *heldToken) offers(typ uint, bits int) error {
+	types, err := t.mechanisms()
+	if err != nil {
+		return err
+	}
+	if !types[typ] {
+		return fmt.Errorf("%w: mechanism 0x%X not offered", ErrMechanismUnsupported, typ)
+	}
+	if bits == 0 {
+		return nil
+	}
+	info, ok := t.state.mechInfo[typ]
+	if !ok {
+		info, err = t.p11.GetMechanismInfo(t.info.Slot, []*pkcs11.Mechanism{pkcs11.NewMechanism(typ, nil)})
+		if err != nil {
+			return mapMechanismError("C_GetMechanismInfo", err)
+		}
+		if t.state.mechInfo == nil {
+			t.state.mechInfo = map[uint]pkcs11.MechanismInfo{}
+		}
+		t.state.mechInfo[typ] = info
+	}
+	if uint(bits) < info.MinKeySize || (info.MaxKeySize != 0 && uint(bits) > info.MaxKeySize) {
+		return fmt.Errorf("%w: %d-bit keys (the token takes %d to %d)", ErrMechanismUnsupported, bits, info.MinKeySize, info.MaxKeySize)
+	}
+	return nil
+}
+
 // Sign signs input with key: the data itself when m.HashOnToken, else its
-// digest. ECDSA signatures come back as r‖s, as PKCS#11 gives them.
+// digest. ECDSA signatures come back as r‖s, as PKCS#11 gives them. A
+// mechanism the token does not list is refused before it is asked; a key
+// that needs a login for each use gets one with the call's PIN.
 func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error) {
 	pm, err := m.pkcs11Mechanism()
 	if err != nil {
@@ -130,6 +159,9 @@ func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error
 	if (m.Scheme == ECDSA && !isEC) || (m.Scheme != ECDSA && !isRSA) {
 		return nil, fmt.Errorf("signing: key %s: %w", key.ID, ErrMechanismUnsupported)
 	}
+	if err := s.offers(pm.Mechanism, 0); err != nil {
+		return nil, fmt.Errorf("signing: %w", err)
+	}
 	if !m.HashOnToken {
 		if len(input) != m.Hash.Size() {
 			return nil, fmt.Errorf("digest is %d bytes, %v needs %d", len(input), m.Hash, m.Hash.Size())
@@ -138,14 +170,36 @@ func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error
 			input = append(append([]byte(nil), digestInfoPrefixes[m.Hash]...), input...)
 		}
 	}
-	if err := s.s.c.SignInit(s.s.sh, []*pkcs11.Mechanism{pm}, key.handle); err != nil {
+	if err := s.p11.SignInit(s.sh, []*pkcs11.Mechanism{pm}, key.handle); err != nil {
 		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_SignInit", err))
 	}
-	sig, err := s.s.c.Sign(s.s.sh, input)
+	if key.alwaysAuth {
+		if err := s.loginFor(pkcs11.CKU_CONTEXT_SPECIFIC, s.cred); err != nil {
+			return nil, fmt.Errorf("signing: %w", err)
+		}
+	}
+	var sig []byte
+	if size := signatureSize(key.Public); size > 0 && s.mod.direct.available() {
+		sig, err = s.mod.direct.sign(s.sh, input, size)
+	} else {
+		sig, err = s.p11.Sign(s.sh, input)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_Sign", err))
 	}
 	return sig, nil
+}
+
+// signatureSize is how long a signature by the key with public half pub
+// is: the modulus for RSA, both halves of r‖s for ECDSA; 0 when unknown.
+func signatureSize(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return k.Size()
+	case *ecdsa.PublicKey:
+		return 2 * ((k.Curve.Params().BitSize + 7) / 8)
+	}
+	return 0
 }
 
 // mapMechanismError is mapError with the codes that mean "not this way".

@@ -157,6 +157,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			log.Warn("stopping the PC/SC watcher", "err", err)
 		}
 	}()
+	hw.FollowReaders(readers.State) // a card no module knows is probed once per insertion
 	media := cfg.Media
 	if len(media) == 0 {
 		media = agent.DefaultMedia
