@@ -27,8 +27,8 @@ type Hardware interface {
 	Tokens(ctx context.Context) ([]token.TokenInfo, error)
 	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
 	Login(ctx context.Context, tokenID string, cred token.Credentials, fn func(s *token.Session) error) error
-	ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error
-	UnlockPIN(ctx context.Context, tokenID, soPIN, newPIN string, confirmFinalTry bool) error
+	ChangePIN(ctx context.Context, tokenID string, oldPIN, newPIN []byte, confirmFinalTry bool) error
+	UnlockPIN(ctx context.Context, tokenID string, soPIN, newPIN []byte, confirmFinalTry bool) error
 }
 
 // Readers is what the agent needs from the PC/SC watcher: its state, and a

@@ -345,8 +345,8 @@ func removeReplaced(s *token.Session, old *token.Certificate) error {
 }
 
 // ChangePIN changes the user PIN from call.PIN to newPIN.
-func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
-	p := a.attempt(ctx, call)
+func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN []byte) error {
+	p := a.attempt(ctx, call, newPIN)
 	return p.run(func() error {
 		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())
 	})
@@ -354,8 +354,8 @@ func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
 
 // UnlockPIN sets a new user PIN after logging in with the SO PIN in
 // call.PIN, unblocking a locked one. The SO PIN has its own throttle.
-func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN string) error {
-	p := a.attempt(ctx, call)
+func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN []byte) error {
+	p := a.attempt(ctx, call, newPIN)
 	p.kind = soPIN
 	return p.run(func() error {
 		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())

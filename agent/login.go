@@ -15,11 +15,14 @@ const LocalOrigin = "local"
 // Call is what every PIN-taking method starts from: who asks, for which
 // token, with which PIN. It lives as long as the call; nothing keeps it.
 type Call struct {
-	Method          string // what the audit log names the call (the protocol method)
-	Origin          string // LocalOrigin without an Origin header
-	Token           string // token id
-	PIN             string // the user PIN, or the SO PIN for UnlockPIN
-	ConfirmFinalTry bool   // the call asks to spend the PIN's final try
+	Method string // what the audit log names the call (the protocol method)
+	Origin string // LocalOrigin without an Origin header
+	Token  string // token id
+	// PIN is the user PIN, or the SO PIN for UnlockPIN. The method clears
+	// it (and a new PIN it is given) when the call ends: the caller hands
+	// over bytes no one else needs.
+	PIN             []byte
+	ConfirmFinalTry bool // the call asks to spend the PIN's final try
 	// Attended: the call comes from where a person, and no web page,
 	// decides: the agent's own page or a program on this computer.
 	Attended bool
@@ -54,10 +57,15 @@ type pinAttempt struct {
 	inputs []SignInput
 	batch  bool
 	signed []bool
+	// secrets are the PINs the call was given, cleared when it ends.
+	secrets [][]byte
 }
 
-func (a *Agent) attempt(ctx context.Context, call Call) *pinAttempt {
-	return &pinAttempt{a: a, ctx: ctx, call: call, rec: AuditRecord{Origin: call.Origin, Method: call.Method, Token: call.Token}}
+// attempt starts a PIN-taking call; newPINs are the new PINs it sets, which
+// finish clears with the call's PIN.
+func (a *Agent) attempt(ctx context.Context, call Call, newPINs ...[]byte) *pinAttempt {
+	return &pinAttempt{a: a, ctx: ctx, call: call, secrets: append(newPINs, call.PIN),
+		rec: AuditRecord{Origin: call.Origin, Method: call.Method, Token: call.Token}}
 }
 
 // run refuses the call when the throttle holds its kind of PIN on the
@@ -102,8 +110,12 @@ func rateLimited(kind pinKind, scope throttleScope, wait time.Duration) *Error {
 		Message: fmt.Sprintf("too many %s for this token %s; try again later", pins, from)}
 }
 
-// finish audits the call's outcome and returns err as an *Error.
+// finish clears the call's PINs, audits its outcome and returns err as an
+// *Error.
 func (p *pinAttempt) finish(err error) error {
+	for _, pin := range p.secrets {
+		clear(pin)
+	}
 	var ae *Error
 	if err != nil {
 		ae = classify(err)

@@ -182,7 +182,7 @@ type pinHW struct {
 	tries atomic.Int32
 }
 
-func (h *pinHW) ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error {
+func (h *pinHW) ChangePIN(ctx context.Context, tokenID string, oldPIN, newPIN []byte, confirmFinalTry bool) error {
 	h.token <- struct{}{}
 	defer func() { <-h.token }()
 	h.tries.Add(1)
@@ -219,7 +219,7 @@ func throttleConcurrentCalls(t *testing.T) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				err := a.ChangePIN(context.Background(), Call{Origin: origin, Token: "tok", PIN: "0000"}, "1111")
+				err := a.ChangePIN(context.Background(), Call{Origin: origin, Token: "tok", PIN: []byte("0000")}, []byte("1111"))
 				var ae *Error
 				if !errors.As(err, &ae) {
 					t.Errorf("error %v, want an *Error", err)
@@ -275,5 +275,24 @@ func throttleTurnEndsWithContext(t *testing.T) {
 	leave()
 	if n := len(th.turns); n != 0 {
 		t.Errorf("%d turns left behind", n)
+	}
+}
+
+// TestPINsAreCleared: a PIN-taking call clears the PINs it was given when
+// it ends, whether the token refused them, took them, or the throttle
+// kept them from it.
+func TestPINsAreCleared(t *testing.T) {
+	synctest.Test(t, pinsAreCleared)
+}
+
+func pinsAreCleared(t *testing.T) {
+	hw := &pinHW{token: make(chan struct{}, 1)}
+	a := New(hw, Options{})
+	for i := range maxWrongPINs + 1 { // the last one is refused by the throttle
+		pin, newPIN := []byte("0000"), []byte("1111")
+		_ = a.ChangePIN(context.Background(), Call{Origin: "local", Token: "tok", PIN: pin}, newPIN)
+		if string(pin) != "\x00\x00\x00\x00" || string(newPIN) != "\x00\x00\x00\x00" {
+			t.Errorf("call %d: PINs %q and %q left after the call, want them cleared", i+1, pin, newPIN)
+		}
 	}
 }

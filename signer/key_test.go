@@ -42,7 +42,7 @@ func signerToken(tb testing.TB) (*token.Manager, string) {
 // algorithm alg.
 func withKey(tb testing.TB, m *token.Manager, id string, alg token.KeyAlgorithm, fn func(k *signer.Key, pk token.PrivateKey)) {
 	tb.Helper()
-	err := m.Login(context.Background(), id, token.Credentials{PIN: "1234"}, func(s *token.Session) error {
+	err := m.Login(context.Background(), id, token.Credentials{PIN: []byte("1234")}, func(s *token.Session) error {
 		pk, err := s.GenerateKeyPair(alg, string(alg))
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 func signAs(t *testing.T, m *token.Manager, id string, digest []byte) []byte {
 	t.Helper()
 	var sig []byte
-	err := m.Login(context.Background(), id, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err := m.Login(context.Background(), id, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		cert, err := s.Certificate("02")
 		if err != nil {
 			return err

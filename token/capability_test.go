@@ -37,13 +37,13 @@ func TestReadOnlyTokenRefusesWrites(t *testing.T) {
 	ctx := context.Background()
 	noop := func(*token.Session) error { return nil }
 	for name, call := range map[string]func() error{
-		"a write": func() error { return m.Login(ctx, bob.ID, token.Credentials{PIN: userPIN, Writes: true}, noop) },
+		"a write": func() error { return m.Login(ctx, bob.ID, token.Credentials{PIN: []byte(userPIN), Writes: true}, noop) },
 		"a key generation": func() error {
-			return m.Login(ctx, bob.ID, token.Credentials{PIN: userPIN, Generates: token.ECP256}, noop)
+			return m.Login(ctx, bob.ID, token.Credentials{PIN: []byte(userPIN), Generates: token.ECP256}, noop)
 		},
-		"a PIN change":       func() error { return m.ChangePIN(ctx, bob.ID, userPIN, "4321", false) },
-		"a PIN unlock":       func() error { return m.UnlockPIN(ctx, bob.ID, soPIN, "4321", false) },
-		"a write, wrong PIN": func() error { return m.Login(ctx, bob.ID, token.Credentials{PIN: "0000", Writes: true}, noop) },
+		"a PIN change":       func() error { return m.ChangePIN(ctx, bob.ID, []byte(userPIN), []byte("4321"), false) },
+		"a PIN unlock":       func() error { return m.UnlockPIN(ctx, bob.ID, []byte(soPIN), []byte("4321"), false) },
+		"a write, wrong PIN": func() error { return m.Login(ctx, bob.ID, token.Credentials{PIN: []byte("0000"), Writes: true}, noop) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctl.ClearCalls(t)
@@ -55,7 +55,7 @@ func TestReadOnlyTokenRefusesWrites(t *testing.T) {
 	}
 	// A session on it is read-only, and reading still works: logged in, a
 	// write that slips through is refused by the session too.
-	err := m.Login(ctx, bob.ID, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err := m.Login(ctx, bob.ID, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		if _, err := s.GenerateKeyPair(token.ECP256, "k"); !errors.Is(err, token.ErrReadOnly) {
 			t.Errorf("GenerateKeyPair on a read-only token: %v, want ErrReadOnly", err)
 		}
@@ -67,7 +67,7 @@ func TestReadOnlyTokenRefusesWrites(t *testing.T) {
 	}
 	noCalls(t, ctl, "C_GenerateKeyPair")
 	// The other token is not read-only.
-	if err := m.Login(ctx, alice.ID, token.Credentials{PIN: userPIN, Writes: true}, noop); err != nil {
+	if err := m.Login(ctx, alice.ID, token.Credentials{PIN: []byte(userPIN), Writes: true}, noop); err != nil {
 		t.Errorf("alice: %v", err)
 	}
 }
@@ -157,7 +157,7 @@ func TestModuleWithoutKeyGeneration(t *testing.T) {
 	noop := func(*token.Session) error { return nil }
 	for _, alg := range token.KeyAlgorithms {
 		ctl.ClearCalls(t)
-		err := m.Login(ctx, bob, token.Credentials{PIN: userPIN, Generates: alg}, noop)
+		err := m.Login(ctx, bob, token.Credentials{PIN: []byte(userPIN), Generates: alg}, noop)
 		if !errors.Is(err, token.ErrMechanismUnsupported) {
 			t.Errorf("%s: err = %v, want ErrMechanismUnsupported", alg, err)
 		}
@@ -166,7 +166,7 @@ func TestModuleWithoutKeyGeneration(t *testing.T) {
 	// Logged in (as for a renewal, whose algorithm is known only then), the
 	// mechanisms are checked before anything is asked of the token.
 	ctl.ClearCalls(t)
-	err := m.Login(ctx, tokensByLabel(t, m)["alice"].ID, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err := m.Login(ctx, tokensByLabel(t, m)["alice"].ID, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		if _, err := s.GenerateKeyPair(token.ECP256, "k"); !errors.Is(err, token.ErrMechanismUnsupported) {
 			t.Errorf("GenerateKeyPair: %v, want ErrMechanismUnsupported", err)
 		}
@@ -197,10 +197,10 @@ func TestPINRefusedBeforeLogin(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctl.ClearCalls(t)
 			for what, err := range map[string]error{
-				"login":          m.Login(ctx, alice.ID, token.Credentials{PIN: pin}, noop),
-				"old PIN":        m.ChangePIN(ctx, alice.ID, pin, "4321", false),
-				"new PIN":        m.ChangePIN(ctx, alice.ID, userPIN, pin, false),
-				"unlock new PIN": m.UnlockPIN(ctx, alice.ID, soPIN, pin, false),
+				"login":          m.Login(ctx, alice.ID, token.Credentials{PIN: []byte(pin)}, noop),
+				"old PIN":        m.ChangePIN(ctx, alice.ID, []byte(pin), []byte("4321"), false),
+				"new PIN":        m.ChangePIN(ctx, alice.ID, []byte(userPIN), []byte(pin), false),
+				"unlock new PIN": m.UnlockPIN(ctx, alice.ID, []byte(soPIN), []byte(pin), false),
 			} {
 				var pe *token.PINError
 				if !errors.As(err, &pe) || pe.Problem != token.PINInvalid || pe.State.MinLen != 4 || pe.State.MaxLen != 255 {
@@ -213,7 +213,7 @@ func TestPINRefusedBeforeLogin(t *testing.T) {
 	// An empty SO PIN too; its length is not held to the user PIN's rules.
 	ctl.ClearCalls(t)
 	var pe *token.PINError
-	if err := m.UnlockPIN(ctx, alice.ID, "", "4321", false); !errors.As(err, &pe) || pe.Problem != token.PINInvalid || !pe.SO {
+	if err := m.UnlockPIN(ctx, alice.ID, []byte(""), []byte("4321"), false); !errors.As(err, &pe) || pe.Problem != token.PINInvalid || !pe.SO {
 		t.Errorf("empty SO PIN: %v, want PINInvalid", err)
 	}
 	noCalls(t, ctl, "C_Login")
@@ -227,7 +227,7 @@ func TestChangePINConfirmsTheOldPIN(t *testing.T) {
 	ctl.Set(t, "fail = C_SetPIN CKR_OK")
 	alice := tokensByLabel(t, m)["alice"].ID
 	ctl.ClearCalls(t)
-	err := m.ChangePIN(context.Background(), alice, "0000", "4321", false)
+	err := m.ChangePIN(context.Background(), alice, []byte("0000"), []byte("4321"), false)
 	var pe *token.PINError
 	if !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
 		t.Fatalf("wrong old PIN: %v, want PINIncorrect", err)
@@ -251,7 +251,7 @@ func TestPINPad(t *testing.T) {
 	for _, pin := range []string{"", "a PIN the page sent anyway"} {
 		var sig []byte
 		var pub crypto.PublicKey
-		err := m.Login(context.Background(), alice.ID, token.Credentials{PIN: pin}, func(s *token.Session) error {
+		err := m.Login(context.Background(), alice.ID, token.Credentials{PIN: []byte(pin)}, func(s *token.Session) error {
 			cert, err := s.Certificate("02")
 			if err != nil {
 				return err
@@ -294,7 +294,7 @@ func TestAlwaysAuthenticate(t *testing.T) {
 	const n = 3
 	for _, certID := range []string{"9c00", "9c01"} {
 		ctl.ClearCalls(t)
-		err := m.Login(context.Background(), bob, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+		err := m.Login(context.Background(), bob, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 			cert, err := s.Certificate(certID)
 			if err != nil {
 				return err

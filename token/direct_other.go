@@ -21,3 +21,15 @@ func (directCalls) attribute(pkcs11.SessionHandle, pkcs11.ObjectHandle, uint, in
 func (directCalls) sign(pkcs11.SessionHandle, []byte, int) ([]byte, error) {
 	panic("token: no direct calls on this system")
 }
+
+func (directCalls) login(pkcs11.SessionHandle, uint, []byte) error {
+	panic("token: no direct calls on this system")
+}
+
+func (directCalls) setPIN(pkcs11.SessionHandle, []byte, []byte) error {
+	panic("token: no direct calls on this system")
+}
+
+func (directCalls) initPIN(pkcs11.SessionHandle, []byte) error {
+	panic("token: no direct calls on this system")
+}

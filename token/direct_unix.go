@@ -16,11 +16,14 @@ typedef struct { unsigned char major, minor; } ck_version;
 typedef struct { ck_version version; void *fn[68]; } ck_function_list;
 typedef struct { ck_ulong type; void *value; ck_ulong len; } ck_attribute;
 
-enum { fn_get_attribute_value = 24, fn_sign = 43 };
+enum { fn_init_pin = 10, fn_set_pin = 11, fn_login = 18, fn_get_attribute_value = 24, fn_sign = 43 };
 
 typedef ck_ulong (*get_function_list_fn)(ck_function_list **);
 typedef ck_ulong (*get_attribute_value_fn)(ck_ulong, ck_ulong, ck_attribute *, ck_ulong);
 typedef ck_ulong (*sign_fn)(ck_ulong, unsigned char *, ck_ulong, unsigned char *, ck_ulong *);
+typedef ck_ulong (*login_fn)(ck_ulong, ck_ulong, unsigned char *, ck_ulong);
+typedef ck_ulong (*set_pin_fn)(ck_ulong, unsigned char *, ck_ulong, unsigned char *, ck_ulong);
+typedef ck_ulong (*init_pin_fn)(ck_ulong, unsigned char *, ck_ulong);
 
 // direct_open loads the library again (the loader hands back the one
 // already loaded) and asks it for its function list, the same one
@@ -54,6 +57,20 @@ static ck_ulong direct_sign(ck_function_list *l, ck_ulong session, unsigned char
 		ck_ulong len, unsigned char *sig, ck_ulong *siglen) {
 	return ((sign_fn)l->fn[fn_sign])(session, data, len, sig, siglen);
 }
+
+static ck_ulong direct_login(ck_function_list *l, ck_ulong session, ck_ulong user,
+		unsigned char *pin, ck_ulong len) {
+	return ((login_fn)l->fn[fn_login])(session, user, pin, len);
+}
+
+static ck_ulong direct_set_pin(ck_function_list *l, ck_ulong session, unsigned char *old,
+		ck_ulong oldlen, unsigned char *new, ck_ulong newlen) {
+	return ((set_pin_fn)l->fn[fn_set_pin])(session, old, oldlen, new, newlen);
+}
+
+static ck_ulong direct_init_pin(ck_function_list *l, ck_ulong session, unsigned char *pin, ck_ulong len) {
+	return ((init_pin_fn)l->fn[fn_init_pin])(session, pin, len);
+}
 */
 import "C"
 
@@ -65,8 +82,10 @@ import (
 
 // directCalls makes the PKCS#11 calls that miekg/pkcs11 makes twice, once
 // for the length and once for the value, as one call into a buffer sized
-// beforehand: on a card each call can be a round trip. The zero value has
-// none, and its callers use miekg/pkcs11 instead.
+// beforehand: on a card each call can be a round trip. It also makes the
+// PIN-taking calls with the caller's bytes, which miekg/pkcs11 would copy
+// into C memory it frees without clearing (pincalls.go). The zero value
+// has none, and its callers use miekg/pkcs11 instead.
 type directCalls struct {
 	list   *C.ck_function_list
 	handle unsafe.Pointer
@@ -124,4 +143,38 @@ func (d directCalls) sign(sh pkcs11.SessionHandle, data []byte, size int) ([]byt
 		}
 		return sig[:n], nil
 	}
+}
+
+// pinArg is a PIN's bytes as the module reads them for the length of one
+// call: NULL when there are none (a PIN pad). The module does not keep the
+// pointer, which cgo's rules ask of C code given Go memory.
+func pinArg(pin []byte) *C.uchar {
+	if len(pin) == 0 {
+		return nil
+	}
+	return (*C.uchar)(unsafe.Pointer(unsafe.SliceData(pin)))
+}
+
+// login makes C_Login in session sh as userType with pin.
+func (d directCalls) login(sh pkcs11.SessionHandle, userType uint, pin []byte) error {
+	return rvError(C.direct_login(d.list, C.ck_ulong(sh), C.ck_ulong(userType), pinArg(pin), C.ck_ulong(len(pin))))
+}
+
+// setPIN makes C_SetPIN in session sh.
+func (d directCalls) setPIN(sh pkcs11.SessionHandle, oldPIN, newPIN []byte) error {
+	return rvError(C.direct_set_pin(d.list, C.ck_ulong(sh), pinArg(oldPIN), C.ck_ulong(len(oldPIN)), pinArg(newPIN), C.ck_ulong(len(newPIN))))
+}
+
+// initPIN makes C_InitPIN in session sh.
+func (d directCalls) initPIN(sh pkcs11.SessionHandle, pin []byte) error {
+	return rvError(C.direct_init_pin(d.list, C.ck_ulong(sh), pinArg(pin), C.ck_ulong(len(pin))))
+}
+
+// rvError is a PKCS#11 return value as miekg/pkcs11 gives it: nil for
+// CKR_OK, else a pkcs11.Error.
+func rvError(rv C.ck_ulong) error {
+	if rv != 0 {
+		return pkcs11.Error(rv)
+	}
+	return nil
 }

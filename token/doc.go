@@ -57,7 +57,11 @@
 // CKA_ALWAYS_AUTHENTICATE gets a CKU_CONTEXT_SPECIFIC login with the call's
 // PIN after each C_SignInit. ChangePIN logs in with the old PIN before
 // C_SetPIN: tpm2-pkcs11's C_SetPIN answers CKR_OK to a wrong old PIN and
-// changes nothing.
+// changes nothing. PINs are byte slices the caller clears after the call;
+// C_Login, C_SetPIN and C_InitPIN go through the module's function list
+// with those bytes where they are (pincalls.go), so the token layer makes
+// no copy of a PIN (through miekg/pkcs11, where there is no function list
+// to call, its C.CString copy is left uncleared).
 //
 // # Calls into the token
 //

@@ -45,9 +45,9 @@ func TestRefusalsDoNotTouchTheToken(t *testing.T) {
 			ctl.ClearCalls(t)
 			var err error
 			if tt.so {
-				err = m.UnlockPIN(ctx, id, soPIN, "4321", tt.confirm)
+				err = m.UnlockPIN(ctx, id, []byte(soPIN), []byte("4321"), tt.confirm)
 			} else {
-				err = m.Login(ctx, id, token.Credentials{PIN: userPIN, ConfirmFinalTry: tt.confirm}, func(*token.Session) error { return nil })
+				err = m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN), ConfirmFinalTry: tt.confirm}, func(*token.Session) error { return nil })
 			}
 			var pe *token.PINError
 			if !errors.As(err, &pe) || pe.Problem != tt.want || pe.SO != tt.so {
@@ -63,7 +63,7 @@ func TestRefusalsDoNotTouchTheToken(t *testing.T) {
 	t.Run("final try confirmed goes ahead", func(t *testing.T) {
 		ctl.Set(t, "token_flags_set = CKF_USER_PIN_FINAL_TRY")
 		ctl.ClearCalls(t)
-		err := m.Login(ctx, id, token.Credentials{PIN: userPIN, ConfirmFinalTry: true}, func(*token.Session) error { return nil })
+		err := m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN), ConfirmFinalTry: true}, func(*token.Session) error { return nil })
 		if err != nil || ctl.Called(t, "C_Login") != 1 {
 			t.Errorf("err = %v, C_Login called %d times; want one login", err, ctl.Called(t, "C_Login"))
 		}
@@ -81,10 +81,10 @@ func TestPINErrorsFromTheToken(t *testing.T) {
 		want    token.PINProblem
 		so      bool
 	}{
-		{"fail = C_Login:USER CKR_PIN_LOCKED", func() error { return m.Login(ctx, id, token.Credentials{PIN: userPIN}, noop) }, token.PINLocked, false},
-		{"fail = C_Login:SO CKR_PIN_LOCKED", func() error { return m.UnlockPIN(ctx, id, soPIN, "4321", false) }, token.PINLocked, true},
-		{"fail = C_Login:SO CKR_PIN_INCORRECT", func() error { return m.UnlockPIN(ctx, id, soPIN, "4321", false) }, token.PINIncorrect, true},
-		{"fail = C_SetPIN CKR_PIN_LEN_RANGE", func() error { return m.ChangePIN(ctx, id, userPIN, "4321", false) }, token.PINInvalid, false},
+		{"fail = C_Login:USER CKR_PIN_LOCKED", func() error { return m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN)}, noop) }, token.PINLocked, false},
+		{"fail = C_Login:SO CKR_PIN_LOCKED", func() error { return m.UnlockPIN(ctx, id, []byte(soPIN), []byte("4321"), false) }, token.PINLocked, true},
+		{"fail = C_Login:SO CKR_PIN_INCORRECT", func() error { return m.UnlockPIN(ctx, id, []byte(soPIN), []byte("4321"), false) }, token.PINIncorrect, true},
+		{"fail = C_SetPIN CKR_PIN_LEN_RANGE", func() error { return m.ChangePIN(ctx, id, []byte(userPIN), []byte("4321"), false) }, token.PINInvalid, false},
 	}
 	for _, tt := range tests {
 		ctl.Set(t, tt.control)
@@ -96,7 +96,7 @@ func TestPINErrorsFromTheToken(t *testing.T) {
 	}
 	// The flags in the error are those read after the failure.
 	ctl.Set(t, "fail = C_Login:USER CKR_PIN_INCORRECT", "token_flags_set = CKF_USER_PIN_FINAL_TRY")
-	err := m.Login(ctx, id, token.Credentials{PIN: userPIN, ConfirmFinalTry: true}, noop)
+	err := m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN), ConfirmFinalTry: true}, noop)
 	var pe *token.PINError
 	if !errors.As(err, &pe) || !pe.State.FinalTry {
 		t.Errorf("err = %#v, want PINIncorrect with the final-try flag", err)
@@ -115,7 +115,7 @@ func TestDeviceFailuresMidCall(t *testing.T) {
 	digest := sha256.Sum256([]byte("x"))
 
 	sign := func(id string) error {
-		return m.Login(ctx, id, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+		return m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 			k, err := s.PrivateKey("02") // alice's EC key
 			if err != nil {
 				return err
@@ -137,7 +137,7 @@ func TestDeviceFailuresMidCall(t *testing.T) {
 	// An import cut off by a pulled token leaves no certificate behind.
 	ctl.Set(t)
 	var pub crypto.PublicKey
-	err = m.Login(ctx, bob, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err = m.Login(ctx, bob, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		k, err := s.GenerateKeyPair(token.ECP256, "bob")
 		pub = k.Public
 		return err
@@ -150,7 +150,7 @@ func TestDeviceFailuresMidCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl.Set(t, "slot_label = bob", "fail = C_CreateObject CKR_DEVICE_REMOVED")
-	err = m.Login(ctx, bob, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err = m.Login(ctx, bob, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		_, err := s.ImportCertificate(cert, "")
 		return err
 	})
@@ -247,7 +247,7 @@ func TestModuleRecovers(t *testing.T) {
 	ctl.Set(t, "fail = C_Login CKR_GENERAL_ERROR times=1")
 	ctl.ClearCalls(t)
 	var de *token.DeviceError
-	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) || token.CodeName(de.Code) != "CKR_GENERAL_ERROR" {
+	if err := m.Login(ctx, alice, token.Credentials{PIN: []byte(userPIN)}, noop); !errors.As(err, &de) || token.CodeName(de.Code) != "CKR_GENERAL_ERROR" {
 		t.Fatalf("login: %v, want CKR_GENERAL_ERROR", err)
 	}
 	if ctl.Called(t, "C_Finalize") != 1 || ctl.Called(t, "C_Initialize") != 1 {
@@ -256,7 +256,7 @@ func TestModuleRecovers(t *testing.T) {
 	if st, err := state(); st != token.ModuleReady || err != nil {
 		t.Errorf("after recovering: %s %v, want ready", st, err)
 	}
-	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); err != nil {
+	if err := m.Login(ctx, alice, token.Credentials{PIN: []byte(userPIN)}, noop); err != nil {
 		t.Fatalf("after recovering: %v", err)
 	}
 
@@ -266,7 +266,7 @@ func TestModuleRecovers(t *testing.T) {
 	slow := make(chan error, 1)
 	go func() { _, err := m.Certificates(ctx, bob); slow <- err }()
 	waitFor(t, "bob's certificates searched", func() bool { return ctl.Called(t, "C_FindObjectsInit") > 0 })
-	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) {
+	if err := m.Login(ctx, alice, token.Credentials{PIN: []byte(userPIN)}, noop); !errors.As(err, &de) {
 		t.Fatalf("login: %v, want a DeviceError", err)
 	}
 	if st, err := state(); st != token.ModuleRecovering || !errors.As(err, &de) || token.CodeName(de.Code) != "CKR_DEVICE_ERROR" {
@@ -291,7 +291,7 @@ func TestModuleRecovers(t *testing.T) {
 	// The back end still away: the re-initialisation fails, the module
 	// lists nothing and says why, until it comes back.
 	ctl.Set(t, "fail = C_Login CKR_GENERAL_ERROR times=1", "fail = C_Initialize CKR_GENERAL_ERROR")
-	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) {
+	if err := m.Login(ctx, alice, token.Credentials{PIN: []byte(userPIN)}, noop); !errors.As(err, &de) {
 		t.Fatalf("login: %v, want a DeviceError", err)
 	}
 	if st, err := state(); st != token.ModuleFailed || err == nil {
@@ -305,7 +305,7 @@ func TestModuleRecovers(t *testing.T) {
 	if st, err := state(); st != token.ModuleReady || err != nil {
 		t.Errorf("back: %s %v, want ready", st, err)
 	}
-	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); err != nil {
+	if err := m.Login(ctx, alice, token.Credentials{PIN: []byte(userPIN)}, noop); err != nil {
 		t.Errorf("back: %v", err)
 	}
 }

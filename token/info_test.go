@@ -155,7 +155,7 @@ func TestCheckPIN(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkPIN(tt.st, tt.pin, tt.so)
+			err := checkPIN(tt.st, []byte(tt.pin), tt.so)
 			var pe *PINError
 			if tt.ok != (err == nil) || (err != nil && (!errors.As(err, &pe) || pe.Problem != PINInvalid || pe.SO != tt.so)) {
 				t.Errorf("checkPIN(%q) = %v, want ok %v", tt.pin, err, tt.ok)

@@ -55,9 +55,11 @@ func (e *PINError) Error() string {
 // token that cannot do it refuses before any login. They live as long as
 // the call.
 type Credentials struct {
-	SO              bool   // log in as security officer
-	PIN             string // never logged, never kept
-	ConfirmFinalTry bool   // go ahead even when the token reports one try left
+	SO bool // log in as security officer
+	// PIN is never logged and never kept: the module reads it where it
+	// is (pinCalls), and the caller clears it once the call is over.
+	PIN             []byte
+	ConfirmFinalTry bool // go ahead even when the token reports one try left
 	// Writes says the call changes the token: a write-protected one
 	// refuses it (ErrReadOnly).
 	Writes bool
@@ -89,11 +91,11 @@ func refusal(st PINState, cred Credentials) error {
 // only: the length rules a token gives are its user PIN's, and an SO PIN
 // (a PUK) may have others. A token with a PIN pad takes no PIN from the
 // caller, so there is nothing to check.
-func checkPIN(st PINState, pin string, so bool) error {
+func checkPIN(st PINState, pin []byte, so bool) error {
 	if st.ProtectedAuthPath {
 		return nil
 	}
-	if pin == "" || (!so && ((st.MinLen > 0 && len(pin) < st.MinLen) || (st.MaxLen > 0 && len(pin) > st.MaxLen))) {
+	if len(pin) == 0 || (!so && ((st.MinLen > 0 && len(pin) < st.MinLen) || (st.MaxLen > 0 && len(pin) > st.MaxLen))) {
 		return &PINError{Problem: PINInvalid, SO: so, State: st}
 	}
 	return nil
@@ -195,9 +197,9 @@ func (s *Session) login(cred Credentials, fn func() error) error {
 func (s *Session) loginFor(userType uint, cred Credentials) error {
 	pin := cred.PIN
 	if s.info.PIN.ProtectedAuthPath {
-		pin = "" // miekg/pkcs11 passes NULL for an empty PIN
+		pin = nil // NULL: typed on the pad
 	}
-	if err := s.p11.Login(s.sh, userType, pin); err != nil {
+	if err := s.pinLogin(userType, pin); err != nil {
 		return s.pinFailure("C_Login", cred.SO, err)
 	}
 	return nil
@@ -205,7 +207,7 @@ func (s *Session) loginFor(userType uint, cred Credentials) error {
 
 // checkNewPIN refuses a new PIN the token's length rules forbid, before
 // the token is asked.
-func checkNewPIN(st PINState, pin string) error {
+func checkNewPIN(st PINState, pin []byte) error {
 	if st.ProtectedAuthPath {
 		return nil
 	}
@@ -217,7 +219,7 @@ func checkNewPIN(st PINState, pin string) error {
 // one failed try, and a module whose C_SetPIN answers CKR_OK to a wrong old
 // PIN without changing anything (tpm2-pkcs11 does) cannot make it look
 // changed.
-func (m *Manager) ChangePIN(ctx context.Context, id, oldPIN, newPIN string, confirmFinalTry bool) error {
+func (m *Manager) ChangePIN(ctx context.Context, id string, oldPIN, newPIN []byte, confirmFinalTry bool) error {
 	cred := Credentials{PIN: oldPIN, ConfirmFinalTry: confirmFinalTry, Writes: true}
 	return m.withToken(ctx, id, func(t *heldToken) error {
 		if err := t.admit(cred, true); err != nil {
@@ -229,9 +231,9 @@ func (m *Manager) ChangePIN(ctx context.Context, id, oldPIN, newPIN string, conf
 		return t.withSession(cred, func(s *Session) error {
 			return s.login(cred, func() error {
 				if s.info.PIN.ProtectedAuthPath {
-					oldPIN, newPIN = "", "" // both typed on the pad
+					oldPIN, newPIN = nil, nil // both typed on the pad
 				}
-				if err := s.p11.SetPIN(s.sh, oldPIN, newPIN); err != nil {
+				if err := s.pinSet(oldPIN, newPIN); err != nil {
 					return s.pinFailure("C_SetPIN", false, err)
 				}
 				return nil
@@ -242,7 +244,7 @@ func (m *Manager) ChangePIN(ctx context.Context, id, oldPIN, newPIN string, conf
 
 // UnlockPIN logs in to token id as security officer with soPIN and sets a
 // new user PIN, which also unblocks a locked one.
-func (m *Manager) UnlockPIN(ctx context.Context, id, soPIN, newPIN string, confirmFinalTry bool) error {
+func (m *Manager) UnlockPIN(ctx context.Context, id string, soPIN, newPIN []byte, confirmFinalTry bool) error {
 	cred := Credentials{SO: true, PIN: soPIN, ConfirmFinalTry: confirmFinalTry, Writes: true}
 	return m.withToken(ctx, id, func(t *heldToken) error {
 		if err := t.admit(cred, true); err != nil {
@@ -254,9 +256,9 @@ func (m *Manager) UnlockPIN(ctx context.Context, id, soPIN, newPIN string, confi
 		return t.withSession(cred, func(s *Session) error {
 			return s.login(cred, func() error {
 				if s.info.PIN.ProtectedAuthPath {
-					newPIN = "" // typed on the pad
+					newPIN = nil // typed on the pad
 				}
-				if err := s.p11.InitPIN(s.sh, newPIN); err != nil {
+				if err := s.pinInit(newPIN); err != nil {
 					return s.pinFailure("C_InitPIN", false, err)
 				}
 				return nil

@@ -24,7 +24,7 @@ const (
 // loginTo runs fn logged in to the token labelled label as the user.
 func loginTo(t *testing.T, m *token.Manager, label string, fn func(s *token.Session) error) error {
 	t.Helper()
-	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: userPIN}, fn)
+	return m.Login(context.Background(), tokensByLabel(t, m)[label].ID, token.Credentials{PIN: []byte(userPIN)}, fn)
 }
 
 func TestGenerateImportSignDelete(t *testing.T) {
@@ -160,7 +160,7 @@ func TestPINs(t *testing.T) {
 	ctx := context.Background()
 	noop := func(*token.Session) error { return nil }
 
-	err := m.Login(ctx, id, token.Credentials{PIN: "0000"}, noop)
+	err := m.Login(ctx, id, token.Credentials{PIN: []byte("0000")}, noop)
 	var pe *token.PINError
 	if !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || pe.SO || !pe.State.CountLow {
 		t.Fatalf("wrong PIN: %#v; want PINIncorrect with the count-low flag SoftHSM sets", err)
@@ -169,27 +169,27 @@ func TestPINs(t *testing.T) {
 		t.Error("count-low flag not in the token info after a wrong PIN")
 	}
 	for _, bad := range []string{"12", string(make([]byte, 300))} {
-		err = m.ChangePIN(ctx, id, userPIN, bad, false)
+		err = m.ChangePIN(ctx, id, []byte(userPIN), []byte(bad), false)
 		if !errors.As(err, &pe) || pe.Problem != token.PINInvalid || pe.State.MinLen != 4 || pe.State.MaxLen != 255 {
 			t.Errorf("new PIN of %d bytes: %v; want PINInvalid with lengths 4..255", len(bad), err)
 		}
 	}
-	if err := m.ChangePIN(ctx, id, "0000", "5678", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
+	if err := m.ChangePIN(ctx, id, []byte("0000"), []byte("5678"), false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
 		t.Errorf("change with a wrong old PIN: %v", err)
 	}
-	if err := m.ChangePIN(ctx, id, userPIN, "5678", false); err != nil {
+	if err := m.ChangePIN(ctx, id, []byte(userPIN), []byte("5678"), false); err != nil {
 		t.Fatalf("change: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "5678"}, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: []byte("5678")}, noop); err != nil {
 		t.Fatalf("login with the new PIN: %v", err)
 	}
-	if err := m.UnlockPIN(ctx, id, "00000000", "4321", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || !pe.SO {
+	if err := m.UnlockPIN(ctx, id, []byte("00000000"), []byte("4321"), false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect || !pe.SO {
 		t.Errorf("unlock with a wrong SO PIN: %v", err)
 	}
-	if err := m.UnlockPIN(ctx, id, soPIN, "4321", false); err != nil {
+	if err := m.UnlockPIN(ctx, id, []byte(soPIN), []byte("4321"), false); err != nil {
 		t.Fatalf("unlock: %v", err)
 	}
-	if err := m.Login(ctx, id, token.Credentials{PIN: "4321"}, noop); err != nil {
+	if err := m.Login(ctx, id, token.Credentials{PIN: []byte("4321")}, noop); err != nil {
 		t.Fatalf("login with the unlocked PIN: %v", err)
 	}
 }

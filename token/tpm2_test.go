@@ -47,7 +47,7 @@ func TestTPMTokens(t *testing.T) {
 	// A key made on one token is on that one only.
 	ctx := context.Background()
 	var key token.PrivateKey
-	err := m.Login(ctx, interop.ID, token.Credentials{PIN: userPIN, Generates: token.ECP256}, func(s *token.Session) error {
+	err := m.Login(ctx, interop.ID, token.Credentials{PIN: []byte(userPIN), Generates: token.ECP256}, func(s *token.Session) error {
 		var err error
 		key, err = s.GenerateKeyPair(token.ECP256, "made on interop")
 		return err
@@ -58,7 +58,7 @@ func TestTPMTokens(t *testing.T) {
 	keysOn := func(id string) []token.PrivateKey {
 		t.Helper()
 		var keys []token.PrivateKey
-		if err := m.Login(ctx, id, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+		if err := m.Login(ctx, id, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 			var err error
 			keys, err = s.PrivateKeys()
 			return err
@@ -96,7 +96,7 @@ func TestTPMCapabilities(t *testing.T) {
 	noop := func(*token.Session) error { return nil }
 	for alg, ok := range map[token.KeyAlgorithm]bool{token.RSA4096: false, token.RSA3072: true, token.ECP384: true} {
 		ctl.ClearCalls(t)
-		err := m.Login(ctx, interop, token.Credentials{PIN: userPIN, Generates: alg}, noop)
+		err := m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN), Generates: alg}, noop)
 		if ok != (err == nil) || (!ok && !errors.Is(err, token.ErrMechanismUnsupported)) {
 			t.Errorf("%s: %v, want supported %v", alg, err, ok)
 		}
@@ -104,7 +104,7 @@ func TestTPMCapabilities(t *testing.T) {
 			t.Errorf("%s: logged in to refuse it", alg)
 		}
 	}
-	err := m.Login(ctx, interop, token.Credentials{PIN: userPIN}, func(s *token.Session) error {
+	err := m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
 		k, err := s.GenerateKeyPair(token.RSA2048, "rsa")
 		if err != nil {
 			return err
@@ -128,16 +128,16 @@ func TestTPMCapabilities(t *testing.T) {
 	}
 
 	var pe *token.PINError
-	if err := m.ChangePIN(ctx, interop, "999999", "111111", false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
+	if err := m.ChangePIN(ctx, interop, []byte("999999"), []byte("111111"), false); !errors.As(err, &pe) || pe.Problem != token.PINIncorrect {
 		t.Errorf("pin change with a wrong old PIN: %v, want PINIncorrect", err)
 	}
-	if err := m.Login(ctx, interop, token.Credentials{PIN: userPIN}, noop); err != nil {
+	if err := m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN)}, noop); err != nil {
 		t.Errorf("the PIN after the refused change: %v", err)
 	}
-	if err := m.ChangePIN(ctx, interop, userPIN, "111111", false); err != nil {
+	if err := m.ChangePIN(ctx, interop, []byte(userPIN), []byte("111111"), false); err != nil {
 		t.Fatalf("pin change: %v", err)
 	}
-	if err := m.Login(ctx, interop, token.Credentials{PIN: "111111"}, noop); err != nil {
+	if err := m.Login(ctx, interop, token.Credentials{PIN: []byte("111111")}, noop); err != nil {
 		t.Errorf("the new PIN: %v", err)
 	}
 }
@@ -153,7 +153,7 @@ func TestTPMRestarted(t *testing.T) {
 	interop := tokensByLabel(t, m)["interop"].ID
 	ctx := context.Background()
 	sign := func() error {
-		return m.Login(ctx, interop, token.Credentials{PIN: userPIN, Generates: token.ECP256}, func(s *token.Session) error {
+		return m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN), Generates: token.ECP256}, func(s *token.Session) error {
 			k, err := s.GenerateKeyPair(token.ECP256, "k")
 			if err != nil {
 				return err

@@ -103,9 +103,33 @@ func (p paramSet) objectID(name string, required bool) (string, error) {
 	return p.bounded(name, "", maxObjectID)
 }
 
-// pin returns the PIN member name.
-func (p paramSet) pin(name string) (string, error) {
-	return p.requiredBounded(name, maxPIN)
+// pin returns the PIN member name as bytes that the agent clears when the
+// call ends. A JSON string without escapes, as PINs are, is its bytes
+// between the quotes: pin returns them in place, in the params member,
+// which pinTaking clears as well, so no copy is made. One with escapes is
+// decoded by encoding/json into a Go string first, which no one can
+// clear (PROTOCOL.md section 2).
+func (p paramSet) pin(name string) ([]byte, error) {
+	if !p.present(name) {
+		return nil, invalid("missing %q", name)
+	}
+	v := bytes.TrimSpace(p[name])
+	if kind(v) != '"' {
+		return nil, invalid("%q must be a string", name)
+	}
+	pin := v[1 : len(v)-1]
+	if bytes.IndexByte(pin, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return nil, invalid("%q must be a string", name)
+		}
+		pin = []byte(s)
+	}
+	if len(pin) > maxPIN {
+		clear(pin)
+		return nil, invalid("%q must hold at most %d bytes", name, maxPIN)
+	}
+	return pin, nil
 }
 
 // names returns the array of strings member name (nil when absent) when it

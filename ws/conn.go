@@ -121,11 +121,35 @@ func (c *conn) readLoop() (why string, drain bool) {
 			c.close(websocket.CloseUnsupportedData, "binary frames are not supported")
 			continue
 		}
-		frame, err := io.ReadAll(r)
+		frame, err := readFrame(r)
 		if err != nil {
+			clear(frame)
 			return c.readError(err)
 		}
 		c.dispatch(frame)
+		clear(frame) // the request holds copies of what it needs: no PIN stays here
+	}
+}
+
+// readFrame reads a frame whole. Like io.ReadAll it grows its buffer as
+// the frame comes, but it clears each buffer it leaves behind, which may
+// hold a PIN.
+func readFrame(r io.Reader) ([]byte, error) {
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			grown := append(buf[:cap(buf)], 0)[:len(buf)]
+			clear(buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }
 
@@ -201,6 +225,7 @@ func (c *conn) dispatch(frame []byte) {
 func (c *conn) run(req *request, h handler) {
 	start := time.Now()
 	frame, outcome := c.execute(req, h)
+	clear(req.Params) // the method is done with its params, and the PINs in them
 	c.log.Debug("call", "method", req.Method, "outcome", outcome, "duration", time.Since(start))
 	if !req.notification() {
 		c.sendFrame(frame)

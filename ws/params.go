@@ -19,11 +19,15 @@ type pinMethod func(ctx context.Context, p paramSet, call agent.Call) (any, erro
 // pinTaking makes the handler of a PIN-taking method: it reads the call
 // (the token, the PIN in member pinName, confirmFinalTry, the connection's
 // origin) and sees that a call refused for its params still leaves its line
-// in the audit log; calls that reach the agent are audited there.
+// in the audit log; calls that reach the agent are audited there. When the
+// call ends it clears the params' members, where the PINs came, and the
+// call's PIN.
 func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 	return func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
 		p, err := readParams(params)
+		defer p.clear() // the PINs in it, as they came
 		var call agent.Call
+		defer func() { clear(call.PIN) }() // the agent clears it too, when it is reached
 		if err == nil {
 			call, err = p.call(c, method, pinName)
 		}
@@ -36,6 +40,14 @@ func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 			s.agent.AuditRefused(ctx, agent.Call{Method: method, Origin: c.caller(), Token: p.auditTokenID()}, agent.InvalidInput)
 		}
 		return result, err
+	}
+}
+
+// clear overwrites every member with zeros, so that the PINs they hold
+// do not stay in memory after the call.
+func (p paramSet) clear() {
+	for _, v := range p {
+		clear(v)
 	}
 }
 
