@@ -10,7 +10,7 @@ import (
 // the frame to the agent's inputs.
 func BenchmarkSignBatchParams(b *testing.B) {
 	items := strings.TrimSuffix(strings.Repeat(`{"data":"YSBkb2N1bWVudCB0byBzaWdu"},`, 100), ",")
-	frame := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":7,"method":"sign.batch","params":{"token":"5f3a9c0e1b2d4c6a","pin":"1234","cert":"01","items":[%s]}}`, items)
+	frame := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":7,"method":"sign.batch","params":{"token":"5f3a9c0e1b2d4c6a5f3a9c0e1b2d4c6a","pin":"1234","cert":"01","items":[%s]}}`, items)
 	for b.Loop() {
 		req, perr := parseRequest(frame)
 		if perr != nil {

@@ -1,11 +1,11 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"github.com/tokenagent/tokenagent/agent"
@@ -70,9 +70,9 @@ func (p paramSet) signInput() (agent.SignInput, error) {
 	return in, err
 }
 
-// signItems reads the items of sign.batch, 1 to agent.MaxBatch of them:
-// a longer array is refused before its items are read. A wrong item is an
-// error with its index in the data.
+// signItems reads the items of sign.batch, 1 to agent.MaxBatch of them. A
+// wrong item is an error with its index in the data, unless there are too
+// many items.
 func (p paramSet) signItems() ([]agent.SignInput, error) {
 	if !p.present("items") {
 		return nil, invalid("missing %q", "items")
@@ -80,22 +80,40 @@ func (p paramSet) signItems() ([]agent.SignInput, error) {
 	if kind(p["items"]) != '[' {
 		return nil, invalid("%q must be an array", "items")
 	}
-	raw, err := arrayElements(p["items"], agent.MaxBatch)
-	switch {
-	case errors.Is(err, errTooMany), err == nil && len(raw) == 0:
-		return nil, invalid("items must hold 1 to %d entries", agent.MaxBatch)
-	case err != nil:
+	// Each item is read as it comes, and the count is checked first
+	// whatever an item holds: reading stops at the first item past the
+	// bound, so a longer array costs nothing but the frame it came in.
+	dec := json.NewDecoder(bytes.NewReader(p["items"]))
+	if _, err := dec.Token(); err != nil {
 		return nil, invalid("%q must be an array", "items")
 	}
-	items := make([]agent.SignInput, len(raw))
-	for i, r := range raw {
+	var items []agent.SignInput
+	var itemErr error // the first wrong item's
+	for i := 0; dec.More(); i++ {
+		if i == agent.MaxBatch {
+			return nil, invalid("items must hold 1 to %d entries", agent.MaxBatch)
+		}
 		var item paramSet
-		if kind(r) != '{' || json.Unmarshal(r, &item) != nil {
-			return nil, itemError(i, invalid("must be an object"))
+		err := dec.Decode(&item) // an item of the wrong type is consumed all the same
+		if itemErr != nil {
+			continue
 		}
-		if items[i], err = item.signInput(); err != nil {
-			return nil, itemError(i, err)
+		var in agent.SignInput
+		if err != nil || item == nil {
+			err = invalid("must be an object")
+		} else {
+			in, err = item.signInput()
 		}
+		if err != nil {
+			itemErr = itemError(i, err)
+		}
+		items = append(items, in)
+	}
+	switch {
+	case len(items) == 0:
+		return nil, invalid("items must hold 1 to %d entries", agent.MaxBatch)
+	case itemErr != nil:
+		return nil, itemErr
 	}
 	return items, nil
 }
