@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
+	"github.com/tokenagent/tokenagent/internal/state"
 )
 
 const tlsUsage = `usage: tokenagent tls setup|remove|status [--user] [--config FILE] [--dir DIR]
@@ -122,6 +123,14 @@ func tlsSetup(ctx context.Context, f tlsFlags, stdout io.Writer) error {
 	dir, err := f.tlsDir()
 	if err != nil {
 		return err
+	}
+	if f.dir == "" {
+		// The standard place is in the state directory, which must be
+		// the agent's own (mode 0700) or the agent will not start: make
+		// it so, or refuse here too, before the key is written there.
+		if _, err := state.Open(filepath.Dir(dir)); err != nil {
+			return err
+		}
 	}
 	cfgPath, err := f.configPath()
 	if err != nil {

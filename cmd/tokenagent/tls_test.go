@@ -284,3 +284,22 @@ func TestDoctorTLSTrust(t *testing.T) {
 		t.Errorf("a store without the CA is not a warning:\n%s", out)
 	}
 }
+
+// TestTLSSetupMakesAPrivateStateDirectory: setup at its standard place
+// creates the state directory it writes into with mode 0700, as the agent
+// needs it to start.
+func TestTLSSetupMakesAPrivateStateDirectory(t *testing.T) {
+	db := newNSSDB(t)
+	update, _ := recordingUpdate(t)
+	base := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", filepath.Join(base, "xdg"))
+	cfgPath := filepath.Join(base, "config.toml")
+	runOK(t, "tls", "setup", "--user", "--config", cfgPath, "--trust-dir", filepath.Join(base, "trust"), "--update-cmd", update, "--nss-db", db)
+	st, err := os.Stat(filepath.Join(base, "xdg", "tokenagent"))
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("state directory after tls setup: %v, mode %v; want 0700", err, st.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(base, "xdg", "tokenagent", "tls", localtls.CertFile)); err != nil {
+		t.Errorf("no certificate in the state directory: %v", err)
+	}
+}
