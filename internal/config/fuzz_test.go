@@ -150,10 +150,15 @@ modules = []                    # PKCS#11 module paths; empty = known modules fo
 allowed_origins = ["https://ca.example.com"]
 allow_no_origin = true
 max_connections = 256
+max_connections_per_origin = 32 # extension: one origin's share (local programs one, own origins one)
+idle_timeout = "5m"             # extension: close connections idle this long; "0s": never
 max_message_bytes = 8388608
 renew_before_days = 30
 poll_interval = "1s"            # PKCS#11 slot polling, for modules without slot events
 audit_log = ""                  # JSON lines; empty = next to the service's state directory
+audit_max_bytes = 16777216      # extension: the audit log is rotated before it grows past this
+audit_keep = 4                  # extension: rotated audit logs kept (audit.log.1 … audit.log.4)
+state_dir = ""                  # extension: the agent's state directory; empty = the standard place
 [tls]                           # optional; both or neither
 cert = ""
 key = ""
