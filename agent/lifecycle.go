@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -24,6 +25,9 @@ type KeyAlgorithm = token.KeyAlgorithm
 // KeyAlgorithms are the key algorithms keys.generate takes.
 var KeyAlgorithms = token.KeyAlgorithms
 
+// KeySpec is a key algorithm with its options (a GOST key's parameter set).
+type KeySpec = token.KeySpec
+
 // GeneratedKey is a key pair made on a token.
 type GeneratedKey struct {
 	ID        string // object id of the private key (the public one shares it)
@@ -31,12 +35,12 @@ type GeneratedKey struct {
 }
 
 // GenerateKey makes a key pair on the token.
-func (a *Agent) GenerateKey(ctx context.Context, call Call, alg KeyAlgorithm, label string) (GeneratedKey, error) {
+func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label string) (GeneratedKey, error) {
 	var out GeneratedKey
 	p := a.attempt(ctx, "keys.generate", call)
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
-			k, err := s.GenerateKeyPair(alg, label)
+			k, err := s.GenerateKeyPair(spec, label)
 			if err != nil {
 				return err
 			}
@@ -119,6 +123,9 @@ func signCSR(s *token.Session, key token.PrivateKey, tmpl *x509.CertificateReque
 	k, err := signer.New(s, key)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := key.Public.(*gost.PublicKey); ok {
+		return signer.CreateGOSTCertificateRequest(k, tmpl)
 	}
 	// SHA-256 whatever the key: RSA with PKCS#1 v1.5, or ECDSA.
 	switch key.Public.(type) {
@@ -213,10 +220,11 @@ type Renewal struct {
 	CSR   []byte // DER
 }
 
-// PrepareRenewal starts renewing certificate certID: a new key pair of alg
-// (the old key's algorithm when empty), or the certificate's own key when
-// newKey is false, and a request with the certificate's subject and names.
-func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, alg KeyAlgorithm) (Renewal, error) {
+// PrepareRenewal starts renewing certificate certID: a new key pair of spec
+// (the old key's algorithm and GOST parameter set when spec.Algorithm is
+// empty), or the certificate's own key when newKey is false, and a request
+// with the certificate's subject and names.
+func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, spec KeySpec) (Renewal, error) {
 	var out Renewal
 	p := a.attempt(ctx, "renewal.prepare", call)
 	p.rec.Object = certID
@@ -241,12 +249,12 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 				out.CSR, err = signCSR(s, key, tmpl)
 				return err
 			}
-			if alg == "" {
-				if alg = token.AlgorithmOf(old.Cert.PublicKey); alg == "" {
+			if spec.Algorithm == "" {
+				if spec = token.SpecOf(old.Cert.PublicKey); spec.Algorithm == "" {
 					return Errorf(ReasonInvalidParams, "the certificate's key type cannot be generated; name an algorithm")
 				}
 			}
-			key, err := s.GenerateKeyPair(alg, old.Label)
+			key, err := s.GenerateKeyPair(spec, old.Label)
 			if err != nil {
 				return err
 			}

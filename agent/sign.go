@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -30,6 +31,7 @@ const (
 type SignOptions struct {
 	Cert     string // certificate id; its key signs
 	Hash     crypto.Hash
+	Streebog signer.Streebog // instead of Hash, for GOST keys (gost.go)
 	Format   SignFormat
 	PSS      bool // RSA-PSS instead of PKCS#1 v1.5
 	Detached bool // CMS: leave the data out
@@ -54,8 +56,8 @@ func checkInput(in SignInput, opts SignOptions) error {
 	switch {
 	case (in.Data == nil) == (in.Digest == nil):
 		return fmt.Errorf("exactly one of data and digest is required")
-	case in.Digest != nil && len(in.Digest) != opts.Hash.Size():
-		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), opts.Hash, opts.Hash.Size())
+	case in.Digest != nil && len(in.Digest) != digestSize(opts):
+		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), digestName(opts), digestSize(opts))
 	case in.Digest != nil && opts.Format == FormatCMS && !opts.Detached:
 		return fmt.Errorf("an attached CMS signature needs the data, not its digest")
 	}
@@ -138,7 +140,7 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 // checkBatch validates the options and every item before the token is
 // touched.
 func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
-	if _, ok := hashNames[opts.Hash]; !ok {
+	if _, ok := hashNames[opts.Hash]; !ok && !validStreebog(opts) {
 		return Errorf(ReasonInvalidParams, "unsupported digest algorithm")
 	}
 	if opts.Format != FormatRaw && opts.Format != FormatCMS {
@@ -162,6 +164,9 @@ func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
 
 // signOne makes one signature, raw or CMS, over data or a digest.
 func signOne(key *signer.Key, cert *token.Certificate, opts SignOptions, in SignInput, now time.Time) ([]byte, error) {
+	if opts.Streebog != 0 {
+		return signGOST(key, cert, opts, in, now)
+	}
 	var so crypto.SignerOpts = opts.Hash
 	if opts.PSS {
 		so = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
@@ -185,6 +190,9 @@ var hashNames = map[crypto.Hash]string{crypto.SHA256: "SHA256", crypto.SHA384: "
 // algorithmName names what signing with key and opts does, e.g.
 // "RSA-PSS-SHA512"; PSS with a key that is not RSA is an invalid request.
 func algorithmName(key token.PrivateKey, opts SignOptions) (string, error) {
+	if _, ok := key.Public.(*gost.PublicKey); ok || opts.Streebog != 0 {
+		return gostAlgorithmName(key, opts)
+	}
 	switch key.Public.(type) {
 	case *rsa.PublicKey:
 		if opts.PSS {

@@ -16,6 +16,8 @@ import (
 	"sort"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/tokenagent/tokenagent/internal/gost"
 )
 
 var (
@@ -39,8 +41,17 @@ const (
 	ECP384  KeyAlgorithm = "EC-P384"
 )
 
-// KeyAlgorithms are the key algorithms GenerateKeyPair makes.
-var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384}
+// KeyAlgorithms are the key algorithms GenerateKeyPair makes (the GOST ones
+// on tokens that offer them, gost.go).
+var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384, GOST256, GOST512}
+
+// KeySpec says what key pair to generate.
+type KeySpec struct {
+	Algorithm KeyAlgorithm
+	// ParamSet names a GOST key's parameter set (gost.ParamSets); empty
+	// lets the token choose among those it takes. Other keys take none.
+	ParamSet string
+}
 
 var (
 	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
@@ -74,8 +85,21 @@ func AlgorithmOf(pub crypto.PublicKey) KeyAlgorithm {
 		case elliptic.P384():
 			return ECP384
 		}
+	case *gost.PublicKey:
+		return gostKeyAlgorithm(k)
 	}
 	return ""
+}
+
+// SpecOf returns what generates a key like pub: its algorithm and, for a
+// GOST key, its parameter set. The algorithm is "" when the agent cannot
+// generate keys of its kind.
+func SpecOf(pub crypto.PublicKey) KeySpec {
+	spec := KeySpec{Algorithm: AlgorithmOf(pub)}
+	if k, ok := pub.(*gost.PublicKey); ok && spec.Algorithm != "" {
+		spec.ParamSet = k.ParamSet.Name
+	}
+	return spec
 }
 
 // PrivateKey is a private key object on a token.
@@ -89,7 +113,11 @@ type PrivateKey struct {
 
 // GenerateKeyPair creates a key pair on the token: the private key sensitive
 // and non-extractable, both halves sharing a fresh random CKA_ID.
-func (s *Session) GenerateKeyPair(alg KeyAlgorithm, label string) (PrivateKey, error) {
+func (s *Session) GenerateKeyPair(spec KeySpec, label string) (PrivateKey, error) {
+	alg := spec.Algorithm
+	if _, isGOST := gostBits[alg]; spec.ParamSet != "" && !isGOST {
+		return PrivateKey{}, fmt.Errorf("%w: %s keys take no parameter set", ErrUnsupportedAlgorithm, alg)
+	}
 	ckaID := make([]byte, 20)
 	if _, err := rand.Read(ckaID); err != nil {
 		return PrivateKey{}, fmt.Errorf("making a key id: %w", err)
@@ -109,7 +137,11 @@ func (s *Session) GenerateKeyPair(alg KeyAlgorithm, label string) (PrivateKey, e
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
 	}, common...)
-	var mech uint
+	var (
+		mech        uint
+		pubH, privH pkcs11.ObjectHandle
+		err         error
+	)
 	switch alg {
 	case RSA2048, RSA3072, RSA4096:
 		bits := map[KeyAlgorithm]int{RSA2048: 2048, RSA3072: 3072, RSA4096: 4096}[alg]
@@ -125,10 +157,14 @@ func (s *Session) GenerateKeyPair(alg KeyAlgorithm, label string) (PrivateKey, e
 		}
 		mech = pkcs11.CKM_EC_KEY_PAIR_GEN
 		public = append(public, pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
+	case GOST256, GOST512:
+		pubH, privH, err = s.s.generateGOST(spec, public, private)
 	default:
 		return PrivateKey{}, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, alg)
 	}
-	pubH, privH, err := s.s.c.GenerateKeyPair(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, public, private)
+	if _, isGOST := gostBits[alg]; !isGOST { // GOST keys were made above
+		pubH, privH, err = s.s.c.GenerateKeyPair(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, public, private)
+	}
 	if err != nil {
 		return PrivateKey{}, fmt.Errorf("generating %s key: %w", alg, mapError("C_GenerateKeyPair", err))
 	}
@@ -242,14 +278,14 @@ func (s *session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error
 	return out, nil
 }
 
-// publicKey reads the RSA or EC public key of a public key object.
+// publicKey reads the RSA, EC or GOST public key of a public key object.
 func (s *session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
 	if pub, err := s.rsaPublicKey(h); err == nil {
 		return pub, nil
 	}
 	params, err := s.attribute(h, pkcs11.CKA_EC_PARAMS)
 	if err != nil {
-		return nil, err
+		return s.gostPublicKey(h)
 	}
 	point, err := s.attribute(h, pkcs11.CKA_EC_POINT)
 	if err != nil {
@@ -386,6 +422,7 @@ func (s *Session) Certificate(id string) (Certificate, error) {
 // already holds the identical certificate, it stores nothing and returns
 // that one's id.
 func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (string, error) {
+	cert = gost.WithPublicKey(cert)
 	certs, err := s.Certificates()
 	if err != nil {
 		return "", err

@@ -209,7 +209,7 @@ func TestRefreshAfterObjectsDestroyed(t *testing.T) {
 	var keyIDs []string
 	login(func(s *Session) error {
 		for _, label := range []string{"signing", "spare"} {
-			k, err := s.GenerateKeyPair(ECP256, label)
+			k, err := s.GenerateKeyPair(KeySpec{Algorithm: ECP256}, label)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -30,22 +29,22 @@ type generatedKeyWire struct {
 }
 
 func (s *Server) keysGenerate(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	alg, err := p.keyAlgorithm("algorithm")
+	spec, err := p.keySpec()
 	if err != nil {
 		return nil, err
 	}
-	if alg == "" {
+	if spec.Algorithm == "" {
 		return nil, invalid("missing %q", "algorithm")
 	}
 	label, err := p.optionalString("label", "")
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.agent.GenerateKey(ctx, call, alg, label)
+	k, err := s.agent.GenerateKey(ctx, call, spec, label)
 	if err != nil {
 		return nil, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(k.PublicKey)
+	spki, err := marshalPublicKey(k.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -142,14 +141,14 @@ func (s *Server) renewalPrepare(ctx context.Context, p paramSet, call agent.Call
 	if err != nil {
 		return nil, err
 	}
-	alg, err := p.keyAlgorithm("algorithm")
+	spec, err := p.keySpec()
 	if err != nil {
 		return nil, err
 	}
-	if alg != "" && !newKey {
+	if spec.Algorithm != "" && !newKey {
 		return nil, invalid(`"algorithm" needs "newKey": true`)
 	}
-	r, err := s.agent.PrepareRenewal(ctx, call, certID, newKey, alg)
+	r, err := s.agent.PrepareRenewal(ctx, call, certID, newKey, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +213,9 @@ func (p paramSet) signOptions() (agent.SignOptions, error) {
 	}
 	var ok bool
 	if opts.Hash, ok = digestAlgorithms[hashName]; !ok {
-		return opts, invalid("unknown digestAlgorithm %q", hashName)
+		if opts.Streebog, ok = streebogAlgorithms[hashName]; !ok {
+			return opts, invalid("unknown digestAlgorithm %q", hashName)
+		}
 	}
 	format, err := p.optionalString("format", "raw")
 	if err != nil {
