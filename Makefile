@@ -15,6 +15,9 @@ endif
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Left to the shell, so that XDG_STATE_HOME and HOME are read when it runs.
 DEMO_DIR ?= $${XDG_STATE_HOME:-$$HOME/.local/state}/tokenagent/demo
+# Where the demo agent listens (the page is http://DEMO_LISTEN/).
+DEMO_LISTEN ?= 127.0.0.1:24321
+DEMOTOKEN = $(GO) run ./cmd/demotoken -dir "$(DEMO_DIR)" -listen "$(DEMO_LISTEN)"
 
 # Tests that inject PKCS#11 faults load the shim from here (make shim).
 TOKENAGENT_P11SHIM ?= $(CURDIR)/build/p11shim/libp11shim.so
@@ -22,7 +25,7 @@ export TOKENAGENT_P11SHIM
 # CI comes from the environment and reaches go test unchanged: with CI set,
 # tests fail rather than skip when SoftHSM is missing.
 
-.PHONY: help build test lint fmt-check vet staticcheck deps shim demo bench package clean
+.PHONY: help build test lint fmt-check vet staticcheck deps shim demo demo-issue demo-reset bench package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,11 +61,17 @@ staticcheck:
 	@echo "==> staticcheck ./..."
 	$(STATICCHECK) ./...
 
-demo: deps build ## run the agent against SoftHSM demo tokens
+demo: deps build ## run the agent against SoftHSM demo tokens; prints the page's URL once it listens
 	@echo "==> demo tokens in $(DEMO_DIR)"
-	$(GO) run ./cmd/demotoken -dir "$(DEMO_DIR)"
-	@echo "Self-service page: http://127.0.0.1:24321/  (Ctrl-C stops the agent)"
-	SOFTHSM2_CONF="$(DEMO_DIR)/softhsm2.conf" exec bin/tokenagent run --config "$(DEMO_DIR)/config.toml"
+	$(DEMOTOKEN) run bin/tokenagent
+
+# Silent, so that stdout carries only the certificate.
+demo-issue: ## issue a certificate for a CSR with the demo CA: make demo-issue < req.csr > cert.pem
+	@$(DEMOTOKEN) issue
+
+demo-reset: deps ## new demo tokens and demo CA (the demo's certificates valid again)
+	@echo "==> resetting the demo in $(DEMO_DIR)"
+	$(DEMOTOKEN) reset
 
 # How long make bench soaks the agent with mixed calls (a Go duration).
 SOAK ?= 10m

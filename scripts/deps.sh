@@ -20,6 +20,7 @@ required=(
 	"vsmartcard-vpicc|vicc, the virtual smart card those tests insert and remove"
 	"python3-pycryptodome|crypto library vicc imports (as Crypto, through a shim)"
 	"chromium|headless browser the JavaScript client's tests (web/) run in, through chromedp"
+	"fonts-noto-cjk|CJK font, so that the Chinese self-service page renders in the test screenshots"
 	"libnss3-tools|certutil, which the local TLS tests use to create NSS databases and check the CA in them"
 	"gcc-mingw-w64-x86-64|C cross-compiler for the Windows binary in the .msi (make package)"
 	"wixl|builds the Windows .msi on Linux (make package)"

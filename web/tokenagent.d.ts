@@ -145,7 +145,7 @@ export interface AgentInfo {
   pcsc: { available: boolean; readers: string[]; error: string | null; cards?: CardStatus[] };
 }
 
-/** agent.info's pcsc.cards, an extension (README, Protocol notes). */
+/** agent.info's pcsc.cards, an extension (docs/PROTOCOL.md). */
 export interface CardStatus {
   reader: string;
   atr: string;

@@ -8,7 +8,7 @@
 //   off();
 //   agent.close();
 //
-// Beyond the protocol (see the README's "Protocol notes"): an options object
+// Beyond the protocol (see docs/PROTOCOL.md): an options object
 // for connect, request timeouts (reason TIMEOUT), automatic reconnection with
 // backoff that subscribes to events again, "open" and "close" events on the
 // agent, and the reason CLOSED for calls cut short by agent.close().

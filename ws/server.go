@@ -102,6 +102,10 @@ type Server struct {
 	conns    map[*conn]struct{}
 	connsWG  sync.WaitGroup // one per upgraded connection, until fully done
 	shutdown chan struct{}  // closed by Shutdown
+	// unused are the TCP connections that have not sent a request yet:
+	// browsers open spare ones ahead of need, and net/http's Shutdown
+	// would wait 5 s for each before it counts it idle.
+	unused map[net.Conn]struct{}
 }
 
 // New returns a Server for a with cfg.
@@ -133,6 +137,7 @@ func New(cfg Config, a *agent.Agent) *Server {
 		inFlight: maxInFlight,
 		conns:    map[*conn]struct{}{},
 		shutdown: make(chan struct{}),
+		unused:   map[net.Conn]struct{}{},
 	}
 	for _, o := range cfg.AllowedOrigins {
 		n, err := NormalizeOrigin(o)
@@ -176,8 +181,20 @@ func New(cfg Config, a *agent.Agent) *Server {
 		TLSConfig:      &tls.Config{MinVersion: tls.VersionTLS12},
 		// WebSocket needs HTTP/1.1; gorilla does not speak RFC 8441.
 		Protocols: http1Only(),
+		ConnState: s.trackUnused,
 	}
 	return s
+}
+
+// trackUnused keeps the set of connections that have not sent a request.
+func (s *Server) trackUnused(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if state == http.StateNew {
+		s.unused[c] = struct{}{}
+	} else {
+		delete(s.unused, c)
+	}
 }
 
 func http1Only() *http.Protocols {
@@ -248,6 +265,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
+	}
+	for c := range s.unused {
+		c.Close() // no request on it to finish
 	}
 	s.mu.Unlock()
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -689,6 +690,42 @@ func TestShutdown(t *testing.T) {
 	if _, _, err := websocket.DefaultDialer.Dial(ts.wsURL(), nil); err == nil {
 		t.Fatal("dial after Shutdown succeeded")
 	}
+}
+
+// TestShutdownClosesUnusedConnections: browsers open spare connections
+// that may never carry a request; Shutdown closes them at once instead of
+// waiting the 5 s net/http gives such a connection before it counts it idle.
+func TestShutdownClosesUnusedConnections(t *testing.T) {
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	spare, err := net.Dial("tcp", ts.host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ts.srv.hasUnused() {
+		if time.Now().After(deadline) {
+			t.Fatal("the server never saw the spare connection")
+		}
+		time.Sleep(time.Millisecond) // waiting for the accept, not for time to pass
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a spare connection open: %v", err)
+	}
+	if err := spare.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := spare.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the spare connection is still open after Shutdown (read %d bytes, %v)", n, err)
+	}
+}
+
+func (s *Server) hasUnused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.unused) > 0
 }
 
 func TestShutdownIsBoundedByItsContext(t *testing.T) {

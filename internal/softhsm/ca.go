@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"time"
 )
 
@@ -47,7 +48,9 @@ func GenerateKey(algorithm string) (crypto.Signer, error) {
 	return key, nil
 }
 
-// CA is a software test CA whose key never touches a token.
+// CA is a software test CA whose key never touches a token. Tests keep it
+// in memory; the demo keeps it in its directory (Save, LoadCA) so that it
+// can issue the certificates people request through the self-service page.
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
@@ -99,6 +102,12 @@ func NewCA(commonName string) (*CA, error) {
 // signing and non-repudiation, for e-mail protection and client auth.
 // Validity is kept to whole seconds, as X.509 encodes it.
 func (ca *CA) Issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter time.Time) (*x509.Certificate, error) {
+	return ca.issue(pub, subject, notBefore, notAfter, nil)
+}
+
+// issue is Issue with a hook that adds to the template (the names of a
+// request).
+func (ca *CA) issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter time.Time, extra func(*x509.Certificate)) (*x509.Certificate, error) {
 	if !notAfter.After(notBefore) {
 		return nil, fmt.Errorf("issuing certificate for %q: notAfter %v is not after notBefore %v", subject.CommonName, notAfter, notBefore)
 	}
@@ -121,6 +130,9 @@ func (ca *CA) Issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter
 		SubjectKeyId:          ski,
 		BasicConstraintsValid: true,
 	}
+	if extra != nil {
+		extra(tmpl)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, fmt.Errorf("issuing certificate for %q: %w", subject.CommonName, err)
@@ -130,6 +142,88 @@ func (ca *CA) Issue(pub crypto.PublicKey, subject pkix.Name, notBefore, notAfter
 		return nil, fmt.Errorf("parsing issued certificate: %w", err)
 	}
 	return cert, nil
+}
+
+// IssueRequest issues a certificate for a PKCS#10 request, in PEM or DER,
+// as Issue does, after checking the request's signature: the subject, DNS
+// names and e-mail addresses are the request's.
+func (ca *CA) IssueRequest(csr []byte, notBefore, notAfter time.Time) (*x509.Certificate, error) {
+	if block, _ := pem.Decode(csr); block != nil {
+		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, fmt.Errorf("reading certificate request: PEM block is %q, want CERTIFICATE REQUEST", block.Type)
+		}
+		csr = block.Bytes
+	}
+	req, err := x509.ParseCertificateRequest(csr)
+	if err != nil {
+		return nil, fmt.Errorf("reading certificate request: %w", err)
+	}
+	if err := req.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("checking certificate request signature: %w", err)
+	}
+	return ca.issue(req.PublicKey, req.Subject, notBefore, notAfter, func(tmpl *x509.Certificate) {
+		tmpl.DNSNames = req.DNSNames
+		tmpl.EmailAddresses = req.EmailAddresses
+	})
+}
+
+// Save writes the CA's certificate to certFile and its key, as PKCS#8 PEM
+// readable by the owner only, to keyFile.
+func (ca *CA) Save(certFile, keyFile string) error {
+	der, err := x509.MarshalPKCS8PrivateKey(ca.Key)
+	if err != nil {
+		return fmt.Errorf("encoding CA key: %w", err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return fmt.Errorf("writing CA key: %w", err)
+	}
+	if err := os.WriteFile(certFile, ca.PEM, 0o644); err != nil {
+		return fmt.Errorf("writing CA certificate: %w", err)
+	}
+	return nil
+}
+
+// LoadCA reads a CA that Save wrote.
+func LoadCA(certFile, keyFile string) (*CA, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA certificate: %w", err)
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("reading CA certificate %s: no CERTIFICATE PEM block", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA certificate %s: %w", certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA key: %w", err)
+	}
+	block, _ = pem.Decode(keyPEM)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("reading CA key %s: no PRIVATE KEY PEM block", keyFile)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA key %s: %w", keyFile, err)
+	}
+	key, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("reading CA key %s: %T cannot sign", keyFile, parsed)
+	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, fmt.Errorf("reading CA: key %s does not belong to certificate %s", keyFile, certFile)
+	}
+	return &CA{Cert: cert, Key: key, PEM: certPEM}, nil
+}
+
+// publicKeysEqual compares two public keys of the kinds crypto/x509 parses.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
 }
 
 // randomSerial returns a positive 127-bit serial, unique in practice, so

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -111,5 +114,81 @@ func TestCA(t *testing.T) {
 	}
 	if _, err := ca.Issue(key.Public(), subject, notAfter, notBefore); err == nil {
 		t.Error("Issue with notAfter before notBefore succeeded, want error")
+	}
+}
+
+func TestCASaveLoadAndIssueRequest(t *testing.T) {
+	ca, err := NewCA("Saved Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	if err := ca.Save(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("CA key file: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
+	loaded, err := LoadCA(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !loaded.Cert.Equal(ca.Cert) || !bytes.Equal(loaded.PEM, ca.PEM) {
+		t.Error("LoadCA gave another certificate")
+	}
+
+	key, err := GenerateKey("RSA-2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := pkix.Name{CommonName: "Requester", Organization: []string{"Example"}}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: subject, DNSNames: []string{"host.example"}, EmailAddresses: []string{"r@example.com"},
+	}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	now := time.Now()
+	for name, input := range map[string][]byte{"PEM": csrPEM, "DER": der} {
+		cert, err := loaded.IssueRequest(input, now, now.AddDate(1, 0, 0))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: certPool(ca.Cert), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("%s: issued certificate does not verify with the saved CA: %v", name, err)
+		}
+		if cert.Subject.String() != subject.String() || !slices.Equal(cert.DNSNames, []string{"host.example"}) ||
+			!slices.Equal(cert.EmailAddresses, []string{"r@example.com"}) {
+			t.Errorf("%s: issued for %v %v %v, want the request's names", name, cert.Subject, cert.DNSNames, cert.EmailAddresses)
+		}
+		if !cert.PublicKey.(*rsa.PublicKey).Equal(key.Public()) {
+			t.Errorf("%s: issued for another key", name)
+		}
+	}
+
+	tampered := bytes.Clone(der)
+	tampered[len(tampered)-1] ^= 1
+	bad := map[string][]byte{
+		"tampered signature": tampered,
+		"not a request":      ca.PEM,
+		"garbage":            []byte("hello"),
+	}
+	for name, input := range bad {
+		if _, err := loaded.IssueRequest(input, now, now.AddDate(1, 0, 0)); err == nil {
+			t.Errorf("%s: issued, want an error", name)
+		}
+	}
+
+	other, err := NewCA("Other Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Save(filepath.Join(dir, "other.pem"), filepath.Join(dir, "other.key")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCA(certFile, filepath.Join(dir, "other.key")); err == nil {
+		t.Error("LoadCA with another CA's key succeeded")
 	}
 }
