@@ -26,6 +26,14 @@ required=(
 	"wixl|builds the Windows .msi on Linux (make package)"
 	"msitools|msiinfo, which the package tests use to read the .msi's tables"
 	"rpm|rpm -qpl, which the package tests use to check the .rpm"
+	"libengine-gost-openssl|OpenSSL's GOST engine: the GOST SoftHSM signs through it, and the GOST tests verify CSRs, signatures and CMS with it"
+	"gnutls-bin|certtool --p7-verify, the GOST tests' second verifier of CMS signatures"
+	"botan|botan verify, the GOST tests' second verifier of raw signatures"
+	"g++|C++ compiler for the GOST SoftHSM (scripts/softhsm-gost.sh)"
+	"make|runs the GOST SoftHSM's build"
+	"libssl-dev|OpenSSL headers for the GOST SoftHSM's build"
+	"dpkg-dev|dpkg-source, with which apt-get source unpacks Debian's softhsm2 source for the GOST SoftHSM"
+	"libp11-kit-dev|pkcs11x.h, the TC26 vendor ids the GOST mechanism table is tested against"
 )
 if (($# > 0)); then
 	required=()

@@ -11,8 +11,8 @@
 # as it was. The module is configured with --enable-gost against OpenSSL; at
 # run time it loads Debian's GOST engine (libengine-gost-openssl).
 #
-# Run by make deps and by the GOST tests' setup (internal/softhsm.GOSTModule)
-# when the module is missing; a lock makes concurrent runs build once. When the
+# Run by make softhsm-gost (so by make test) and by the GOST tests' setup
+# (internal/softhsm.GOSTBuild) when the module is missing; a lock makes concurrent runs build once. When the
 # source cannot be fetched or the build fails, the reason is written to
 # OUTDIR/FAILED and the script exits 0, so that the tests skip with it, unless
 # CI is set: then it exits 1.
@@ -90,9 +90,7 @@ aptopts=(
 	-o "Dir::Etc::SourceParts=$apt/sources.list.d"
 	-o "Dir::State::Lists=$apt/lists"
 	-o "Dir::Cache=$apt/cache"
-	-o "Dir::State::Status=/var/lib/dpkg/status"
 	-o "APT::Sandbox::User=$(id -un)"
-	-o "Debug::NoLocking=1"
 	-q
 )
 # A source without deb-src indexes makes update fail while others succeed;
