@@ -12,10 +12,10 @@
 # run time it loads Debian's GOST engine (libengine-gost-openssl).
 #
 # Run by make softhsm-gost (so by make test) and by the GOST tests' setup
-# (internal/softhsm.GOSTBuild) when the module is missing; a lock makes concurrent runs build once. When the
-# source cannot be fetched or the build fails, the reason is written to
-# OUTDIR/FAILED and the script exits 0, so that the tests skip with it, unless
-# CI is set: then it exits 1.
+# (internal/softhsm.GOSTBuild) when the module is missing; a lock makes
+# concurrent runs build once. When the source cannot be fetched or the build
+# fails, the reason is written to OUTDIR/FAILED and the script exits 0, so
+# that the tests skip with it, unless CI is set: then it exits 1.
 #
 # Usage: scripts/softhsm-gost.sh [OUTDIR]
 set -euo pipefail
