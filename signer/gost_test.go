@@ -23,7 +23,7 @@ import (
 
 // withGOSTKey runs fn with a signer for a new GOST-2012-256 key on the
 // SoftHSM built with GOST, and the key's certificate from a GOST CA.
-func withGOSTKey(t *testing.T, fn func(k *signer.Key, cert *x509.Certificate, ca *gosttest.CA)) {
+func withGOSTKey(t testing.TB, fn func(k *signer.Key, cert *x509.Certificate, ca *gosttest.CA)) {
 	t.Helper()
 	env := softhsm.NewGOST(t)
 	if err := env.InitToken("gost", "12345678", "1234"); err != nil {
@@ -199,5 +199,37 @@ func TestGOSTCMS(t *testing.T) {
 		if _, err := signer.SignCMSDigest(k, cert, digest[:31], opts); !errors.Is(err, signer.ErrDigestLength) {
 			t.Errorf("SignCMSDigest with a short digest: %v", err)
 		}
+	})
+}
+
+// BenchmarkSignGOST measures a GOST key on the GOST SoftHSM: a raw signature
+// of a digest, and of 1 MiB of data hashed by the agent's Streebog, and a
+// detached CMS signature of 1 KiB.
+func BenchmarkSignGOST(b *testing.B) {
+	withGOSTKey(b, func(k *signer.Key, cert *x509.Certificate, _ *gosttest.CA) {
+		digest := streebog.Sum256([]byte("data"))
+		mib, kib := make([]byte, 1<<20), make([]byte, 1<<10)
+		b.Run("raw-digest", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := k.Sign(nil, digest[:], signer.Streebog256); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("raw-data-1MiB", func(b *testing.B) {
+			b.SetBytes(int64(len(mib)))
+			for b.Loop() {
+				if _, err := k.SignData(mib, signer.Streebog256); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("cms-1KiB", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := signer.SignCMS(k, cert, kib, signer.CMSOptions{Streebog: signer.Streebog256, Detached: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 }

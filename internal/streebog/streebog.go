@@ -195,18 +195,14 @@ func compress(h, n, m [8]uint64) [8]uint64 {
 // lps is the round transformation L∘P∘S on a 512-bit state. P transposes
 // the state as an 8×8 matrix of bytes, so byte j of output word i is byte i
 // of input word j, substituted; lpsTable folds S and L per byte position.
-func lps(x [8]uint64) [8]uint64 {
-	var out [8]uint64
+func lps(x [8]uint64) (out [8]uint64) {
+	t0, t1, t2, t3 := &lpsTable[0], &lpsTable[1], &lpsTable[2], &lpsTable[3]
+	t4, t5, t6, t7 := &lpsTable[4], &lpsTable[5], &lpsTable[6], &lpsTable[7]
+	x0, x1, x2, x3, x4, x5, x6, x7 := x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]
 	for i := range out {
-		shift := 8 * uint(i)
-		out[i] = lpsTable[0][byte(x[0]>>shift)] ^
-			lpsTable[1][byte(x[1]>>shift)] ^
-			lpsTable[2][byte(x[2]>>shift)] ^
-			lpsTable[3][byte(x[3]>>shift)] ^
-			lpsTable[4][byte(x[4]>>shift)] ^
-			lpsTable[5][byte(x[5]>>shift)] ^
-			lpsTable[6][byte(x[6]>>shift)] ^
-			lpsTable[7][byte(x[7]>>shift)]
+		out[i] = t0[byte(x0)] ^ t1[byte(x1)] ^ t2[byte(x2)] ^ t3[byte(x3)] ^
+			t4[byte(x4)] ^ t5[byte(x5)] ^ t6[byte(x6)] ^ t7[byte(x7)]
+		x0, x1, x2, x3, x4, x5, x6, x7 = x0>>8, x1>>8, x2>>8, x3>>8, x4>>8, x5>>8, x6>>8, x7>>8
 	}
 	return out
 }
