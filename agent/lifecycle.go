@@ -39,6 +39,10 @@ func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label 
 	var out GeneratedKey
 	p := a.attempt(ctx, "keys.generate", call)
 	err := p.run(func() error {
+		// Refused before the token sees a PIN.
+		if err := spec.Check(); err != nil {
+			return err
+		}
 		return p.login(func(s *token.Session) error {
 			k, err := s.GenerateKeyPair(spec, label)
 			if err != nil {
@@ -229,6 +233,12 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 	p := a.attempt(ctx, "renewal.prepare", call)
 	p.rec.Object = certID
 	err := p.run(func() error {
+		if spec != (KeySpec{}) {
+			// Refused before the token sees a PIN.
+			if err := spec.Check(); err != nil {
+				return err
+			}
+		}
 		return p.login(func(s *token.Session) error {
 			old, err := s.Certificate(certID)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/miekg/pkcs11"
 
@@ -101,6 +102,26 @@ func (s *session) gostOffer(bits int) (GOSTOffer, error) {
 	}, nil
 }
 
+// checkGOSTParamSet is KeySpec.Check for a spec naming a parameter set: a
+// known one, of the GOST algorithm's size.
+func checkGOSTParamSet(spec KeySpec) error {
+	bits, ok := gostBits[spec.Algorithm]
+	if !ok {
+		return fmt.Errorf("%w: a parameter set needs a GOST algorithm, not %q", ErrUnsupportedAlgorithm, spec.Algorithm)
+	}
+	if p, ok := gost.ParamSetByName(spec.ParamSet); ok && p.Bits == bits {
+		return nil
+	}
+	var names []string
+	for _, p := range gost.ParamSets {
+		if p.Bits == bits {
+			names = append(names, p.Name)
+		}
+	}
+	return fmt.Errorf("%w: parameter set %q for %s (want one of %s)", ErrUnsupportedAlgorithm,
+		spec.ParamSet, spec.Algorithm, strings.Join(names, ", "))
+}
+
 // paramSetRefusals are the codes with which modules refuse a parameter set
 // they do not take: the ones PKCS#11 means for it, and SoftHSM's
 // CKR_GENERAL_ERROR.
@@ -127,11 +148,7 @@ func (s *session) generateGOST(spec KeySpec, public, private []*pkcs11.Attribute
 		return 0, 0, fmt.Errorf("no %s key-pair generation: %w", spec.Algorithm, ErrMechanismUnsupported)
 	}
 	sets := gost.GenerationOrder(bits)
-	if spec.ParamSet != "" {
-		p, ok := gost.ParamSetByName(spec.ParamSet)
-		if !ok || p.Bits != bits {
-			return 0, 0, fmt.Errorf("%w: parameter set %q", ErrUnsupportedAlgorithm, spec.ParamSet)
-		}
+	if p, ok := gost.ParamSetByName(spec.ParamSet); ok { // spec.Check made sure it fits
 		sets = []gost.ParamSet{p}
 	}
 	digestParams, err := asn1.Marshal(v.DigestOID)

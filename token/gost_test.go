@@ -146,3 +146,29 @@ func TestGOSTOnStockSoftHSM(t *testing.T) {
 		t.Errorf("GenerateKeyPair(GOST-2012-256): %v, want ErrMechanismUnsupported", err)
 	}
 }
+
+func TestKeySpecCheck(t *testing.T) {
+	for _, tt := range []struct {
+		spec token.KeySpec
+		ok   bool
+	}{
+		{token.KeySpec{Algorithm: token.RSA2048}, true},
+		{token.KeySpec{Algorithm: token.GOST256}, true},
+		{token.KeySpec{Algorithm: token.GOST512}, true},
+		{token.KeySpec{Algorithm: token.GOST256, ParamSet: "TC26-256-A"}, true},
+		{token.KeySpec{Algorithm: token.GOST256, ParamSet: "CryptoPro-XchB"}, true},
+		{token.KeySpec{Algorithm: token.GOST512, ParamSet: "TC26-512-C"}, true},
+		{token.KeySpec{Algorithm: token.GOST512, ParamSet: "CryptoPro-A"}, false},
+		{token.KeySpec{Algorithm: token.GOST256, ParamSet: "TC26-512-A"}, false},
+		{token.KeySpec{Algorithm: token.GOST256, ParamSet: "cryptopro-a"}, false},
+		{token.KeySpec{Algorithm: token.ECP256, ParamSet: "CryptoPro-A"}, false},
+		{token.KeySpec{ParamSet: "CryptoPro-A"}, false},
+		{token.KeySpec{Algorithm: "GOST-2001"}, false},
+		{token.KeySpec{}, false},
+	} {
+		err := tt.spec.Check()
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, token.ErrUnsupportedAlgorithm)) {
+			t.Errorf("%+v: Check() = %v, want ok=%v", tt.spec, err, tt.ok)
+		}
+	}
+}

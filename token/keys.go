@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 
 	"github.com/miekg/pkcs11"
@@ -51,6 +52,18 @@ type KeySpec struct {
 	// ParamSet names a GOST key's parameter set (gost.ParamSets); empty
 	// lets the token choose among those it takes. Other keys take none.
 	ParamSet string
+}
+
+// Check reports, without a token, whether spec names a key the agent
+// makes; errors wrap ErrUnsupportedAlgorithm.
+func (spec KeySpec) Check() error {
+	if spec.ParamSet != "" {
+		return checkGOSTParamSet(spec)
+	}
+	if !slices.Contains(KeyAlgorithms, spec.Algorithm) {
+		return fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, spec.Algorithm)
+	}
+	return nil
 }
 
 var (
@@ -114,10 +127,10 @@ type PrivateKey struct {
 // GenerateKeyPair creates a key pair on the token: the private key sensitive
 // and non-extractable, both halves sharing a fresh random CKA_ID.
 func (s *Session) GenerateKeyPair(spec KeySpec, label string) (PrivateKey, error) {
-	alg := spec.Algorithm
-	if _, isGOST := gostBits[alg]; spec.ParamSet != "" && !isGOST {
-		return PrivateKey{}, fmt.Errorf("%w: %s keys take no parameter set", ErrUnsupportedAlgorithm, alg)
+	if err := spec.Check(); err != nil {
+		return PrivateKey{}, err
 	}
+	alg := spec.Algorithm
 	ckaID := make([]byte, 20)
 	if _, err := rand.Read(ckaID); err != nil {
 		return PrivateKey{}, fmt.Errorf("making a key id: %w", err)

@@ -7,7 +7,6 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
-	"github.com/tokenagent/tokenagent/token"
 )
 
 // The wire's GOST R 34.10-2012 words: the Streebog digestAlgorithm names,
@@ -16,35 +15,16 @@ import (
 // streebogAlgorithms are the digestAlgorithm names of GOST R 34.11-2012.
 var streebogAlgorithms = map[string]signer.Streebog{"STREEBOG-256": signer.Streebog256, "STREEBOG-512": signer.Streebog512}
 
-// gostBits are the sizes of the GOST key algorithms, which alone take a
-// paramSet.
-var gostBits = map[agent.KeyAlgorithm]int{token.GOST256: 256, token.GOST512: 512}
-
-// keySpec reads the optional "algorithm" and "paramSet" members: a paramSet
-// needs a GOST algorithm, and one of its size.
+// keySpec reads the optional "algorithm" and "paramSet" members. The agent
+// checks that they go together (agent.KeySpec.Check) before the token is
+// asked anything.
 func (p paramSet) keySpec() (agent.KeySpec, error) {
 	alg, err := p.keyAlgorithm("algorithm")
 	if err != nil {
 		return agent.KeySpec{}, err
 	}
 	name, err := p.optionalString("paramSet", "")
-	if err != nil || name == "" {
-		return agent.KeySpec{Algorithm: alg}, err
-	}
-	bits, ok := gostBits[alg]
-	if !ok {
-		return agent.KeySpec{}, invalid(`"paramSet" needs a GOST "algorithm"`)
-	}
-	if ps, ok := gost.ParamSetByName(name); !ok || ps.Bits != bits {
-		var names []string
-		for _, ps := range gost.ParamSets {
-			if ps.Bits == bits {
-				names = append(names, ps.Name)
-			}
-		}
-		return agent.KeySpec{}, invalid("unknown paramSet %q for %s (want one of %v)", name, alg, names)
-	}
-	return agent.KeySpec{Algorithm: alg, ParamSet: name}, nil
+	return agent.KeySpec{Algorithm: alg, ParamSet: name}, err
 }
 
 // marshalPublicKey is x509.MarshalPKIXPublicKey, which knows no GOST keys.

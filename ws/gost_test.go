@@ -211,10 +211,18 @@ func TestGOSTThroughTheSocket(t *testing.T) {
 			{map[string]any{"algorithm": "GOST-2012-256", "paramSet": "TC26-512-A"}, -32602, "INVALID_PARAMS", "a 512-bit set for a 256-bit key"},
 			{map[string]any{"algorithm": "GOST-2012-256", "paramSet": "CryptoPro-Z"}, -32602, "INVALID_PARAMS", "an unknown set"},
 			{map[string]any{"algorithm": "EC-P256", "paramSet": "CryptoPro-A"}, -32602, "INVALID_PARAMS", "a set for an EC key"},
+			{map[string]any{"paramSet": "CryptoPro-A"}, -32602, "INVALID_PARAMS", "a set without an algorithm"},
+			{map[string]any{"algorithm": "GOST-2012-256", "paramSet": 1}, -32602, "INVALID_PARAMS", "a set that is no string"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				wantError(t, g.c.call("keys.generate", g.params(tt.params)), tt.code, tt.reason)
 			})
+		}
+		for _, params := range []map[string]any{
+			{"cert": certID, "paramSet": "TC26-512-A"},
+			{"cert": certID, "newKey": false, "paramSet": "CryptoPro-A"},
+		} {
+			wantError(t, g.c.call("renewal.prepare", g.params(params)), -32602, "INVALID_PARAMS")
 		}
 	})
 

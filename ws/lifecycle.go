@@ -145,8 +145,8 @@ func (s *Server) renewalPrepare(ctx context.Context, p paramSet, call agent.Call
 	if err != nil {
 		return nil, err
 	}
-	if spec.Algorithm != "" && !newKey {
-		return nil, invalid(`"algorithm" needs "newKey": true`)
+	if spec != (agent.KeySpec{}) && !newKey {
+		return nil, invalid(`"algorithm" and "paramSet" need "newKey": true`)
 	}
 	r, err := s.agent.PrepareRenewal(ctx, call, certID, newKey, spec)
 	if err != nil {
