@@ -298,3 +298,45 @@ func flipped(b []byte, i int) []byte {
 	out[i] ^= 0x01
 	return out
 }
+
+// TestGOSTBesideStockSoftHSM loads Debian's SoftHSM and the GOST build into
+// one agent, over the same token directory: each module shows the token;
+// only the GOST build makes GOST keys, and both list the certificate.
+func TestGOSTBesideStockSoftHSM(t *testing.T) {
+	env := softhsm.NewGOST(t)
+	stock, err := softhsm.ModulePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.InitToken("gost", lcSOPIN, lcUserPIN); err != nil {
+		t.Fatal(err)
+	}
+	m := token.NewManager([]string{stock, env.Module}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = m.Close() })
+	c := startServer(t, Config{AllowNoOrigin: true}, agent.New(m, agent.Options{RenewBeforeDays: 30})).dial(t, nil)
+	byModule := map[string]string{}
+	for _, tok := range c.result("tokens.list", nil)["tokens"].([]any) {
+		tok := tok.(map[string]any)
+		byModule[tok["module"].(string)] = tok["id"].(string)
+	}
+	if len(byModule) != 2 {
+		t.Fatalf("tokens by module: %v", byModule)
+	}
+	gen := map[string]any{"pin": lcUserPIN, "algorithm": "GOST-2012-256"}
+	wantError(t, c.call("keys.generate", merge(gen, map[string]any{"token": byModule[stock]})), 1020, "MECHANISM_UNSUPPORTED")
+	key := c.result("keys.generate", merge(gen, map[string]any{"token": byModule[env.Module]}))["key"]
+	ca := gosttest.NewCA(t, "GOST CA")
+	csr := c.result("csr.create", map[string]any{"token": byModule[env.Module], "pin": lcUserPIN, "key": key,
+		"subject": map[string]any{"commonName": "Both"}})["csr"].(string)
+	cert := ca.Issue(t, []byte(csr))
+	certID := c.result("certs.import", map[string]any{"token": byModule[env.Module], "pin": lcUserPIN, "certificate": base64.StdEncoding.EncodeToString(cert.Raw)})["cert"]
+	sign := map[string]any{"pin": lcUserPIN, "cert": certID, "data": "aGk=", "digestAlgorithm": "STREEBOG-256"}
+	c.result("sign", merge(sign, map[string]any{"token": byModule[env.Module]}))
+	wantError(t, c.call("sign", merge(sign, map[string]any{"token": byModule[stock]})), 1020, "MECHANISM_UNSUPPORTED")
+	for module, id := range byModule {
+		list := c.result("certs.list", map[string]any{"token": id})["certificates"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["keyAlgorithm"] != "GOST-2012" || list[0].(map[string]any)["paramSet"] != "CryptoPro-A" {
+			t.Errorf("%s lists %v", module, list)
+		}
+	}
+}
