@@ -253,6 +253,13 @@ func TestGOSTThroughTheSocket(t *testing.T) {
 	})
 
 	t.Run("renewal", func(t *testing.T) {
+		same := g.c.result("renewal.prepare", g.params(map[string]any{"cert": certID, "newKey": false}))
+		if same["key"] != certID {
+			t.Errorf("renewal.prepare with the old key: key %v, want %v", same["key"], certID)
+		}
+		if err := gosttest.OpenSSLCSR(t, []byte(same["csr"].(string))); err != nil {
+			t.Errorf("renewal.prepare's CSR with the old key: %v", err)
+		}
 		r := g.c.result("renewal.prepare", g.params(map[string]any{"cert": certID}))
 		if r["key"] == certID {
 			t.Fatal("renewal.prepare kept the old key")
