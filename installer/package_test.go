@@ -129,10 +129,12 @@ func checkDeb(t *testing.T, deb, root string) {
 		files[f[len(f)-1]] = f[0]
 	}
 	for path, mode := range map[string]string{
-		"./usr/bin/tokenagent":                      "-rwxr-xr-x",
-		"./lib/systemd/system/tokenagent.service":   "-rw-r--r--",
-		"./usr/lib/systemd/user/tokenagent.service": "-rw-r--r--",
-		"./etc/tokenagent/config.toml":              "-rw-r--r--",
+		"./usr/bin/tokenagent":                                          "-rwxr-xr-x",
+		"./lib/systemd/system/tokenagent.service":                       "-rw-r--r--",
+		"./usr/lib/systemd/user/tokenagent.service":                     "-rw-r--r--",
+		"./etc/tokenagent/config.toml":                                  "-rw-r--r--",
+		"./usr/share/doc/tokenagent/browser-policy/chromium-linux.json": "-rw-r--r--",
+		"./usr/share/doc/tokenagent/browser-policy/windows.reg":         "-rw-r--r--",
 	} {
 		if files[path] != mode {
 			t.Errorf("%s: mode %q, want %q\n%s", path, files[path], mode, contents)
@@ -166,9 +168,13 @@ func checkDeb(t *testing.T, deb, root string) {
 	// Installed into a throwaway root: the files are the ones of installer/.
 	output(t, "dpkg", "-x", deb, root)
 	for path, want := range map[string]string{
-		"lib/systemd/system/tokenagent.service":   SystemdUnit,
-		"usr/lib/systemd/user/tokenagent.service": SystemdUserUnit,
-		"etc/tokenagent/config.toml":              readFile(t, "package/config.toml"),
+		"lib/systemd/system/tokenagent.service":                         SystemdUnit,
+		"usr/lib/systemd/user/tokenagent.service":                       SystemdUserUnit,
+		"etc/tokenagent/config.toml":                                    readFile(t, "package/config.toml"),
+		"usr/share/doc/tokenagent/browser-policy/chromium-linux.json":   readFile(t, "browserpolicy/chromium-linux.json"),
+		"usr/share/doc/tokenagent/browser-policy/firefox-policies.json": readFile(t, "browserpolicy/firefox-policies.json"),
+		"usr/share/doc/tokenagent/browser-policy/macos.mobileconfig":    readFile(t, "browserpolicy/macos.mobileconfig"),
+		"usr/share/doc/tokenagent/browser-policy/README.md":             readFile(t, "browserpolicy/README.md"),
 	} {
 		if got := readFile(t, filepath.Join(root, path)); got != want {
 			t.Errorf("/%s differs from installer/'s", path)
@@ -236,6 +242,11 @@ func checkRPM(t *testing.T, rpm string) {
 		"/usr/bin/tokenagent",
 		"/usr/lib/systemd/system/tokenagent.service",
 		"/usr/lib/systemd/user/tokenagent.service",
+		"/usr/share/doc/tokenagent/browser-policy/README.md",
+		"/usr/share/doc/tokenagent/browser-policy/chromium-linux.json",
+		"/usr/share/doc/tokenagent/browser-policy/firefox-policies.json",
+		"/usr/share/doc/tokenagent/browser-policy/macos.mobileconfig",
+		"/usr/share/doc/tokenagent/browser-policy/windows.reg",
 	}
 	if !slices.Equal(list, want) {
 		t.Errorf("rpm -qpl = %q, want %q", list, want)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -90,14 +91,16 @@ window.__run = (cfg) => run(client, cfg);
 `
 
 type jsResult struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail"`
-	MS     int    `json:"ms"`
+	Name   string          `json:"name"`
+	OK     bool            `json:"ok"`
+	Detail string          `json:"detail"`
+	MS     int             `json:"ms"`
+	Value  json.RawMessage `json:"value"` // what the test returned
 }
 
-// runPage loads the page at url and runs the JavaScript tests cfg names.
-func runPage(t *testing.T, ctx context.Context, url string, cfg map[string]any) {
+// runPage loads the page at url and runs the JavaScript tests cfg names,
+// and returns their results by name.
+func runPage(t *testing.T, ctx context.Context, url string, cfg map[string]any) map[string]jsResult {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("loading %s: %v", url, err)
@@ -119,6 +122,7 @@ func runPage(t *testing.T, ctx context.Context, url string, cfg map[string]any) 
 	if len(results) != len(want) {
 		t.Fatalf("%d results for %d tests: %+v", len(results), len(want), results)
 	}
+	byName := map[string]jsResult{}
 	for i, r := range results {
 		if r.Name != want[i] {
 			t.Errorf("result %d is %q, want %q", i, r.Name, want[i])
@@ -128,7 +132,9 @@ func runPage(t *testing.T, ctx context.Context, url string, cfg map[string]any) 
 		} else {
 			t.Errorf("%s: %s", r.Name, r.Detail)
 		}
+		byName[r.Name] = r
 	}
+	return byName
 }
 
 // agentServer is the real ws server over an agent without tokens, which can
@@ -144,8 +150,10 @@ type agentServer struct {
 	served chan error
 }
 
-func startAgent(t *testing.T, cfg ws.Config) *agentServer {
-	m := token.NewManager(nil, slog.New(slog.DiscardHandler))
+// startAgent serves the agent over the PKCS#11 modules given (none: no
+// tokens).
+func startAgent(t *testing.T, cfg ws.Config, modules ...string) *agentServer {
+	m := token.NewManager(modules, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
 	logs := &syncbuf.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -1,6 +1,6 @@
 // Type declarations for tokenagent.js, the JavaScript client of the
-// tokenagent wire protocol (PROTOCOL.md). Served beside it as
-// /tokenagent.d.ts.
+// tokenagent wire protocol (docs/PROTOCOL.md). Served beside it as
+// /tokenagent.d.ts, and shipped beside it in the npm package.
 
 /** The agent's default socket: "ws://127.0.0.1:24321/ws". */
 export const DEFAULT_URL: string;
@@ -9,6 +9,7 @@ export const DEFAULT_URL: string;
 export const AGENT_UNREACHABLE: "AGENT_UNREACHABLE";
 export const TIMEOUT: "TIMEOUT";
 export const CLOSED: "CLOSED";
+export const LOCAL_NETWORK_DENIED: "LOCAL_NETWORK_DENIED";
 
 /** The protocol's error reasons (PROTOCOL.md section 3). */
 export type ProtocolReason =
@@ -34,13 +35,14 @@ export type ProtocolReason =
   | "DEVICE_ERROR";
 
 /** Every reason an AgentError may carry. */
-export type Reason = ProtocolReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED";
+export type Reason = ProtocolReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED" | "LOCAL_NETWORK_DENIED";
 
 /**
  * What calls and connect reject with. code, reason and data come from the
  * JSON-RPC error (data.reason is reason); for the client's own errors
- * (AGENT_UNREACHABLE, TIMEOUT, CLOSED) code is undefined. After a dropped
- * socket, data is {closeCode, closeReason}.
+ * (AGENT_UNREACHABLE, TIMEOUT, CLOSED, LOCAL_NETWORK_DENIED) code is
+ * undefined. After a dropped socket, data is {closeCode, closeReason}; after
+ * a failed connect, see connect.
  */
 export class AgentError extends Error {
   constructor(message: string, reason?: Reason, code?: number, data?: ErrorData);
@@ -62,13 +64,32 @@ export interface ErrorData {
   index?: number;
   closeCode?: number;
   closeReason?: string;
+  /** AGENT_UNREACHABLE from connect: whether the agent answered /healthz (so it refused this page's origin). */
+  agentRunning?: boolean;
+  /** LOCAL_NETWORK_DENIED (and AGENT_UNREACHABLE while the browser may still ask): the permission's state. */
+  permission?: LocalNetworkPermission;
   [key: string]: unknown;
 }
+
+/**
+ * Whether the browser lets this page reach the agent on this computer
+ * (Chromium's Local Network Access permission, "loopback-network").
+ */
+export type LocalNetworkPermission = "granted" | "prompt" | "denied" | "unsupported";
+
+/**
+ * The state of the permission for this page: "granted" (also for a page
+ * served from loopback, which is never asked), "prompt" (connecting makes
+ * the browser ask: explain first, connect from a user action), "denied"
+ * (connect rejects with LOCAL_NETWORK_DENIED; the user must allow it in the
+ * site's settings) or "unsupported" (a browser without the check).
+ */
+export function localNetworkPermission(): Promise<LocalNetworkPermission>;
 
 export interface ConnectOptions {
   /** Milliseconds a call waits for its response before rejecting with TIMEOUT; 0: forever. Default 60000. */
   timeout?: number;
-  /** Milliseconds connect waits for the socket to open. Default 10000. */
+  /** Milliseconds connect waits for the socket to open, counted once the browser's permission is granted. Default 10000. */
   connectTimeout?: number;
   /** Reopen a dropped socket. Default true. */
   reconnect?: boolean;
@@ -85,14 +106,20 @@ export interface CallOptions {
 
 /**
  * Opens a socket to the agent (default DEFAULT_URL). Resolves once it is
- * open; rejects with reason AGENT_UNREACHABLE when nothing answers or the
- * handshake is refused (an origin not allowed looks the same to a page).
+ * open. Rejects with LOCAL_NETWORK_DENIED when the browser's permission is
+ * or becomes denied, and with AGENT_UNREACHABLE when the handshake fails
+ * (data.agentRunning: true when the agent answered /healthz, so it refused
+ * this origin; false when nothing answers) or no answer comes within
+ * connectTimeout, which starts once the permission is granted: while the
+ * browser asks the user, connect waits.
  */
 export function connect(url?: string, options?: ConnectOptions): Promise<Agent>;
 
 /**
  * A connection to the agent. It dispatches "open" (Event) after a
- * reconnection and "close" (CloseEvent) when the socket drops.
+ * reconnection and "close" (CloseEvent) when the socket drops. While the
+ * browser's permission is not granted, reconnection waits, and resumes
+ * when it becomes granted.
  */
 export class Agent extends EventTarget {
   private constructor();
@@ -103,7 +130,8 @@ export class Agent extends EventTarget {
   /**
    * Calls method. Resolves with the result; rejects with an AgentError
    * (TIMEOUT after the timeout, AGENT_UNREACHABLE when not connected or the
-   * socket drops, CLOSED after close()). params defaults to {}.
+   * socket drops, LOCAL_NETWORK_DENIED when reconnection waits for the
+   * browser's permission, CLOSED after close()). params defaults to {}.
    */
   call<M extends keyof Methods>(method: M, params: Methods[M]["params"], options?: CallOptions): Promise<Methods[M]["result"]>;
   call(method: string, params?: object, options?: CallOptions): Promise<any>;

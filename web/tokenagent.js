@@ -1,17 +1,25 @@
 // tokenagent.js: the JavaScript client of the tokenagent wire protocol
-// (PROTOCOL.md, section 1). An ES module with no dependencies:
+// (docs/PROTOCOL.md, section 1). An ES module with no dependencies, which a
+// portal serves from its own origin (the npm package ships this very file):
 //
-//   import { connect } from "http://127.0.0.1:24321/tokenagent.js";
+//   import { connect, localNetworkPermission } from "./tokenagent.js";
+//   if (await localNetworkPermission() === "prompt") await userClicksConnect();
 //   const agent = await connect();
 //   const { tokens } = await agent.call("tokens.list", {});
 //   const off = agent.on("tokens.changed", (params) => { ... });
 //   off();
 //   agent.close();
 //
-// Beyond the protocol (see docs/PROTOCOL.md): an options object
-// for connect, request timeouts (reason TIMEOUT), automatic reconnection with
-// backoff that subscribes to events again, "open" and "close" events on the
-// agent, and the reason CLOSED for calls cut short by agent.close().
+// Beyond the first contract (docs/PROTOCOL.md marks them Extension): an
+// options object for connect, request timeouts (reason TIMEOUT), automatic
+// reconnection with backoff that subscribes to events again, "open" and
+// "close" events on the agent, the reason CLOSED for calls cut short by
+// agent.close(), and the browser's permission for public pages to reach this
+// computer (Local Network Access: localNetworkPermission, reason
+// LOCAL_NETWORK_DENIED).
+//
+// One file on purpose, past the usual length: the agent serves it and the
+// npm package ships it as it is, with no build step and no imports.
 
 /** The agent's default socket. */
 export const DEFAULT_URL = "ws://127.0.0.1:24321/ws";
@@ -20,6 +28,7 @@ export const DEFAULT_URL = "ws://127.0.0.1:24321/ws";
 export const AGENT_UNREACHABLE = "AGENT_UNREACHABLE";
 export const TIMEOUT = "TIMEOUT";
 export const CLOSED = "CLOSED";
+export const LOCAL_NETWORK_DENIED = "LOCAL_NETWORK_DENIED";
 
 const defaults = {
   timeout: 60000, // ms a call may wait for its response; 0: forever
@@ -32,7 +41,7 @@ const defaults = {
 /**
  * The error calls reject with. code, reason and data come from the JSON-RPC
  * error; for errors the client raises itself (AGENT_UNREACHABLE, TIMEOUT,
- * CLOSED) code is undefined.
+ * CLOSED, LOCAL_NETWORK_DENIED) code is undefined.
  */
 export class AgentError extends Error {
   constructor(message, reason, code, data) {
@@ -48,15 +57,99 @@ function unreachable(message, data) {
   return new AgentError(message, AGENT_UNREACHABLE, undefined, data);
 }
 
+// denied is the error for a page the browser does not let reach the agent:
+// the permission is denied, or (after a drop, when reconnecting) the browser
+// would have to ask the user again.
+function denied(permission = "denied") {
+  const message = permission === "denied"
+    ? "the browser does not let this page reach the agent on this computer (the site's permission to access apps on this device is denied)"
+    : "the browser must ask the user again before this page can reach the agent: connect from a user action";
+  return new AgentError(message, LOCAL_NETWORK_DENIED, undefined, { permission });
+}
+
+function closed() {
+  return new AgentError("the connection to the agent was closed", CLOSED);
+}
+
+// The names Chromium gives the permission a public page needs to reach
+// loopback: "loopback-network" (Chrome 145 on), "local-network-access"
+// (142 to 144). A browser that knows neither has no such check.
+const PERMISSION_NAMES = ["loopback-network", "local-network-access"];
+
+// pageOnLoopback tells whether this page itself comes from this computer
+// (the agent's own page, a portal under development on localhost). Browsers
+// never ask about requests from loopback to loopback, whatever the stored
+// permission says.
+function pageOnLoopback() {
+  const host = globalThis.location?.hostname ?? "";
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+// permissionStatus returns the browser's PermissionStatus for reaching
+// loopback, or null when the page needs none (it is on loopback itself, or
+// the browser has no such permission).
+async function permissionStatus() {
+  const permissions = globalThis.navigator?.permissions;
+  if (pageOnLoopback() || typeof permissions?.query !== "function") return null;
+  for (const name of PERMISSION_NAMES) {
+    try {
+      return await permissions.query({ name });
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err; // TypeError: a name this browser does not know
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether the browser lets this page reach the agent: "granted" (connect
+ * quietly; also on a page served from this computer, which is never asked),
+ * "prompt" (connecting makes the browser ask the user: explain first, then
+ * connect from a user action such as a "Connect" button), "denied" (connect
+ * rejects with LOCAL_NETWORK_DENIED; only the user can allow it again, in
+ * the site's settings) or "unsupported" (the browser has no such check).
+ */
+export async function localNetworkPermission() {
+  if (pageOnLoopback()) return "granted";
+  const status = await permissionStatus();
+  return status ? status.state : "unsupported";
+}
+
 /**
  * Opens a socket to the agent. It resolves with an Agent once the socket is
- * open and rejects with an AgentError whose reason is AGENT_UNREACHABLE when
- * nothing answers. A browser cannot tell a refused handshake (this page's
- * origin is not allowed) from an agent that is not running: both reject so.
+ * open. It rejects with an AgentError whose reason is LOCAL_NETWORK_DENIED
+ * when the browser's permission is or becomes denied (at once, without
+ * trying again), or AGENT_UNREACHABLE when the handshake fails or no answer
+ * comes within connectTimeout. While the browser is asking the user, connect
+ * waits for the answer; connectTimeout starts once access is granted. After
+ * a failed handshake it asks /healthz whether anything runs there:
+ * data.agentRunning is true when the agent answered (so it refused this
+ * page: an origin not in allowed_origins, or too many connections) and false
+ * when nothing did.
  */
-export function connect(url = DEFAULT_URL, options = {}) {
+export async function connect(url = DEFAULT_URL, options = {}) {
   const agent = new Agent(url, { ...defaults, ...options });
-  return agent._open().then(() => agent);
+  await agent._open(true);
+  return agent;
+}
+
+// answersHTTP tells whether anything answers HTTP at the agent's address:
+// a no-cors request needs no CORS from the server, so it tells a running
+// agent that refused this origin from no agent at all.
+async function answersHTTP(socketURL) {
+  const u = new URL(socketURL);
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+  u.pathname = "/healthz";
+  u.search = "";
+  try {
+    await fetch(u, {
+      mode: "no-cors", cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
+      signal: AbortSignal.timeout?.(3000),
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A connection to the agent. Create it with connect. */
@@ -73,6 +166,8 @@ export class Agent extends EventTarget {
     this._closed = false; // close() was called
     this._delay = options.reconnectDelay;
     this._retry = null; // the reconnection timer
+    this._unpause = null; // while reconnection waits for the permission: removes its listener
+    this._pausedState = null; // the permission's state while it waits
   }
 
   /** Whether the socket is open now. */
@@ -84,13 +179,18 @@ export class Agent extends EventTarget {
    * Calls method with params. It resolves with the result, or rejects with
    * an AgentError: the JSON-RPC error's code, data.reason and data;
    * AGENT_UNREACHABLE when the socket is not open or drops before the
-   * response; TIMEOUT when no response comes within the timeout (options of
-   * connect, or of this call); CLOSED after close().
+   * response; LOCAL_NETWORK_DENIED when it is not open because the browser
+   * denies access; TIMEOUT when no response comes within the timeout
+   * (options of connect, or of this call); CLOSED after close().
    */
   call(method, params = {}, options = {}) {
     return new Promise((resolve, reject) => {
       if (this._closed) {
-        reject(new AgentError("the connection to the agent was closed", CLOSED));
+        reject(closed());
+        return;
+      }
+      if (!this.connected && this._unpause) {
+        reject(denied(this._pausedState));
         return;
       }
       if (!this.connected) {
@@ -148,7 +248,8 @@ export class Agent extends EventTarget {
     this._closed = true;
     clearTimeout(this._retry);
     this._retry = null;
-    this._failPending(() => new AgentError("the connection to the agent was closed", CLOSED));
+    this._stopPause();
+    this._failPending(closed);
     if (this._ws) {
       const ws = this._ws;
       this._ws = null;
@@ -156,33 +257,54 @@ export class Agent extends EventTarget {
     }
   }
 
-  // _open opens a socket; it resolves when it is open and rejects with
-  // AGENT_UNREACHABLE when it fails or takes longer than connectTimeout.
-  _open() {
+  // _open opens a socket. It resolves when the socket is open and rejects
+  // with LOCAL_NETWORK_DENIED when the browser's permission is or becomes
+  // denied, or AGENT_UNREACHABLE when the socket fails or connectTimeout
+  // passes. The timeout runs only while access is granted: while the
+  // browser asks the user, the socket waits for the answer. diagnose says
+  // to ask /healthz why a handshake failed.
+  async _open(diagnose) {
+    const status = await permissionStatus();
+    if (status?.state === "denied") throw denied();
+    if (this._closed) throw closed();
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       let settled = false;
       let timer = null;
-      const fail = (message) => {
+      const settle = () => {
+        settled = true;
         clearTimeout(timer);
-        if (!settled) {
-          settled = true;
-          reject(unreachable(message));
-        }
+        status?.removeEventListener("change", onChange);
       };
-      if (this._opts.connectTimeout > 0) {
+      const fail = (err) => {
+        if (settled) return;
+        settle();
+        reject(err);
+      };
+      const arm = () => {
+        if (this._opts.connectTimeout <= 0 || timer !== null) return;
         timer = setTimeout(() => {
-          fail(`no answer from the agent at ${this.url} within ${this._opts.connectTimeout} ms`);
+          fail(unreachable(`no answer from the agent at ${this.url} within ${this._opts.connectTimeout} ms`));
           ws.close();
         }, this._opts.connectTimeout);
-      }
+      };
+      // The socket stays CONNECTING while the browser asks the user.
+      const onChange = () => {
+        if (status.state === "granted") {
+          arm();
+        } else if (status.state === "denied") {
+          fail(denied());
+          ws.close();
+        }
+      };
+      if (status?.state === "prompt") status.addEventListener("change", onChange);
+      else arm();
       ws.onopen = () => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
+        if (settled) return; // timed out or denied: closed already
+        settle();
         if (this._closed) {
           ws.close(1000);
-          reject(new AgentError("the connection to the agent was closed", CLOSED));
+          reject(closed());
           return;
         }
         this._ws = ws;
@@ -194,11 +316,31 @@ export class Agent extends EventTarget {
         resolve();
         this.dispatchEvent(new Event("open"));
       };
-      // The browser says no more about a failed handshake than this: a
-      // refused origin looks the same as no agent.
-      ws.onclose = () =>
-        fail(`cannot connect to the agent at ${this.url} (not running, or this page's origin is not allowed)`);
+      // A browser tells a page no more about a failed socket than this: a
+      // refused origin, no agent and a denied permission look the same.
+      ws.onclose = () => {
+        if (!settled) this._whyFailed(status, diagnose).then(fail);
+      };
     });
+  }
+
+  // _whyFailed returns the error for a socket that closed before it opened.
+  async _whyFailed(status, diagnose) {
+    if (status) {
+      // The permission's change event may come after the close.
+      const now = await permissionStatus().catch(() => null);
+      if (now?.state === "denied") return denied();
+      if (now?.state === "prompt") {
+        // Either nothing answers, or the user dismissed the question; a
+        // request to /healthz now would ask again.
+        return unreachable(`cannot connect to the agent at ${this.url} (not running, or the browser's question about apps on this device was dismissed)`, { permission: "prompt" });
+      }
+    }
+    if (!diagnose) return unreachable(`cannot connect to the agent at ${this.url}`);
+    if (await answersHTTP(this.url)) {
+      return unreachable(`the agent at ${this.url} refused this page: its origin is not in allowed_origins (or the agent has too many connections)`, { agentRunning: true });
+    }
+    return unreachable(`nothing answers at ${this.url}: the agent is not running`, { agentRunning: false });
   }
 
   // _dropped handles the end of an open socket.
@@ -218,9 +360,45 @@ export class Agent extends EventTarget {
     this._delay = Math.min(delay * 2, this._opts.maxReconnectDelay);
     this._retry = setTimeout(() => {
       this._retry = null;
-      if (this._closed) return;
-      this._open().catch(() => this._scheduleReconnect());
+      this._reconnect();
     }, delay);
+  }
+
+  // _reconnect makes one attempt, unless the browser denies access or would
+  // have to ask the user (a question needs a user action): then it waits
+  // until the permission changes to granted.
+  async _reconnect() {
+    if (this._closed) return;
+    const status = await permissionStatus().catch(() => null);
+    if (this._closed) return;
+    if (status && status.state !== "granted") {
+      this._pause(status);
+      return;
+    }
+    this._open(false).catch((err) => {
+      if (err.reason === LOCAL_NETWORK_DENIED) this._reconnect();
+      else this._scheduleReconnect();
+    });
+  }
+
+  _pause(status) {
+    this._pausedState = status.state;
+    const resume = () => {
+      if (status.state !== "granted") {
+        this._pausedState = status.state;
+        return;
+      }
+      this._stopPause();
+      this._delay = this._opts.reconnectDelay;
+      this._scheduleReconnect();
+    };
+    status.addEventListener("change", resume);
+    this._unpause = () => status.removeEventListener("change", resume);
+  }
+
+  _stopPause() {
+    if (this._unpause) this._unpause();
+    this._unpause = null;
   }
 
   _failPending(makeError) {

@@ -305,10 +305,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/ws":
 		s.serveWS(w, r)
 	case "/healthz":
-		if !onlyGet(w, r) {
-			return
-		}
-		s.serveHealth(w)
+		s.serveHealth(w, r)
 	case "/", "/tokenagent.js", "/tokenagent.d.ts", "/app/app.js", "/app/i18n.js", "/app/app.css":
 		if !onlyGet(w, r) {
 			return

@@ -23,6 +23,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/browserpolicy"
 	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -49,6 +50,8 @@ type doctorProbe struct {
 	getenv  func(string) string
 	readers func() token.ReaderState // the PC/SC state, once
 	timeout time.Duration            // for the agent's /healthz
+	// browsers reads the local browsers' policies for the origins.
+	browsers func(origins []string) []browserpolicy.Result
 }
 
 // systemProbe probes this computer.
@@ -62,7 +65,8 @@ func systemProbe() doctorProbe {
 			_ = w.Close() // State is all we came for
 			return st
 		},
-		timeout: 2 * time.Second,
+		timeout:  2 * time.Second,
+		browsers: browserpolicy.Check,
 	}
 }
 
@@ -96,6 +100,7 @@ func doctorWith(p doctorProbe, args []string, stdout, stderr io.Writer) int {
 	d.checkPCSC()
 	if ok {
 		d.checkOrigins(cfg)
+		d.checkBrowserPolicies(cfg)
 		d.checkTLS(cfg)
 	} else {
 		d.info("listening, modules, origins, tls", "not checked while the config is invalid")

@@ -18,11 +18,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ebfe/scard"
 	"github.com/kardianos/service"
 
+	"github.com/tokenagent/tokenagent/internal/browserpolicy"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -56,13 +58,25 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// testProbe is a Linux computer whose PC/SC service is in state readers.
+// testProbe is a Linux computer whose PC/SC service is in state readers,
+// with Chrome, which has no policy, Chromium, whose policy pre-allows
+// https://ca.example.com, and Firefox, whose policy pre-allows both of the
+// configs' origins.
 func testProbe(readers token.ReaderState) doctorProbe {
 	return doctorProbe{
 		goos:    "linux",
 		getenv:  func(string) string { return "" },
 		readers: func() token.ReaderState { return readers },
 		timeout: 2 * time.Second,
+		browsers: func(origins []string) []browserpolicy.Result {
+			return browserpolicy.CheckFiles(fstest.MapFS{
+				"opt/google/chrome/chrome":                 {Data: []byte("ELF")},
+				"usr/lib/chromium/chromium":                {Data: []byte("ELF")},
+				"usr/lib/firefox/firefox":                  {Data: []byte("ELF")},
+				"etc/chromium/policies/managed/fleet.json": {Data: []byte(`{"LoopbackNetworkAllowedForUrls": ["https://ca.example.com"]}`)},
+				"etc/firefox/policies/policies.json":       {Data: []byte(`{"policies": {"LocalNetworkAccess": {"SkipDomains": ["*.example.com"]}}}`)},
+			}, origins)
+		},
 	}
 }
 

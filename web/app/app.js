@@ -3,7 +3,7 @@
 // from their inputs only to build one request; the inputs are cleared before
 // the request is sent, and no PIN is logged or kept.
 
-import { connect } from "../tokenagent.js";
+import { connect, LOCAL_NETWORK_DENIED } from "../tokenagent.js";
 import { t, has, setLanguage, language, languages, pick, span } from "./i18n.js";
 
 const LANG_KEY = "tokenagent.lang";
@@ -516,6 +516,11 @@ function initialLanguage() {
 
 // ---- start
 
+// This page comes from the agent itself, on loopback, which browsers never
+// ask about (Local Network Access): the client reports it "granted", so the
+// question and its Connect button that a portal needs (examples/portal) do
+// not arise here. LOCAL_NETWORK_DENIED is still explained should a browser
+// ever refuse it.
 async function start() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
   const n = $("notice");
@@ -524,8 +529,8 @@ async function start() {
   try {
     agent = await connect(url);
   } catch (err) {
-    n.dataset.key = "unreachable";
-    notice("error", t("unreachable"));
+    n.dataset.key = err.reason === LOCAL_NETWORK_DENIED ? "err.LOCAL_NETWORK_DENIED" : "unreachable";
+    notice("error", t(n.dataset.key));
     setTimeout(start, 3000);
     return;
   }

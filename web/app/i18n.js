@@ -99,6 +99,7 @@ const en = {
     PERMISSION_DENIED: "This page may not do that.",
     TIMEOUT: "The agent did not answer in time. Try again.",
     AGENT_UNREACHABLE: "The tokenagent service is not running. Install it from your issuer's site or start it with \"tokenagent service start\", then try again.",
+    LOCAL_NETWORK_DENIED: "Your browser blocks this page from reaching tokenagent. Allow access to apps and services on this device in the site settings (the icon left of the address), then reload the page.",
     other: "Something went wrong: {msg}",
   },
 };
@@ -200,6 +201,7 @@ const ru = {
     PERMISSION_DENIED: "Этой странице это не разрешено.",
     TIMEOUT: "Агент не ответил вовремя. Повторите попытку.",
     AGENT_UNREACHABLE: "Служба tokenagent не запущена. Установите её с сайта удостоверяющего центра или запустите командой «tokenagent service start» и повторите.",
+    LOCAL_NETWORK_DENIED: "Браузер не даёт этой странице связаться с tokenagent. Разрешите доступ к приложениям и службам на этом устройстве в настройках сайта (значок слева от адреса) и перезагрузите страницу.",
     other: "Ошибка: {msg}",
   },
 };
@@ -301,6 +303,7 @@ const zh = {
     PERMISSION_DENIED: "本页面无权执行此操作。",
     TIMEOUT: "代理未及时响应，请重试。",
     AGENT_UNREACHABLE: "tokenagent 服务未运行。请从颁发机构网站安装，或运行 \"tokenagent service start\" 启动后重试。",
+    LOCAL_NETWORK_DENIED: "浏览器阻止本页面连接 tokenagent。请在网站设置（地址左侧的图标）中允许访问此设备上的应用和服务，然后重新加载页面。",
     other: "出错了：{msg}",
   },
 };

@@ -65,6 +65,7 @@ function tests(client, cfg) {
       check(DEFAULT_URL === "ws://127.0.0.1:24321/ws", `DEFAULT_URL ${DEFAULT_URL}`);
       check(typeof connect === "function", "connect is not a function");
       check(client.AGENT_UNREACHABLE === "AGENT_UNREACHABLE" && client.TIMEOUT === "TIMEOUT", "reason constants");
+      check(client.LOCAL_NETWORK_DENIED === "LOCAL_NETWORK_DENIED", "LOCAL_NETWORK_DENIED");
     },
 
     async info() {
@@ -199,6 +200,7 @@ function tests(client, cfg) {
       const err = await rejection(connect(cfg.dead));
       checkError(err, "AGENT_UNREACHABLE", undefined);
       check(err instanceof AgentError, "not an AgentError");
+      check(err.data && err.data.agentRunning === false, `data ${JSON.stringify(err.data)}, want agentRunning false`);
       check(performance.now() - t0 < 5000, "took too long");
     },
 
@@ -212,11 +214,113 @@ function tests(client, cfg) {
       agent.close();
     },
 
+    // ---- on a public origin (lna_test.go): Local Network Access
+
+    async denied() {
+      // Headless Chromium answers the browser's question with "deny".
+      const before = await client.localNetworkPermission();
+      check(before === "prompt", `permission before connecting ${before}, want prompt`);
+      let t0 = performance.now();
+      let err = await rejection(connect(cfg.agent));
+      const took = performance.now() - t0;
+      checkError(err, "LOCAL_NETWORK_DENIED", undefined);
+      check(took < 1000, `LOCAL_NETWORK_DENIED after ${Math.round(took)} ms, want within 1 s`);
+      check(err.data && err.data.permission === "denied", `data ${JSON.stringify(err.data)}`);
+      const after = await client.localNetworkPermission();
+      check(after === "denied", `permission after ${after}, want denied`);
+      // Denied: connect rejects without a socket.
+      t0 = performance.now();
+      err = await rejection(connect(cfg.agent));
+      checkError(err, "LOCAL_NETWORK_DENIED", undefined);
+      check(performance.now() - t0 < 500, "a second connect took too long");
+    },
+
+    // sign connects quietly, lists the tokens and signs cfg.text as CMS
+    // with the token's certificate 01; client_test.go verifies the
+    // signature it returns.
+    async sign() {
+      const state = await client.localNetworkPermission();
+      check(state === "granted", `permission ${state}, want granted`);
+      const agent = await connect(cfg.agent);
+      try {
+        const { tokens } = await agent.call("tokens.list", {});
+        const tok = tokens.find((t) => t.label === cfg.token);
+        check(tok, `token ${cfg.token} not among ${JSON.stringify(tokens.map((t) => t.label))}`);
+        const data = btoa(cfg.text);
+        const sig = await agent.call("sign", { token: tok.id, pin: cfg.pin, cert: "01", data, format: "cms" });
+        check(sig.format === "cms", `format ${sig.format}`);
+        return sig.signature;
+      } finally {
+        agent.close();
+      }
+    },
+
+    async health() {
+      // CORS for an allowed origin: the page reads the answer.
+      const h = await (await fetch(cfg.health, { cache: "no-store" })).json();
+      check(h.status === "ok" && h.protocol === 1, `healthz ${JSON.stringify(h)}`);
+    },
+
+    async refused() {
+      // Granted, but not in allowed_origins: the agent answers /healthz,
+      // so the client says it runs, and the page cannot read /healthz.
+      const err = await rejection(connect(cfg.agent));
+      checkError(err, "AGENT_UNREACHABLE", undefined);
+      check(err.data && err.data.agentRunning === true, `data ${JSON.stringify(err.data)}, want agentRunning true`);
+      check(await rejection(fetch(cfg.health)) instanceof TypeError, "read /healthz across origins without CORS");
+    },
+
+    async paused() {
+      // Reconnection waits while the permission is denied and resumes when
+      // it is granted.
+      const agent = await connect(cfg.agent);
+      let opens = 0;
+      agent.addEventListener("open", () => opens++);
+      try {
+        await control("deny");
+        await control("restart");
+        let last = null;
+        await until(() => last && last.reason === "LOCAL_NETWORK_DENIED", "calls rejected with LOCAL_NETWORK_DENIED", async () => {
+          last = await agent.call("agent.info", {}).then(() => null, (err) => err);
+        });
+        check(last.data.permission === "denied", `data ${JSON.stringify(last.data)}`);
+        check(opens === 0, "reconnected while denied");
+        await control("grant");
+        await until(() => opens > 0, "the reconnection after the grant");
+        check((await agent.call("agent.info", {})).name === "tokenagent", "agent.info after the grant");
+      } finally {
+        agent.close();
+      }
+    },
+
+    async waits() {
+      // Headed: the browser's question stays open. connect does not time
+      // out meanwhile, and rejects at once when the answer is "deny".
+      check(await client.localNetworkPermission() === "prompt", "permission not prompt");
+      let outcome = null;
+      const t0 = performance.now();
+      const pending = connect(cfg.agent, { connectTimeout: 100 }).then(
+        (a) => { outcome = "open"; a.close(); },
+        (err) => { outcome = err; });
+      await sleep(600); // six connect timeouts
+      check(outcome === null, `connect settled while the browser asked: ${outcome && (outcome.reason || outcome)}`);
+      const denyAt = performance.now();
+      await control("deny");
+      await pending;
+      checkError(outcome, "LOCAL_NETWORK_DENIED", undefined);
+      const took = performance.now() - denyAt;
+      check(took < 1000, `LOCAL_NETWORK_DENIED ${Math.round(took)} ms after the answer`);
+      return Math.round(denyAt - t0);
+    },
+
     async forbidden() {
       // On an origin the agent does not allow: the module loads (it is
       // public), the socket does not.
       const err = await rejection(connect(cfg.agent));
       checkError(err, "AGENT_UNREACHABLE", undefined);
+      check(err.data && err.data.agentRunning === true, `data ${JSON.stringify(err.data)}, want agentRunning true (the agent answered /healthz)`);
+      // A page on loopback is never asked for the permission.
+      check(await client.localNetworkPermission() === "granted", "localNetworkPermission on a loopback page");
     },
   };
 }
@@ -227,8 +331,8 @@ export async function run(client, cfg) {
   for (const name of cfg.tests) {
     const t0 = performance.now();
     try {
-      await all[name]();
-      results.push({ name, ok: true, detail: "", ms: Math.round(performance.now() - t0) });
+      const value = await all[name]();
+      results.push({ name, ok: true, detail: "", ms: Math.round(performance.now() - t0), value: value ?? null });
     } catch (err) {
       results.push({ name, ok: false, detail: String(err && err.stack || err), ms: Math.round(performance.now() - t0) });
     }

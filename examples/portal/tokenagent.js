@@ -1,0 +1,1 @@
+../../web/tokenagent.js
