@@ -22,7 +22,7 @@ DEMOTOKEN = $(GO) run ./cmd/demotoken -dir "$(DEMO_DIR)" -listen "$(DEMO_LISTEN)
 # Tests that inject PKCS#11 faults load the shim from here (make shim).
 TOKENAGENT_P11SHIM ?= $(CURDIR)/build/p11shim/libp11shim.so
 export TOKENAGENT_P11SHIM
-# The GOST tests use the SoftHSM built with GOST here (make deps).
+# The GOST tests use the SoftHSM built with GOST here (make softhsm-gost).
 TOKENAGENT_SOFTHSM_GOST ?= $(CURDIR)/build/softhsm-gost
 export TOKENAGENT_SOFTHSM_GOST
 # CI comes from the environment and reaches go test unchanged: with CI set,

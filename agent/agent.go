@@ -31,10 +31,17 @@ type Hardware interface {
 	UnlockPIN(ctx context.Context, tokenID, soPIN, newPIN string, confirmFinalTry bool) error
 }
 
-// Readers is what the agent needs from the PC/SC watcher.
+// Readers is what the agent needs from the PC/SC watcher: its state, and a
+// subscription to its changes, which Run holds while it runs
+// (token.PCSCWatcher is one).
 type Readers interface {
 	State() token.ReaderState
+	Subscribe(onChange func(token.ReaderState)) (cancel func())
 }
+
+// DefaultRenewBeforeDays is how many days before it expires a certificate
+// is expiring, unless configured otherwise.
+const DefaultRenewBeforeDays = 30
 
 // Options configure an Agent.
 type Options struct {

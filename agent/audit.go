@@ -7,13 +7,13 @@ import "time"
 type AuditRecord struct {
 	Time       time.Time
 	Origin     string // "local" without an Origin
-	Method     string // protocol method name
+	Method     string // the call's name, as Call.Method gives it
 	Token      string // token id
 	Serial     string // token serial number, when known
 	Object     string // certificate or key id, when one is involved
 	CertSHA256 string // hex, when a certificate is involved
 	DataSHA256 string // hex SHA-256 of what was signed, for signing
-	Outcome    string // "ok" or the error reason
+	Outcome    string // "ok", or the name of the error's Kind
 }
 
 // Auditor receives audit records: one call's, in one batch (sign.batch

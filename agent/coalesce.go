@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -21,16 +22,21 @@ type coalescer[V any] struct {
 // readQueue is one key's reads: at most one running, and one pending that
 // callers arriving meanwhile join.
 type readQueue[V any] struct {
-	run     sync.Mutex // held by the read running
+	run     chan struct{} // holds a value while a read runs; a channel so that waiting for it can give up
 	pending *sharedRead[V]
 	users   int // callers inside do, guarded by coalescer.mu
 }
 
-// sharedRead is one read and its result, set before done is closed.
+// sharedRead is one read and its result, set before done is closed. The
+// caller that made it pending runs it; should that caller's context end
+// before it could start, vacant is closed, and one of the callers sharing
+// it runs it instead (with its own read function: a read that starts then
+// still starts after each of them arrived).
 type sharedRead[V any] struct {
-	done  chan struct{}
-	value V
-	err   error
+	done   chan struct{}
+	vacant chan struct{} // guarded by coalescer.mu; replaced when a caller takes the read over
+	value  V
+	err    error
 }
 
 // errReadFailed is what callers sharing a read get when it panicked; the
@@ -39,7 +45,9 @@ var errReadFailed = errors.New("the shared read failed")
 
 // do returns the result of read for key, run by this caller or shared with
 // others who came for the same key before it started. read gets a context
-// that the caller's cancellation does not end, as it answers others too.
+// that the caller's cancellation does not end, as it answers others too;
+// but a caller waiting for a read, its own or one it shares, gives up when
+// its context ends.
 func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Context) (V, error)) (V, error) {
 	c.mu.Lock()
 	if c.keys == nil {
@@ -47,14 +55,14 @@ func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Con
 	}
 	q := c.keys[key]
 	if q == nil {
-		q = &readQueue[V]{}
+		q = &readQueue[V]{run: make(chan struct{}, 1)}
 		c.keys[key] = q
 	}
 	q.users++
 	r := q.pending
 	runner := r == nil
 	if runner {
-		r = &sharedRead[V]{done: make(chan struct{})}
+		r = &sharedRead[V]{done: make(chan struct{}), vacant: make(chan struct{})}
 		q.pending = r
 	}
 	c.mu.Unlock()
@@ -66,12 +74,48 @@ func (c *coalescer[V]) do(ctx context.Context, key string, read func(context.Con
 		}
 	}()
 
-	if !runner {
-		<-r.done
-		return r.value, r.err
+	for {
+		if runner {
+			// A turn free now is taken whatever the context says: the
+			// read answers others too, and it is not cancelled with it.
+			select {
+			case q.run <- struct{}{}:
+				return c.run(ctx, q, r, read)
+			default:
+			}
+			select {
+			case q.run <- struct{}{}:
+				return c.run(ctx, q, r, read)
+			case <-ctx.Done():
+				c.mu.Lock()
+				close(r.vacant) // not started: let a caller sharing it run it
+				c.mu.Unlock()
+				var zero V
+				return zero, fmt.Errorf("waiting for the reading: %w", ctx.Err())
+			}
+		}
+		c.mu.Lock()
+		vacant := r.vacant
+		c.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.value, r.err
+		case <-ctx.Done():
+			var zero V
+			return zero, fmt.Errorf("waiting for the shared reading: %w", ctx.Err())
+		case <-vacant:
+			c.mu.Lock()
+			if r.vacant == vacant { // nobody took it over before this caller
+				r.vacant, runner = make(chan struct{}), true
+			}
+			c.mu.Unlock()
+		}
 	}
-	q.run.Lock()
-	defer q.run.Unlock()
+}
+
+// run runs read as r, the pending read of q, holding q's turn.
+func (c *coalescer[V]) run(ctx context.Context, q *readQueue[V], r *sharedRead[V], read func(context.Context) (V, error)) (V, error) {
+	defer func() { <-q.run }()
 	c.mu.Lock()
 	q.pending = nil // from now on, callers make the next read
 	c.mu.Unlock()

@@ -6,13 +6,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+	"testing/synctest"
 )
 
 // TestCoalescerSharesOnlyLaterReads holds a read running while 50 callers
 // arrive: they must share one new read, not the one running, which started
 // before them.
 func TestCoalescerSharesOnlyLaterReads(t *testing.T) {
+	synctest.Test(t, coalescerSharesOnlyLaterReads)
+}
+
+func coalescerSharesOnlyLaterReads(t *testing.T) {
 	var c coalescer[int]
 	var reads atomic.Int32
 	release := make(chan struct{})
@@ -28,8 +32,9 @@ func TestCoalescerSharesOnlyLaterReads(t *testing.T) {
 		v, _ := c.do(context.Background(), "k", read)
 		first <- v
 	}()
-	for reads.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	synctest.Wait() // the first read runs
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("%d reads running, want 1", n)
 	}
 	const callers = 50
 	var wg sync.WaitGroup
@@ -41,7 +46,8 @@ func TestCoalescerSharesOnlyLaterReads(t *testing.T) {
 			got[i], _ = c.do(context.Background(), "k", read)
 		}()
 	}
-	waitUsers(&c, "k", callers+1) // all joined the pending read
+	synctest.Wait()
+	checkUsers(t, &c, "k", callers+1) // all joined the pending read
 	close(release)
 	wg.Wait()
 	if v := <-first; v != 1 {
@@ -60,24 +66,25 @@ func TestCoalescerSharesOnlyLaterReads(t *testing.T) {
 	}
 }
 
-// waitUsers waits until n callers are inside c.do for key.
-func waitUsers[V any](c *coalescer[V], key string, n int) {
-	for {
-		c.mu.Lock()
-		q := c.keys[key]
-		users := 0
-		if q != nil {
-			users = q.users
-		}
-		c.mu.Unlock()
-		if users == n {
-			return
-		}
-		time.Sleep(time.Millisecond)
+// checkUsers checks that n callers are inside c.do for key.
+func checkUsers[V any](t *testing.T, c *coalescer[V], key string, n int) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	users := 0
+	if q := c.keys[key]; q != nil {
+		users = q.users
+	}
+	if users != n {
+		t.Fatalf("%d callers for %q, want %d", users, key, n)
 	}
 }
 
 func TestCoalescerErrorsAndPanics(t *testing.T) {
+	synctest.Test(t, coalescerErrorsAndPanics)
+}
+
+func coalescerErrorsAndPanics(t *testing.T) {
 	var c coalescer[string]
 	boom := errors.New("boom")
 	if _, err := c.do(context.Background(), "k", func(context.Context) (string, error) { return "", boom }); !errors.Is(err, boom) {
@@ -91,19 +98,22 @@ func TestCoalescerErrorsAndPanics(t *testing.T) {
 	go func() {
 		_, _ = c.do(context.Background(), "k", func(context.Context) (string, error) { <-release; return "first", nil })
 	}()
-	waitUsers(&c, "k", 1)
+	synctest.Wait()
+	checkUsers(t, &c, "k", 1)
 	panicked := make(chan any)
 	go func() {
 		defer func() { panicked <- recover() }()
 		_, _ = c.do(context.Background(), "k", func(context.Context) (string, error) { panic("read panicked") })
 	}()
-	waitUsers(&c, "k", 2)
+	synctest.Wait()
+	checkUsers(t, &c, "k", 2)
 	shared := make(chan error)
 	go func() {
 		_, err := c.do(context.Background(), "k", func(context.Context) (string, error) { return "not run", nil })
 		shared <- err
 	}()
-	waitUsers(&c, "k", 3)
+	synctest.Wait()
+	checkUsers(t, &c, "k", 3)
 	close(release)
 	if p := <-panicked; p == nil {
 		t.Error("the runner's panic was swallowed")

@@ -25,6 +25,8 @@
 // count, so concurrent calls cannot all pass the check before a wrong PIN
 // is counted.
 //
-// Every error an Agent method returns is an *Error with a Reason from the
-// protocol's list, so callers never have to guess how to report it.
+// Errors: every error an Agent method returns is an *Error of a Kind, with
+// the details of its kind as typed fields, so callers never have to guess
+// how to report it; the ws package maps kinds to the protocol's codes,
+// reasons and data. How to add a kind is in errors.go.
 package agent

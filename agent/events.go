@@ -10,27 +10,19 @@ const DefaultEventQueue = 64
 
 // Event is one notification for subscribers: exactly one field is set.
 type Event struct {
-	Tokens  *TokensChanged  // tokens.changed
-	Readers *ReadersChanged // readers.changed
+	Tokens  *TokensChanged  // the token list changed
+	Readers *ReadersChanged // the reader list or a card's presence changed
 }
 
-// Method returns the protocol's notification method for the event.
-func (e Event) Method() string {
-	if e.Readers != nil {
-		return "readers.changed"
-	}
-	return "tokens.changed"
-}
-
-// TokensChanged is the tokens.changed notification: tokens that appeared,
-// the ids of those that went away, and tokens whose fields changed.
+// TokensChanged is a change of the token list: tokens that appeared, the
+// ids of those that went away, and tokens whose fields changed.
 type TokensChanged struct {
 	Added   []Token
 	Removed []string
 	Changed []Token
 }
 
-// ReadersChanged is the readers.changed notification.
+// ReadersChanged is the PC/SC readers after a change.
 type ReadersChanged struct {
 	Readers []string // reader names
 	Cards   []Card   // one per reader

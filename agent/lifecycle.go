@@ -34,12 +34,22 @@ type GeneratedKey struct {
 	PublicKey crypto.PublicKey
 }
 
+// PublicKeyDER returns the public key as a DER SubjectPublicKeyInfo; a GOST
+// key's is encoded by package gost, since crypto/x509 knows none.
+func (k GeneratedKey) PublicKeyDER() ([]byte, error) {
+	if pub, ok := k.PublicKey.(*gost.PublicKey); ok {
+		return pub.MarshalPKIX()
+	}
+	return x509.MarshalPKIXPublicKey(k.PublicKey)
+}
+
 // GenerateKey makes a key pair on the token.
 func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label string) (GeneratedKey, error) {
 	var out GeneratedKey
-	p := a.attempt(ctx, "keys.generate", call)
+	p := a.attempt(ctx, call)
+	p.generates = spec.Algorithm
 	err := p.run(func() error {
-		// Refused before the token sees a PIN.
+		// Refused before the token is asked anything.
 		if err := spec.Check(); err != nil {
 			return err
 		}
@@ -102,12 +112,12 @@ type CertificateRequest struct {
 // CreateCSR makes a PKCS#10 request signed on the token with key keyID and
 // returns its DER.
 func (a *Agent) CreateCSR(ctx context.Context, call Call, keyID string, req CertificateRequest) ([]byte, error) {
-	if req.Subject.CommonName == "" {
-		return nil, Errorf(ReasonInvalidParams, "subject.commonName is required")
-	}
 	var csr []byte
-	p := a.attempt(ctx, "csr.create", call)
+	p := a.attempt(ctx, call)
 	p.rec.Object = keyID
+	if req.Subject.CommonName == "" {
+		return nil, p.finish(Errorf(InvalidInput, "subject.commonName is required"))
+	}
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			key, err := s.PrivateKey(keyID)
@@ -149,7 +159,8 @@ func signCSR(s *token.Session, key token.PrivateKey, tmpl *x509.CertificateReque
 // returns its id; an identical certificate already there is not stored twice.
 func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Certificate, label string) (string, error) {
 	var id string
-	p := a.attempt(ctx, "certs.import", call)
+	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -181,7 +192,8 @@ const (
 // id id and returns how many objects went.
 func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what ObjectKind) (int, error) {
 	var deleted int
-	p := a.attempt(ctx, "objects.delete", call)
+	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.Object = id
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -230,11 +242,14 @@ type Renewal struct {
 // with the certificate's subject and names.
 func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, spec KeySpec) (Renewal, error) {
 	var out Renewal
-	p := a.attempt(ctx, "renewal.prepare", call)
+	p := a.attempt(ctx, call)
+	if newKey {
+		p.writes, p.generates = true, spec.Algorithm // "" when the old key's: known only inside
+	}
 	p.rec.Object = certID
 	err := p.run(func() error {
 		if spec != (KeySpec{}) {
-			// Refused before the token sees a PIN.
+			// Refused before the token is asked anything.
 			if err := spec.Check(); err != nil {
 				return err
 			}
@@ -261,7 +276,7 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 			}
 			if spec.Algorithm == "" {
 				if spec = token.SpecOf(old.Cert.PublicKey); spec.Algorithm == "" {
-					return Errorf(ReasonInvalidParams, "the certificate's key type cannot be generated; name an algorithm")
+					return Errorf(InvalidInput, "the certificate's key type cannot be generated; name an algorithm")
 				}
 			}
 			key, err := s.GenerateKeyPair(spec, old.Label)
@@ -288,7 +303,8 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 // certificate uses it. A failed import deletes nothing.
 func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certificate, replaces string, removeOld bool) (string, error) {
 	var id string
-	p := a.attempt(ctx, "renewal.complete", call)
+	p := a.attempt(ctx, call)
+	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
@@ -357,7 +373,7 @@ func removeReplaced(s *token.Session, old *token.Certificate) error {
 
 // ChangePIN changes the user PIN from call.PIN to newPIN.
 func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
-	p := a.attempt(ctx, "pin.change", call)
+	p := a.attempt(ctx, call)
 	return p.run(func() error {
 		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
 	})
@@ -366,7 +382,7 @@ func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN string) error {
 // UnlockPIN sets a new user PIN after logging in with the SO PIN in
 // call.PIN, unblocking a locked one.
 func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN string) error {
-	p := a.attempt(ctx, "pin.unlock", call)
+	p := a.attempt(ctx, call)
 	return p.run(func() error {
 		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.ConfirmFinalTry)
 	})

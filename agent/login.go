@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"math"
 
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -14,6 +13,7 @@ const LocalOrigin = "local"
 // Call is what every PIN-taking method starts from: who asks, for which
 // token, with which PIN. It lives as long as the call; nothing keeps it.
 type Call struct {
+	Method          string // what the audit log names the call (the protocol method)
 	Origin          string // LocalOrigin without an Origin header
 	Token           string // token id
 	PIN             string // the user PIN, or the SO PIN for UnlockPIN
@@ -28,14 +28,18 @@ type pinAttempt struct {
 	call   Call
 	rec    AuditRecord
 	pinsOK bool // the token accepted the PIN
+	// What the call will do to the token, which a token that cannot do it
+	// refuses before any login: see token.Credentials.
+	writes    bool
+	generates token.KeyAlgorithm
 	// For signing: the dataSha256 of each item, audited one line each, and
 	// which were signed.
 	items  []string
 	signed []bool
 }
 
-func (a *Agent) attempt(ctx context.Context, method string, call Call) *pinAttempt {
-	return &pinAttempt{a: a, ctx: ctx, call: call, rec: AuditRecord{Origin: call.Origin, Method: method, Token: call.Token}}
+func (a *Agent) attempt(ctx context.Context, call Call) *pinAttempt {
+	return &pinAttempt{a: a, ctx: ctx, call: call, rec: AuditRecord{Origin: call.Origin, Method: call.Method, Token: call.Token}}
 }
 
 // run refuses the call when the origin is throttled on the token, else runs
@@ -51,9 +55,9 @@ func (p *pinAttempt) run(op func() error) error {
 	now := p.a.opts.Now()
 	if wait := p.a.throttle.blocked(p.call.Origin, p.call.Token, now); wait > 0 {
 		err = &Error{
-			Reason:  ReasonRateLimited,
-			Message: "too many wrong PINs for this token from this origin; try again later",
-			Data:    map[string]any{"retryAfterSeconds": int(math.Ceil(wait.Seconds()))},
+			Kind:       RateLimited,
+			Message:    "too many wrong PINs for this token from this origin; try again later",
+			RetryAfter: wait,
 		}
 	} else {
 		err = op()
@@ -83,7 +87,7 @@ func (p *pinAttempt) finish(err error) error {
 
 // login runs fn logged in with the call's PIN.
 func (p *pinAttempt) login(fn func(s *token.Session) error) error {
-	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry}
+	cred := token.Credentials{PIN: p.call.PIN, ConfirmFinalTry: p.call.ConfirmFinalTry, Writes: p.writes, Generates: p.generates}
 	return p.a.hw.Login(p.ctx, p.call.Token, cred, func(s *token.Session) error {
 		p.pinsOK = true
 		p.rec.Serial = s.Info().Serial
@@ -98,7 +102,7 @@ func (p *pinAttempt) audit(err *Error) {
 	p.rec.Time = p.a.opts.Now().UTC()
 	p.rec.Outcome = "ok"
 	if err != nil {
-		p.rec.Outcome = string(err.Reason)
+		p.rec.Outcome = err.Kind.String()
 	}
 	if p.rec.Serial == "" {
 		p.rec.Serial = p.a.serialOf(p.ctx, p.call.Token)
@@ -135,8 +139,7 @@ func (a *Agent) serialOf(ctx context.Context, tokenID string) string {
 
 // AuditRefused records a call of an audited method that was refused before
 // it reached the agent, for malformed params: the audit log has a line for
-// every call. tokenID is empty when the request did not name one.
-func (a *Agent) AuditRefused(ctx context.Context, origin, method, tokenID string, reason Reason) {
-	p := a.attempt(ctx, method, Call{Origin: origin, Token: tokenID})
-	p.audit(&Error{Reason: reason})
+// every call. call.Token is empty when the request did not name one.
+func (a *Agent) AuditRefused(ctx context.Context, call Call, kind Kind) {
+	a.attempt(ctx, call).audit(&Error{Kind: kind})
 }

@@ -61,26 +61,30 @@ func (a *Agent) mediaProfile(t *Token) *MediaProfile {
 	return nil
 }
 
+// DefaultCarryOverMonths is a media profile's CarryOverMonths unless
+// configured otherwise.
+const DefaultCarryOverMonths = 12
+
 // DefaultMedia is the media catalogue used when the configuration has none:
 // token models known to be legacy media, and the current ones they upgrade
 // to.
 var DefaultMedia = []MediaProfile{
 	{
 		Name: "etoken-pro-java", Description: "SafeNet eToken PRO Java (end of life)", Legacy: true,
-		UpgradeTo: "etoken-5110", CarryOverMonths: 12,
+		UpgradeTo: "etoken-5110", CarryOverMonths: DefaultCarryOverMonths,
 		MatchManufacturer: regexp.MustCompile(`(?i)safenet|aladdin|gemalto`), MatchModel: regexp.MustCompile(`(?i)^eToken( PRO)?( Java)?$`),
 	},
 	{
 		Name: "rutoken-s", Description: "Rutoken S (no on-chip cryptography)", Legacy: true,
-		UpgradeTo: "rutoken-ecp", CarryOverMonths: 12,
+		UpgradeTo: "rutoken-ecp", CarryOverMonths: DefaultCarryOverMonths,
 		MatchManufacturer: regexp.MustCompile(`(?i)aktiv`), MatchModel: regexp.MustCompile(`(?i)rutoken s\b`),
 	},
 	{
-		Name: "etoken-5110", Description: "SafeNet eToken 5110", CarryOverMonths: 12,
+		Name: "etoken-5110", Description: "SafeNet eToken 5110", CarryOverMonths: DefaultCarryOverMonths,
 		MatchManufacturer: regexp.MustCompile(`(?i)safenet|gemalto|thales`), MatchModel: regexp.MustCompile(`(?i)5110`),
 	},
 	{
-		Name: "rutoken-ecp", Description: "Rutoken ECP", CarryOverMonths: 12,
+		Name: "rutoken-ecp", Description: "Rutoken ECP", CarryOverMonths: DefaultCarryOverMonths,
 		MatchManufacturer: regexp.MustCompile(`(?i)aktiv`), MatchModel: regexp.MustCompile(`(?i)ecp`),
 	},
 }
@@ -122,7 +126,7 @@ func (a *Agent) CheckMedia(ctx context.Context, tokenID, certID string, at time.
 	}
 	i := slices.IndexFunc(tokens, func(t Token) bool { return t.ID == tokenID })
 	if i < 0 {
-		return MediaReport{}, Errorf(ReasonTokenNotFound, "token %s not found", tokenID)
+		return MediaReport{}, Errorf(TokenNotFound, "token %s not found", tokenID)
 	}
 	certs, err := a.hw.Certificates(ctx, tokenID)
 	if err != nil {
@@ -140,7 +144,7 @@ func (a *Agent) CheckMedia(ctx context.Context, tokenID, certID string, at time.
 		}
 	}
 	if certID != "" && chosen == nil {
-		return MediaReport{}, Errorf(ReasonObjectNotFound, "certificate %s not found", certID)
+		return MediaReport{}, Errorf(ObjectNotFound, "certificate %s not found", certID)
 	}
 	if chosen != nil {
 		r.Cert = chosen.ID

@@ -18,7 +18,7 @@ import (
 // MaxBatch is the most items one sign.batch call may carry.
 const MaxBatch = 1000
 
-// SignFormat is the form of a signature.
+// SignFormat is the form of a signature; the zero value is FormatRaw.
 type SignFormat string
 
 // The signature formats.
@@ -31,7 +31,7 @@ const (
 type SignOptions struct {
 	Cert     string // certificate id; its key signs
 	Hash     crypto.Hash
-	Streebog signer.Streebog // instead of Hash, for GOST keys (gost.go)
+	Streebog Streebog // instead of Hash, for GOST keys: the Streebog of the key's size
 	Format   SignFormat
 	PSS      bool // RSA-PSS instead of PKCS#1 v1.5
 	Detached bool // CMS: leave the data out
@@ -56,8 +56,8 @@ func checkInput(in SignInput, opts SignOptions) error {
 	switch {
 	case (in.Data == nil) == (in.Digest == nil):
 		return fmt.Errorf("exactly one of data and digest is required")
-	case in.Digest != nil && len(in.Digest) != digestSize(opts):
-		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), digestName(opts), digestSize(opts))
+	case in.Digest != nil && len(in.Digest) != opts.digestSize():
+		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), opts.digestName(), opts.digestSize())
 	case in.Digest != nil && opts.Format == FormatCMS && !opts.Detached:
 		return fmt.Errorf("an attached CMS signature needs the data, not its digest")
 	}
@@ -66,7 +66,7 @@ func checkInput(in SignInput, opts SignOptions) error {
 
 // Sign signs one input with the key of certificate opts.Cert.
 func (a *Agent) Sign(ctx context.Context, call Call, opts SignOptions, in SignInput) (Signature, error) {
-	sigs, err := a.sign(ctx, "sign", call, opts, []SignInput{in}, false)
+	sigs, err := a.sign(ctx, call, opts, []SignInput{in}, false)
 	if err != nil {
 		return Signature{}, err
 	}
@@ -77,11 +77,11 @@ func (a *Agent) Sign(ctx context.Context, call Call, opts SignOptions, in SignIn
 // the inputs' order. An invalid input fails the call before anything is
 // signed, with its index in the error's data.
 func (a *Agent) SignBatch(ctx context.Context, call Call, opts SignOptions, items []SignInput) ([]Signature, error) {
-	return a.sign(ctx, "sign.batch", call, opts, items, true)
+	return a.sign(ctx, call, opts, items, true)
 }
 
-func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
-	p := a.attempt(ctx, method, call)
+func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
+	p := a.attempt(ctx, call)
 	p.rec.Object = opts.Cert
 	p.items = make([]string, len(items))
 	for i, in := range items {
@@ -113,22 +113,22 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 			if err != nil {
 				return err
 			}
+			key, err := signer.New(s, pk)
+			if err != nil {
+				return err
+			}
 			now := a.opts.Now().UTC()
-			// On a software token the items are signed several at a time;
-			// each i is written by one goroutine only.
-			return s.Batch(pk, len(items), func(w *token.Session, k token.PrivateKey, i int) error {
-				key, err := signer.New(w, k)
-				if err != nil {
-					return err
-				}
-				v, err := signOne(key, &cert, opts, items[i], now)
+			// One after the other, with the key itself, in the one
+			// session: what every token does.
+			for i, in := range items {
+				v, err := signOne(key, &cert, opts, in, now)
 				if err != nil {
 					return err
 				}
 				sigs[i] = Signature{Value: v, Format: opts.Format, Algorithm: alg}
 				p.signed[i] = true
-				return nil
-			})
+			}
+			return nil
 		})
 	})
 	if err != nil {
@@ -141,20 +141,17 @@ func (a *Agent) sign(ctx context.Context, method string, call Call, opts SignOpt
 // touched.
 func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
 	if _, ok := hashNames[opts.Hash]; !ok && !validStreebog(opts) {
-		return Errorf(ReasonInvalidParams, "unsupported digest algorithm")
-	}
-	if opts.Format != FormatRaw && opts.Format != FormatCMS {
-		return Errorf(ReasonInvalidParams, "unknown format %q", opts.Format)
+		return Errorf(InvalidInput, "unsupported digest algorithm")
 	}
 	if len(items) == 0 || len(items) > MaxBatch {
-		return Errorf(ReasonInvalidParams, "items must hold 1 to %d entries", MaxBatch)
+		return Errorf(InvalidInput, "items must hold 1 to %d entries", MaxBatch)
 	}
 	for i, in := range items {
 		if err := checkInput(in, opts); err != nil {
-			e := Errorf(ReasonInvalidParams, "%v", err)
+			e := Errorf(InvalidInput, "%v", err)
 			if batch {
-				e = Errorf(ReasonInvalidParams, "items[%d]: %v", i, err)
-				e.Data = map[string]any{"index": i}
+				e = Errorf(InvalidInput, "items[%d]: %v", i, err)
+				e.Item = &i
 			}
 			return e
 		}
@@ -164,24 +161,29 @@ func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
 
 // signOne makes one signature, raw or CMS, over data or a digest.
 func signOne(key *signer.Key, cert *token.Certificate, opts SignOptions, in SignInput, now time.Time) ([]byte, error) {
-	if opts.Streebog != 0 {
-		return signGOST(key, cert, opts, in, now)
-	}
-	var so crypto.SignerOpts = opts.Hash
-	if opts.PSS {
-		so = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
-	}
-	if opts.Format == FormatRaw {
+	if opts.Format != FormatCMS {
+		so := opts.signerOpts()
 		if in.Data != nil {
 			return key.SignData(in.Data, so)
 		}
 		return key.Sign(nil, in.Digest, so)
 	}
-	cmsOpts := signer.CMSOptions{Hash: opts.Hash, PSS: opts.PSS, Detached: opts.Detached, SigningTime: now}
+	cmsOpts := signer.CMSOptions{Hash: opts.Hash, Streebog: opts.Streebog, PSS: opts.PSS, Detached: opts.Detached, SigningTime: now}
 	if in.Data != nil {
 		return signer.SignCMS(key, cert.Cert, in.Data, cmsOpts)
 	}
 	return signer.SignCMSDigest(key, cert.Cert, in.Digest, cmsOpts)
+}
+
+// signerOpts are the crypto.SignerOpts of a raw signature as opts say.
+func (opts SignOptions) signerOpts() crypto.SignerOpts {
+	switch {
+	case opts.Streebog != 0:
+		return opts.Streebog
+	case opts.PSS:
+		return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
+	}
+	return opts.Hash
 }
 
 // hashNames are the hashes signing takes, as algorithm names spell them.
@@ -201,7 +203,7 @@ func algorithmName(key token.PrivateKey, opts SignOptions) (string, error) {
 		return "RSA-PKCS1v15-" + hashNames[opts.Hash], nil
 	case *ecdsa.PublicKey:
 		if opts.PSS {
-			return "", Errorf(ReasonInvalidParams, "pss padding needs an RSA key")
+			return "", Errorf(InvalidInput, "pss padding needs an RSA key")
 		}
 		return "ECDSA-" + hashNames[opts.Hash], nil
 	}

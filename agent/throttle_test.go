@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tokenagent/tokenagent/token"
@@ -44,15 +45,15 @@ func TestThrottle(t *testing.T) {
 // serialises calls on the token; it counts the PIN tries that reach it.
 type pinHW struct {
 	fakeHW
-	token sync.Mutex
+	token chan struct{} // holds a value while a call is on the token
 	tries atomic.Int32
 }
 
 func (h *pinHW) ChangePIN(ctx context.Context, tokenID, oldPIN, newPIN string, confirmFinalTry bool) error {
-	h.token.Lock()
-	defer h.token.Unlock()
+	h.token <- struct{}{}
+	defer func() { <-h.token }()
 	h.tries.Add(1)
-	time.Sleep(time.Millisecond) // a token takes its time, so the calls overlap
+	time.Sleep(time.Millisecond) // a token takes its time (in the test's bubble), so the calls overlap
 	return &token.PINError{Problem: token.PINIncorrect}
 }
 
@@ -72,12 +73,16 @@ func (l *auditLog) Audit(recs ...AuditRecord) {
 // may reach the token, however many calls run concurrently, and another
 // origin still gets its own tries.
 func TestThrottleConcurrentCalls(t *testing.T) {
-	hw := &pinHW{}
+	synctest.Test(t, throttleConcurrentCalls)
+}
+
+func throttleConcurrentCalls(t *testing.T) {
+	hw := &pinHW{token: make(chan struct{}, 1)}
 	audit := &auditLog{}
 	a := New(hw, Options{Audit: audit})
-	hammer := func(origin string, n int) map[Reason]int {
+	hammer := func(origin string, n int) map[Kind]int {
 		var mu sync.Mutex
-		reasons := map[Reason]int{}
+		reasons := map[Kind]int{}
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
@@ -88,20 +93,20 @@ func TestThrottleConcurrentCalls(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				reasons[ae.Reason]++
+				reasons[ae.Kind]++
 				mu.Unlock()
 			})
 		}
 		wg.Wait()
 		return reasons
 	}
-	if got := hammer("https://a.example", 100); got[ReasonPINIncorrect] != maxWrongPINs || got[ReasonRateLimited] != 100-maxWrongPINs {
+	if got := hammer("https://a.example", 100); got[PINIncorrect] != maxWrongPINs || got[RateLimited] != 100-maxWrongPINs {
 		t.Errorf("100 concurrent wrong PINs: outcomes %v, want %d PIN_INCORRECT and the rest RATE_LIMITED", got, maxWrongPINs)
 	}
 	if n := hw.tries.Load(); n != maxWrongPINs {
 		t.Errorf("%d PIN tries reached the token, want %d", n, maxWrongPINs)
 	}
-	if got := hammer("https://b.example", 10); got[ReasonPINIncorrect] != maxWrongPINs {
+	if got := hammer("https://b.example", 10); got[PINIncorrect] != maxWrongPINs {
 		t.Errorf("another origin: outcomes %v, want its own %d tries", got, maxWrongPINs)
 	}
 	if len(audit.recs) != 110 {
@@ -115,6 +120,10 @@ func TestThrottleConcurrentCalls(t *testing.T) {
 // TestThrottleTurnEndsWithContext: a call waiting for its origin's turn
 // gives up when its context ends, and leaves nothing behind.
 func TestThrottleTurnEndsWithContext(t *testing.T) {
+	synctest.Test(t, throttleTurnEndsWithContext)
+}
+
+func throttleTurnEndsWithContext(t *testing.T) {
 	th := newThrottle()
 	leave, err := th.enter(context.Background(), "o", "tok")
 	if err != nil {

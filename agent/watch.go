@@ -61,8 +61,14 @@ func (a *Agent) Subscribe(ctx context.Context, queue int, onDrop func()) *Subscr
 // from the listing before. With nobody subscribed it lists nothing: an agent
 // with no page open does no work, and tokens.list lists afresh anyway. Run
 // it once.
+//
+// While it runs, Run subscribes ReadersChanged to Options.Readers; a change
+// before then is covered by the first listing.
 func (a *Agent) Run(ctx context.Context) {
 	defer a.hub.Close()
+	if a.opts.Readers != nil {
+		defer a.opts.Readers.Subscribe(a.ReadersChanged)()
+	}
 	interval := a.opts.PollInterval
 	if interval <= 0 {
 		interval = DefaultPollInterval
@@ -168,7 +174,7 @@ func sameToken(a, b Token) bool {
 	return *am == *bm
 }
 
-// ReadersChanged is the PC/SC watcher's onChange: it publishes
+// ReadersChanged is what Run subscribes to the PC/SC watcher: it publishes
 // readers.changed and has Run list the tokens at once. It returns at once.
 func (a *Agent) ReadersChanged(st token.ReaderState) {
 	a.hub.Publish(Event{Readers: readersChanged(st)})

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/tokenagent/tokenagent/token"
@@ -110,6 +111,10 @@ func waitEvent(t *testing.T, s *Subscription) Event {
 // TestRunPollsAndKicks runs the watcher with a long poll interval: changes
 // show up only on a ReadersChanged kick, and the readers event comes first.
 func TestRunPollsAndKicks(t *testing.T) {
+	synctest.Test(t, runPollsAndKicks)
+}
+
+func runPollsAndKicks(t *testing.T) {
 	hw := &fakeHW{}
 	hw.set(token.TokenInfo{ID: "a", Label: "a"})
 	a := New(hw, Options{PollInterval: time.Hour})
@@ -148,8 +153,13 @@ func TestRunPollsAndKicks(t *testing.T) {
 
 // TestRunIdlesWithoutSubscribers checks that nobody listening means no
 // listing, and that a subscriber coming later hears nothing of what changed
-// before it came.
+// before it came. Its time is the bubble's: the polls it waits for pass at
+// once.
 func TestRunIdlesWithoutSubscribers(t *testing.T) {
+	synctest.Test(t, runIdlesWithoutSubscribers)
+}
+
+func runIdlesWithoutSubscribers(t *testing.T) {
 	hw := &fakeHW{}
 	hw.set(token.TokenInfo{ID: "a", Label: "a"})
 	a := New(hw, Options{PollInterval: time.Millisecond})
@@ -160,7 +170,8 @@ func TestRunIdlesWithoutSubscribers(t *testing.T) {
 		a.Run(ctx)
 	}()
 	defer func() { cancel(); <-done }()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // fifty polls, were anyone listening
+	synctest.Wait()
 	if lists, _ := hw.counts(); lists != 0 {
 		t.Fatalf("Run listed the tokens %d times with nobody subscribed", lists)
 	}
@@ -172,8 +183,10 @@ func TestRunIdlesWithoutSubscribers(t *testing.T) {
 	}
 	sub.Close()
 	time.Sleep(20 * time.Millisecond) // a poll or more with nobody listening
+	synctest.Wait()
 	lists, _ := hw.counts()
 	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	if later, _ := hw.counts(); later != lists {
 		t.Fatalf("Run listed %d times after the last subscriber left", later-lists)
 	}
@@ -240,6 +253,9 @@ func (l *loaderHW) Modules() []token.ModuleStatus {
 type fixedReaders token.ReaderState
 
 func (f fixedReaders) State() token.ReaderState { return token.ReaderState(f) }
+
+// Subscribe never calls onChange: the state is fixed.
+func (f fixedReaders) Subscribe(func(token.ReaderState)) func() { return func() {} }
 
 // TestLoadCardModules pretends the Rutoken module is installed: a Rutoken
 // in a reader has it loaded, once.

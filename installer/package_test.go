@@ -3,6 +3,7 @@ package installer
 import (
 	"bytes"
 	"debug/pe"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // The version TestPackages builds with, and what the packages make of it:
@@ -217,12 +218,11 @@ func TestDefaultConfig(t *testing.T) {
 func checkDefaultConfig(t *testing.T, path string) {
 	t.Helper()
 	var cfg map[string]any
-	md, err := toml.DecodeFile(path, &cfg)
-	if err != nil {
+	if err := toml.Unmarshal([]byte(readFile(t, path)), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if keys := md.Keys(); len(keys) != 1 || keys[0].String() != "allowed_origins" {
-		t.Errorf("%s sets %v, want only allowed_origins", path, keys)
+	if _, ok := cfg["allowed_origins"]; len(cfg) != 1 || !ok {
+		t.Errorf("%s sets %v, want only allowed_origins", path, slices.Sorted(maps.Keys(cfg)))
 	}
 	if o, ok := cfg["allowed_origins"].([]any); !ok || len(o) != 0 {
 		t.Errorf("%s: allowed_origins = %#v, want []", path, cfg["allowed_origins"])
@@ -322,23 +322,49 @@ func checkMSI(t *testing.T, msi string) {
 	if len(comps) != 1 || comps[0][0] != "TokenagentExe" || comps[0][2] != "INSTALLDIR" {
 		t.Errorf("Component rows: %q", comps)
 	}
+	// InstallExecuteSequence: Action Condition Sequence.
 	var seq []string
+	steps := map[string][]string{}
 	for _, r := range msiTable(t, msi, "InstallExecuteSequence") {
 		seq = append(seq, r[0])
+		steps[r[0]] = r
 	}
-	for _, a := range []string{"InstallServices", "StartServices", "StopServices", "DeleteServices", "TLSSetup"} {
+	for _, a := range []string{"InstallServices", "StartServices", "StopServices", "DeleteServices", "TLSSetup", "TLSRemove"} {
 		if !slices.Contains(seq, a) {
 			t.Errorf("InstallExecuteSequence lacks %s: %q", a, seq)
 		}
 	}
-	// CustomAction: Action Type Source Target. tls setup runs the installed
-	// executable (type 18: an EXE from a file), deferred without
-	// impersonation (+3072) and not fatal (+64).
+	// tls setup runs on a first install, tls remove on uninstall, neither
+	// on an upgrade; remove runs while the executable is still there. Both
+	// are deferred: between InstallInitialize and InstallFinalize.
+	first, last := steps["InstallInitialize"], steps["InstallFinalize"]
+	for _, tc := range []struct{ action, condition, before string }{
+		{"TLSSetup", "NOT Installed AND NOT WIX_UPGRADE_DETECTED", ""},
+		{"TLSRemove", `REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE`, "RemoveFiles"},
+	} {
+		r := steps[tc.action]
+		if len(r) != 3 || len(first) != 3 || len(last) != 3 || r[1] != tc.condition ||
+			atoi(t, r[2]) <= atoi(t, first[2]) || atoi(t, r[2]) >= atoi(t, last[2]) {
+			t.Errorf("%s step %q (InstallInitialize %q, InstallFinalize %q): want condition %s, deferred", tc.action, r, first, last, tc.condition)
+		}
+		if b := steps[tc.before]; tc.before != "" && (len(b) != 3 || atoi(t, r[2]) >= atoi(t, b[2])) {
+			t.Errorf("%s step %q runs after %s %q", tc.action, r, tc.before, b)
+		}
+	}
+	// CustomAction: Action Type Source Target. tls setup and tls remove run
+	// the installed executable (type 18: an EXE from a file), deferred
+	// without impersonation (+3072) and not fatal (+64).
 	ca := msiTable(t, msi, "CustomAction")
-	if len(ca) != 1 || ca[0][0] != "TLSSetup" || ca[0][2] != "TokenagentExeFile" || ca[0][3] != "tls setup" {
+	want := map[string]string{"TLSSetup": "tls setup", "TLSRemove": "tls remove"}
+	if len(ca) != len(want) {
 		t.Errorf("CustomAction rows: %q", ca)
-	} else if typ, err := strconv.Atoi(ca[0][1]); err != nil || typ&0x3f != 18 || typ&3072 != 3072 || typ&64 == 0 {
-		t.Errorf("CustomAction type %q: want an EXE from the installed file, deferred, elevated, not fatal", ca[0][1])
+	}
+	for _, row := range ca {
+		if len(row) < 4 || want[row[0]] == "" || row[2] != "TokenagentExeFile" || row[3] != want[row[0]] {
+			t.Errorf("CustomAction row %q", row)
+		} else if typ := atoi(t, row[1]); typ&0x3f != 18 || typ&3072 != 3072 || typ&64 == 0 {
+			t.Errorf("CustomAction %s type %d: want an EXE from the installed file, deferred, elevated, not fatal", row[0], typ)
+		}
 	}
 	props := map[string]string{}
 	for _, p := range msiTable(t, msi, "Property") {
@@ -350,6 +376,15 @@ func checkMSI(t *testing.T, msi string) {
 		t.Errorf("ProductName %q, ProductVersion %q; want tokenagent %s",
 			props["ProductName"], props["ProductVersion"], testMSIVersion)
 	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q is not a number", s)
+	}
+	return n
 }
 
 func readFile(t *testing.T, path string) string {

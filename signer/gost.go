@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 
 	"github.com/tokenagent/tokenagent/internal/gost"
@@ -33,37 +34,6 @@ func gostOpts(pub *gost.PublicKey, opts crypto.SignerOpts) error {
 	return nil
 }
 
-// signGOSTDigest signs a Streebog digest on the token.
-func (k *Key) signGOSTDigest(pub *gost.PublicKey, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if err := gostOpts(pub, opts); err != nil {
-		return nil, err
-	}
-	if len(digest) != pub.Variant.DigestSize() {
-		return nil, fmt.Errorf("%w: %d bytes for Streebog-%d", ErrDigestLength, len(digest), pub.Variant.Bits)
-	}
-	return k.s.SignGOST(k.key, token.GOSTMechanism{Bits: pub.Variant.Bits}, digest)
-}
-
-// signGOSTData signs data with the token's hash-and-sign mechanism when it
-// offers one, and otherwise signs its digest (Digest).
-func (k *Key) signGOSTData(pub *gost.PublicKey, data []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if err := gostOpts(pub, opts); err != nil {
-		return nil, err
-	}
-	offer, err := k.s.GOSTOffer(pub.Variant.Bits)
-	if err != nil {
-		return nil, err
-	}
-	if offer.SignData {
-		return k.s.SignGOST(k.key, token.GOSTMechanism{Bits: pub.Variant.Bits, HashOnToken: true}, data)
-	}
-	digest, err := k.digestGOST(pub, offer, data)
-	if err != nil {
-		return nil, err
-	}
-	return k.s.SignGOST(k.key, token.GOSTMechanism{Bits: pub.Variant.Bits}, digest)
-}
-
 // Digest returns the Streebog digest of data of a GOST key's size: made on
 // the token when it offers Streebog (C_Digest), else here.
 func (k *Key) Digest(data []byte) ([]byte, error) {
@@ -71,20 +41,13 @@ func (k *Key) Digest(data []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("key %s: %w: digests are for GOST keys", k.key.ID, ErrUnsupportedKey)
 	}
-	offer, err := k.s.GOSTOffer(pub.Variant.Bits)
-	if err != nil {
-		return nil, err
+	sum, err := k.s.DigestStreebog(pub.Variant.Bits, data)
+	if errors.Is(err, token.ErrMechanismUnsupported) {
+		h := pub.Variant.NewHash()
+		h.Write(data)
+		return h.Sum(nil), nil
 	}
-	return k.digestGOST(pub, offer, data)
-}
-
-func (k *Key) digestGOST(pub *gost.PublicKey, offer token.GOSTOffer, data []byte) ([]byte, error) {
-	if offer.Digest {
-		return k.s.DigestGOST(pub.Variant.Bits, data)
-	}
-	h := pub.Variant.NewHash()
-	h.Write(data)
-	return h.Sum(nil), nil
+	return sum, err
 }
 
 // isGOST reports whether pub is a GOST key.

@@ -42,9 +42,6 @@ func (k *Key) Public() crypto.PublicKey { return k.key.Public }
 // returning an ASN.1 DER signature, as crypto.Signer expects. A GOST key
 // signs a Streebog digest (opts a Streebog) and returns s‖r.
 func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if pub, ok := k.key.Public.(*gost.PublicKey); ok {
-		return k.signGOSTDigest(pub, digest, opts)
-	}
 	m, err := k.mechanism(opts)
 	if err != nil {
 		return nil, err
@@ -53,12 +50,9 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 }
 
 // SignData signs data itself, with the token's hash-and-sign mechanism when
-// it has one and else by hashing here and signing the digest. The result is
-// as Sign's.
+// it has one and else by hashing (a GOST key's Digest) and signing the
+// digest. The result is as Sign's.
 func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
-	if pub, ok := k.key.Public.(*gost.PublicKey); ok {
-		return k.signGOSTData(pub, data, opts)
-	}
 	m, err := k.mechanism(opts)
 	if err != nil {
 		return nil, err
@@ -72,6 +66,13 @@ func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if ok {
 		return k.sign(onToken, data)
 	}
+	if m.Scheme == token.GOSTR3410 {
+		digest, err := k.Digest(data)
+		if err != nil {
+			return nil, err
+		}
+		return k.sign(m, digest)
+	}
 	h := m.Hash.New()
 	h.Write(data)
 	return k.sign(m, h.Sum(nil))
@@ -79,6 +80,12 @@ func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
 
 // mechanism picks the token mechanism for opts and this key.
 func (k *Key) mechanism(opts crypto.SignerOpts) (token.Mechanism, error) {
+	if pub, ok := k.key.Public.(*gost.PublicKey); ok {
+		if err := gostOpts(pub, opts); err != nil {
+			return token.Mechanism{}, err
+		}
+		return token.Mechanism{Scheme: token.GOSTR3410, Streebog: pub.Variant.Bits}, nil
+	}
 	hash := opts.HashFunc()
 	switch hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:

@@ -215,3 +215,97 @@ func TestModuleFailingReinitialise(t *testing.T) {
 		t.Errorf("tokens once re-initialised: %v, want alice and bob", got)
 	}
 }
+
+// waitFor polls the shim's call log until ok holds.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestModuleRecovers makes a module's calls fail as if its back end went
+// away (the TPM under tpm2-pkcs11 restarted, say): it is re-initialised as
+// soon as no call is in flight, says it is recovering meanwhile, and
+// serves on without a restart.
+func TestModuleRecovers(t *testing.T) {
+	ctl, m := shimmed(t)
+	tokens := tokensByLabel(t, m)
+	alice, bob := tokens["alice"].ID, tokens["bob"].ID
+	ctx := context.Background()
+	noop := func(*token.Session) error { return nil }
+	state := func() (token.ModuleState, error) {
+		st := m.Modules()
+		return st[0].State, st[0].Err
+	}
+
+	// Nothing else in flight: re-initialised as the failed call ends.
+	ctl.Set(t, "fail = C_Login CKR_GENERAL_ERROR times=1")
+	ctl.ClearCalls(t)
+	var de *token.DeviceError
+	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) || token.CodeName(de.Code) != "CKR_GENERAL_ERROR" {
+		t.Fatalf("login: %v, want CKR_GENERAL_ERROR", err)
+	}
+	if ctl.Called(t, "C_Finalize") != 1 || ctl.Called(t, "C_Initialize") != 1 {
+		t.Errorf("calls %v: want one C_Finalize and one C_Initialize", ctl.Calls(t))
+	}
+	if st, err := state(); st != token.ModuleReady || err != nil {
+		t.Errorf("after recovering: %s %v, want ready", st, err)
+	}
+	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); err != nil {
+		t.Fatalf("after recovering: %v", err)
+	}
+
+	// Another call in flight: recovering until it ends and a Refresh runs.
+	ctl.Set(t, "fail = C_Login CKR_DEVICE_ERROR times=1", "delay = C_FindObjectsInit 3000 times=1")
+	ctl.ClearCalls(t)
+	slow := make(chan error, 1)
+	go func() { _, err := m.Certificates(ctx, bob); slow <- err }()
+	waitFor(t, "bob's certificates searched", func() bool { return ctl.Called(t, "C_FindObjectsInit") > 0 })
+	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) {
+		t.Fatalf("login: %v, want a DeviceError", err)
+	}
+	if st, err := state(); st != token.ModuleRecovering || !errors.As(err, &de) || token.CodeName(de.Code) != "CKR_DEVICE_ERROR" {
+		t.Errorf("while bob's call runs: %s %v, want recovering with CKR_DEVICE_ERROR", st, err)
+	}
+	if ctl.Called(t, "C_Finalize") != 0 {
+		t.Error("re-initialised under a call in flight")
+	}
+	select {
+	case <-slow:
+		t.Fatal("bob's call ended before alice's was done: the checks above saw no call in flight")
+	default:
+	}
+	if err := <-slow; err != nil {
+		t.Fatalf("bob's certificates: %v", err)
+	}
+	m.Refresh()
+	if st, err := state(); st != token.ModuleReady || err != nil {
+		t.Errorf("after Refresh: %s %v, want ready", st, err)
+	}
+
+	// The back end still away: the re-initialisation fails, the module
+	// lists nothing and says why, until it comes back.
+	ctl.Set(t, "fail = C_Login CKR_GENERAL_ERROR times=1", "fail = C_Initialize CKR_GENERAL_ERROR")
+	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); !errors.As(err, &de) {
+		t.Fatalf("login: %v, want a DeviceError", err)
+	}
+	if st, err := state(); st != token.ModuleFailed || err == nil {
+		t.Errorf("re-initialisation failing: %s %v, want failed with the error", st, err)
+	}
+	if got := tokensByLabel(t, m); len(got) != 0 {
+		t.Errorf("tokens while the module is down: %v", got)
+	}
+	ctl.Set(t)
+	m.Refresh()
+	if st, err := state(); st != token.ModuleReady || err != nil {
+		t.Errorf("back: %s %v, want ready", st, err)
+	}
+	if err := m.Login(ctx, alice, token.Credentials{PIN: userPIN}, noop); err != nil {
+		t.Errorf("back: %v", err)
+	}
+}

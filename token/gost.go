@@ -1,14 +1,9 @@
 package token
 
-// GOST R 34.10-2012 keys: generation, public keys, and the mechanisms that
-// sign and hash with them.
-//
-// PKCS#11 v2.40 has the key type, key-pair generation and digest signing
-// for 256-bit keys (CKK_GOSTR3410, CKM_GOSTR3410_KEY_PAIR_GEN,
-// CKM_GOSTR3410); 512-bit keys and Streebog on the token (hash-and-sign, or
-// C_Digest alone) come from the TC26 vendor extensions, as p11-kit's
-// pkcs11x.h lists them. Its CKM_GOSTR3410_WITH_GOSTR3411 hashes with the old
-// GOST R 34.11-94 and is never used.
+// GOST R 34.10-2012 keys: the parameter sets a key pair is generated on,
+// public keys, and Streebog on the token. Their mechanisms are gostMechs
+// (sign.go), beside the other families' tables; key generation is keyGens'
+// (keygen.go) and signing Session.Sign's, as for any key.
 
 import (
 	"crypto/x509"
@@ -28,85 +23,21 @@ const (
 	GOST512 KeyAlgorithm = "GOST-2012-512"
 )
 
-// tc26Vendor is the TC26 vendor base (pkcs11x.h: NSSCK_VENDOR_PKCS11_RU_TEAM,
-// 0x80000000 | 0x54321000).
-const tc26Vendor = 0xD4321000
-
-// gostIDs are the PKCS#11 identifiers for one size of GOST key.
-type gostIDs struct {
-	keyType    uint // CKA_KEY_TYPE of its keys
-	keyPairGen uint
-	sign       uint // signs a digest made elsewhere
-	signData   uint // hashes with Streebog, then signs
-	digest     uint // Streebog alone, for C_Digest
-}
-
-// gostMechanisms is the table of GOST identifiers by key size.
-var gostMechanisms = map[int]gostIDs{
-	256: {
-		keyType:    pkcs11.CKK_GOSTR3410,
-		keyPairGen: pkcs11.CKM_GOSTR3410_KEY_PAIR_GEN,
-		sign:       pkcs11.CKM_GOSTR3410,
-		signData:   tc26Vendor | 0x008, // CKM_GOSTR3410_WITH_GOSTR3411_2012_256
-		digest:     tc26Vendor | 0x012, // CKM_GOSTR3411_2012_256
-	},
-	512: {
-		keyType:    tc26Vendor | 0x003, // CKK_GOSTR3410_512
-		keyPairGen: tc26Vendor | 0x005, // CKM_GOSTR3410_512_KEY_PAIR_GEN
-		sign:       tc26Vendor | 0x006, // CKM_GOSTR3410_512
-		signData:   tc26Vendor | 0x009, // CKM_GOSTR3410_WITH_GOSTR3411_2012_512
-		digest:     tc26Vendor | 0x013, // CKM_GOSTR3411_2012_512
-	},
-}
-
-// gostBits are the key sizes of the GOST key algorithms.
-var gostBits = map[KeyAlgorithm]int{GOST256: 256, GOST512: 512}
-
 // gostKeyAlgorithm is AlgorithmOf for a GOST key.
 func gostKeyAlgorithm(k *gost.PublicKey) KeyAlgorithm {
-	for alg, bits := range gostBits {
-		if bits == k.Variant.Bits {
+	for alg, g := range keyGens {
+		if g.gost != 0 && g.gost == k.Variant.Bits {
 			return alg
 		}
 	}
 	return ""
 }
 
-// GOSTOffer says which GOST mechanisms a token offers for one key size.
-type GOSTOffer struct {
-	KeyPairGen bool
-	Sign       bool // a digest made elsewhere
-	SignData   bool // Streebog and the signature in one mechanism
-	Digest     bool // Streebog alone (C_Digest)
-}
-
-// GOSTOffer reads which GOST mechanisms the token offers for bits-bit keys.
-func (s *Session) GOSTOffer(bits int) (GOSTOffer, error) {
-	return s.s.gostOffer(bits)
-}
-
-func (s *session) gostOffer(bits int) (GOSTOffer, error) {
-	ids, ok := gostMechanisms[bits]
-	if !ok {
-		return GOSTOffer{}, fmt.Errorf("%w: GOST key of %d bits", ErrUnsupportedAlgorithm, bits)
-	}
-	types, err := s.mod.mechanisms(s.c, s.info)
-	if err != nil {
-		return GOSTOffer{}, err
-	}
-	return GOSTOffer{
-		KeyPairGen: types[ids.keyPairGen],
-		Sign:       types[ids.sign],
-		SignData:   types[ids.signData],
-		Digest:     types[ids.digest],
-	}, nil
-}
-
 // checkGOSTParamSet is KeySpec.Check for a spec naming a parameter set: a
 // known one, of the GOST algorithm's size.
 func checkGOSTParamSet(spec KeySpec) error {
-	bits, ok := gostBits[spec.Algorithm]
-	if !ok {
+	bits := keyGens[spec.Algorithm].gost
+	if bits == 0 {
 		return fmt.Errorf("%w: a parameter set needs a GOST algorithm, not %q", ErrUnsupportedAlgorithm, spec.Algorithm)
 	}
 	if p, ok := gost.ParamSetByName(spec.ParamSet); ok && p.Bits == bits {
@@ -124,7 +55,8 @@ func checkGOSTParamSet(spec KeySpec) error {
 
 // paramSetRefusals are the codes with which modules refuse a parameter set
 // they do not take: the ones PKCS#11 means for it, and SoftHSM's
-// CKR_GENERAL_ERROR.
+// CKR_GENERAL_ERROR. Answered to a parameter set, CKR_GENERAL_ERROR is a
+// refusal, not a module whose back end went away (backendGone).
 var paramSetRefusals = map[pkcs11.Error]bool{
 	pkcs11.CKR_DOMAIN_PARAMS_INVALID:   true,
 	pkcs11.CKR_CURVE_NOT_SUPPORTED:     true,
@@ -134,19 +66,13 @@ var paramSetRefusals = map[pkcs11.Error]bool{
 	pkcs11.CKR_FUNCTION_FAILED:         true,
 }
 
-// generateGOST makes a GOST key pair from the common templates. Without a
-// parameter set named in spec, it offers the token the sets of
+// generateGOST makes a GOST key pair of spec with mech from the common
+// templates. PKCS#11 has no way to ask a token which parameter sets it
+// takes, so without one named in spec it offers the token the sets of
 // gost.GenerationOrder one after the other until one is taken.
-func (s *session) generateGOST(spec KeySpec, public, private []*pkcs11.Attribute) (pubH, privH pkcs11.ObjectHandle, err error) {
-	bits := gostBits[spec.Algorithm]
+func (s *Session) generateGOST(spec KeySpec, mech []*pkcs11.Mechanism, public, private []*pkcs11.Attribute) (pubH, privH pkcs11.ObjectHandle, err error) {
+	bits := keyGens[spec.Algorithm].gost
 	v, _ := gost.VariantOf(bits)
-	offer, err := s.gostOffer(bits)
-	if err != nil {
-		return 0, 0, err
-	}
-	if !offer.KeyPairGen {
-		return 0, 0, fmt.Errorf("no %s key-pair generation: %w", spec.Algorithm, ErrMechanismUnsupported)
-	}
 	sets := gost.GenerationOrder(bits)
 	if p, ok := gost.ParamSetByName(spec.ParamSet); ok { // spec.Check made sure it fits
 		sets = []gost.ParamSet{p}
@@ -155,7 +81,6 @@ func (s *session) generateGOST(spec KeySpec, public, private []*pkcs11.Attribute
 	if err != nil {
 		return 0, 0, fmt.Errorf("encoding digest parameters: %w", err)
 	}
-	mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(gostMechanisms[bits].keyPairGen, nil)}
 	var refused []string
 	for _, p := range sets {
 		params, err := asn1.Marshal(p.OID)
@@ -168,10 +93,10 @@ func (s *session) generateGOST(spec KeySpec, public, private []*pkcs11.Attribute
 		pub := append(public[:len(public):len(public)],
 			pkcs11.NewAttribute(pkcs11.CKA_GOSTR3410_PARAMS, params),
 			pkcs11.NewAttribute(pkcs11.CKA_GOSTR3411_PARAMS, digestParams))
-		pubH, privH, err = s.c.GenerateKeyPair(s.sh, mech, pub, private)
+		pubH, privH, err = s.p11.GenerateKeyPair(s.sh, mech, pub, private)
 		var code pkcs11.Error
 		if err == nil || !errors.As(err, &code) || !paramSetRefusals[code] {
-			return pubH, privH, err
+			return pubH, privH, mapMechanismError("C_GenerateKeyPair", err)
 		}
 		refused = append(refused, fmt.Sprintf("%s (%s)", p, CodeName(code)))
 	}
@@ -180,7 +105,7 @@ func (s *session) generateGOST(spec KeySpec, public, private []*pkcs11.Attribute
 
 // gostPublicKey reads a GOST public key object: the parameter set and the
 // point, whose length tells the key's size.
-func (s *session) gostPublicKey(h pkcs11.ObjectHandle) (*gost.PublicKey, error) {
+func (s *Session) gostPublicKey(h pkcs11.ObjectHandle) (*gost.PublicKey, error) {
 	params, err := s.attribute(h, pkcs11.CKA_GOSTR3410_PARAMS)
 	if err != nil {
 		return nil, err
@@ -200,52 +125,21 @@ func (s *session) gostPublicKey(h pkcs11.ObjectHandle) (*gost.PublicKey, error) 
 	return gost.NewPublicKey(v, oid, point)
 }
 
-// GOSTMechanism says how to make a GOST R 34.10-2012 signature with a key
-// of Bits bits: over the data, hashed on the token (HashOnToken), or over a
-// Streebog digest of the key's size.
-type GOSTMechanism struct {
-	Bits        int
-	HashOnToken bool
-}
-
-// SignGOST signs input with a GOST key. The signature is s‖r, each half
-// big-endian, as X.509 and CMS carry it.
-func (s *Session) SignGOST(key PrivateKey, m GOSTMechanism, input []byte) ([]byte, error) {
-	pub, ok := key.Public.(*gost.PublicKey)
-	ids, known := gostMechanisms[m.Bits]
-	if !ok || !known || pub.Variant.Bits != m.Bits {
-		return nil, fmt.Errorf("signing: key %s: %w", key.ID, ErrMechanismUnsupported)
-	}
-	typ := ids.sign
-	if m.HashOnToken {
-		typ = ids.signData
-	} else if len(input) != pub.Variant.DigestSize() {
-		return nil, fmt.Errorf("digest is %d bytes, GOST-2012-%d needs %d", len(input), m.Bits, pub.Variant.DigestSize())
-	}
-	if err := s.s.c.SignInit(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(typ, nil)}, key.handle); err != nil {
-		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_SignInit", err))
-	}
-	sig, err := s.s.c.Sign(s.s.sh, input)
-	if err != nil {
-		return nil, fmt.Errorf("signing: %w", mapMechanismError("C_Sign", err))
-	}
-	if len(sig) != 2*pub.Variant.DigestSize() {
-		return nil, fmt.Errorf("signing: the token returned a GOST signature of %d bytes", len(sig))
-	}
-	return sig, nil
-}
-
-// DigestGOST hashes data on the token with the Streebog of bits-bit keys
-// (C_Digest).
-func (s *Session) DigestGOST(bits int, data []byte) ([]byte, error) {
-	ids, ok := gostMechanisms[bits]
+// DigestStreebog hashes data on the token with Streebog of bits, 256 or
+// 512 (C_Digest). A token whose mechanism list lacks it is refused with
+// ErrMechanismUnsupported before it is asked: the caller hashes elsewhere.
+func (s *Session) DigestStreebog(bits int, data []byte) ([]byte, error) {
+	gm, ok := gostMechs[bits]
 	if !ok {
 		return nil, fmt.Errorf("%w: Streebog-%d", ErrMechanismUnsupported, bits)
 	}
-	if err := s.s.c.DigestInit(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(ids.digest, nil)}); err != nil {
+	if err := s.offers(gm.digest, 0); err != nil {
+		return nil, fmt.Errorf("hashing: %w", err)
+	}
+	if err := s.p11.DigestInit(s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(gm.digest, nil)}); err != nil {
 		return nil, fmt.Errorf("hashing: %w", mapMechanismError("C_DigestInit", err))
 	}
-	sum, err := s.s.c.Digest(s.s.sh, data)
+	sum, err := s.p11.Digest(s.sh, data)
 	if err != nil {
 		return nil, fmt.Errorf("hashing: %w", mapMechanismError("C_Digest", err))
 	}

@@ -24,6 +24,8 @@ func TestPINState(t *testing.T) {
 		{"SO flags", pkcs11.CKF_SO_PIN_LOCKED | pkcs11.CKF_SO_PIN_COUNT_LOW | pkcs11.CKF_SO_PIN_FINAL_TRY, 4, 255,
 			PINState{SOLocked: true, SOCountLow: true, SOFinalTry: true, MinLen: 4, MaxLen: 255}},
 		{"unavailable lengths", 0, ^uint(0), ^uint(0), PINState{}},
+		{"PIN pad", pkcs11.CKF_PROTECTED_AUTHENTICATION_PATH | pkcs11.CKF_LOGIN_REQUIRED, 4, 8,
+			PINState{LoginRequired: true, ProtectedAuthPath: true, MinLen: 4, MaxLen: 8}},
 		{"user and SO flags do not mix", pkcs11.CKF_USER_PIN_LOCKED | pkcs11.CKF_SO_PIN_FINAL_TRY, 0, 0,
 			PINState{Locked: true, SOFinalTry: true}},
 	}
@@ -38,7 +40,7 @@ func TestPINState(t *testing.T) {
 
 func TestTokenInfoReadOnly(t *testing.T) {
 	for _, flags := range []uint{0, pkcs11.CKF_WRITE_PROTECTED} {
-		ti := tokenInfo("/m.so", 3, pkcs11.SlotInfo{}, pkcs11.TokenInfo{Flags: flags})
+		ti := tokenInfo("/m.so", 3, slotNames{}, pkcs11.TokenInfo{Flags: flags})
 		if want := flags != 0; ti.ReadOnly != want {
 			t.Errorf("flags %#x: ReadOnly = %v, want %v", flags, ti.ReadOnly, want)
 		}
@@ -64,6 +66,115 @@ func TestTokenID(t *testing.T) {
 		if other == base {
 			t.Errorf("different tokens share id %q", base)
 		}
+	}
+}
+
+// TestPadding checks that fixed-size fields lose their padding, of blanks
+// as PKCS#11 asks or of NULs as tpm2-pkcs11 gives its model.
+func TestPadding(t *testing.T) {
+	ti := tokenInfo("/m.so", 1, slotNames{}, pkcs11.TokenInfo{
+		Label: "interop", ManufacturerID: "IBM", Model: "SW   TPM\x00\x00\x00\x00\x00\x00\x00\x00",
+		SerialNumber: "0000000000000000",
+	})
+	if ti.Model != "SW   TPM" || ti.Label != "interop" {
+		t.Errorf("model %q, label %q; want %q and %q", ti.Model, ti.Label, "SW   TPM", "interop")
+	}
+	for in, want := range map[string]string{"abc   ": "abc", "abc\x00  \x00x": "abc", "  a b  ": "  a b", "": ""} {
+		if got := padded(in); got != want {
+			t.Errorf("padded(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestIdentify checks that tokens one module lists get ids no two of them
+// share, from their serial numbers where those tell them apart.
+func TestIdentify(t *testing.T) {
+	tok := func(label, serial string, slot uint) TokenInfo {
+		return TokenInfo{Module: "/m.so", Manufacturer: "IBM", Model: "SW   TPM", Serial: serial, Label: label, Slot: slot}
+	}
+	tests := []struct {
+		name   string
+		tokens []TokenInfo
+		want   []identity
+	}{
+		{"own serials", []TokenInfo{tok("a", "0001", 1), tok("b", "0002", 2)}, []identity{bySerial, bySerial}},
+		// tpm2-pkcs11 gives every token of a TPM the same zero serial.
+		{"zero serials", []TokenInfo{tok("interop", "0000000000000000", 1), tok("second", "0000000000000000", 2)}, []identity{byLabel, byLabel}},
+		{"zero serial alone", []TokenInfo{tok("interop", "0000000000000000", 1)}, []identity{byLabel}},
+		{"empty serial", []TokenInfo{tok("x", "", 1)}, []identity{byLabel}},
+		// A vendor repeating a serial: both twins, and only they, change.
+		{"repeated serial", []TokenInfo{tok("a", "42", 1), tok("b", "42", 2), tok("c", "43", 3)}, []identity{byLabel, byLabel, bySerial}},
+		{"repeated serial and label", []TokenInfo{tok("a", "42", 1), tok("a", "42", 2)}, []identity{bySlot, bySlot}},
+		{"zero serial, repeated label", []TokenInfo{tok("a", "0", 7), tok("a", "0", 9), tok("b", "0", 8)}, []identity{bySlot, bySlot, byLabel}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			identify(tt.tokens)
+			ids := map[string]bool{}
+			for i, ti := range tt.tokens {
+				if ti.identity != tt.want[i] {
+					t.Errorf("token %d (%s): identity %d, want %d", i, ti.Label, ti.identity, tt.want[i])
+				}
+				if ti.ID != ti.id(ti.identity) || len(ti.ID) != 32 {
+					t.Errorf("token %d: id %q is not its identity's", i, ti.ID)
+				}
+				if ids[ti.ID] {
+					t.Errorf("id %s given twice", ti.ID)
+				}
+				ids[ti.ID] = true
+			}
+		})
+	}
+	// A token with a serial of its own keeps the id it always had.
+	own := []TokenInfo{tok("a", "0001", 1)}
+	identify(own)
+	if own[0].ID != TokenID("/m.so", "IBM", "SW   TPM", "0001") {
+		t.Errorf("id %s, want TokenID's", own[0].ID)
+	}
+}
+
+func TestCheckPIN(t *testing.T) {
+	rules := PINState{MinLen: 4, MaxLen: 8}
+	tests := []struct {
+		name string
+		st   PINState
+		pin  string
+		so   bool
+		ok   bool
+	}{
+		{"within", rules, "1234", false, true},
+		{"too short", rules, "123", false, false},
+		{"too long", rules, "123456789", false, false},
+		{"empty", rules, "", false, false},
+		{"no rules", PINState{}, "1", false, true},
+		{"no rules, empty", PINState{}, "", false, false},
+		// The length rules are the user PIN's.
+		{"SO PIN longer than the user's rules", rules, "1234567890", true, true},
+		{"SO PIN empty", rules, "", true, false},
+		{"PIN pad: nothing to check", PINState{ProtectedAuthPath: true, MinLen: 4}, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkPIN(tt.st, tt.pin, tt.so)
+			var pe *PINError
+			if tt.ok != (err == nil) || (err != nil && (!errors.As(err, &pe) || pe.Problem != PINInvalid || pe.SO != tt.so)) {
+				t.Errorf("checkPIN(%q) = %v, want ok %v", tt.pin, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestBackendGone(t *testing.T) {
+	for code, want := range map[pkcs11.Error]bool{
+		pkcs11.CKR_GENERAL_ERROR: true, pkcs11.CKR_DEVICE_ERROR: true, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED: true,
+		pkcs11.CKR_PIN_INCORRECT: false, pkcs11.CKR_DEVICE_REMOVED: false, pkcs11.CKR_MECHANISM_INVALID: false,
+	} {
+		if got := backendGone(mapError("C_Login", code)); got != want {
+			t.Errorf("backendGone(%s) = %v, want %v", CodeName(code), got, want)
+		}
+	}
+	if backendGone(errors.New("not a code")) {
+		t.Error("backendGone of a plain error")
 	}
 }
 

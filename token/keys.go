@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
@@ -13,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 	"sort"
 
 	"github.com/miekg/pkcs11"
@@ -42,29 +40,9 @@ const (
 	ECP384  KeyAlgorithm = "EC-P384"
 )
 
-// KeyAlgorithms are the key algorithms GenerateKeyPair makes (the GOST ones
-// on tokens that offer them, gost.go).
+// KeyAlgorithms are the key algorithms GenerateKeyPair makes (the GOST ones,
+// gost.go, on tokens that offer them).
 var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384, GOST256, GOST512}
-
-// KeySpec says what key pair to generate.
-type KeySpec struct {
-	Algorithm KeyAlgorithm
-	// ParamSet names a GOST key's parameter set (gost.ParamSets); empty
-	// lets the token choose among those it takes. Other keys take none.
-	ParamSet string
-}
-
-// Check reports, without a token, whether spec names a key the agent
-// makes; errors wrap ErrUnsupportedAlgorithm.
-func (spec KeySpec) Check() error {
-	if spec.ParamSet != "" {
-		return checkGOSTParamSet(spec)
-	}
-	if !slices.Contains(KeyAlgorithms, spec.Algorithm) {
-		return fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, spec.Algorithm)
-	}
-	return nil
-}
 
 var (
 	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
@@ -104,17 +82,6 @@ func AlgorithmOf(pub crypto.PublicKey) KeyAlgorithm {
 	return ""
 }
 
-// SpecOf returns what generates a key like pub: its algorithm and, for a
-// GOST key, its parameter set. The algorithm is "" when the agent cannot
-// generate keys of its kind.
-func SpecOf(pub crypto.PublicKey) KeySpec {
-	spec := KeySpec{Algorithm: AlgorithmOf(pub)}
-	if k, ok := pub.(*gost.PublicKey); ok && spec.Algorithm != "" {
-		spec.ParamSet = k.ParamSet.Name
-	}
-	return spec
-}
-
 // PrivateKey is a private key object on a token.
 type PrivateKey struct {
 	ID     string // object id, see the package doc
@@ -122,90 +89,19 @@ type PrivateKey struct {
 	Label  string
 	Public crypto.PublicKey // nil when neither the key nor a public key object tells
 	handle pkcs11.ObjectHandle
-}
-
-// GenerateKeyPair creates a key pair on the token: the private key sensitive
-// and non-extractable, both halves sharing a fresh random CKA_ID.
-func (s *Session) GenerateKeyPair(spec KeySpec, label string) (PrivateKey, error) {
-	if err := spec.Check(); err != nil {
-		return PrivateKey{}, err
-	}
-	alg := spec.Algorithm
-	ckaID := make([]byte, 20)
-	if _, err := rand.Read(ckaID); err != nil {
-		return PrivateKey{}, fmt.Errorf("making a key id: %w", err)
-	}
-	common := []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
-	}
-	public := append([]*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
-	}, common...)
-	private := append([]*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
-	}, common...)
-	var (
-		mech        uint
-		pubH, privH pkcs11.ObjectHandle
-		err         error
-	)
-	switch alg {
-	case RSA2048, RSA3072, RSA4096:
-		bits := map[KeyAlgorithm]int{RSA2048: 2048, RSA3072: 3072, RSA4096: 4096}[alg]
-		mech = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN
-		public = append(public,
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS_BITS, bits),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}))
-	case ECP256, ECP384:
-		oid := map[KeyAlgorithm]asn1.ObjectIdentifier{ECP256: oidP256, ECP384: oidP384}[alg]
-		params, err := asn1.Marshal(oid)
-		if err != nil {
-			return PrivateKey{}, fmt.Errorf("encoding curve: %w", err)
-		}
-		mech = pkcs11.CKM_EC_KEY_PAIR_GEN
-		public = append(public, pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params))
-	case GOST256, GOST512:
-		pubH, privH, err = s.s.generateGOST(spec, public, private)
-	default:
-		return PrivateKey{}, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, alg)
-	}
-	if _, isGOST := gostBits[alg]; !isGOST { // GOST keys were made above
-		pubH, privH, err = s.s.c.GenerateKeyPair(s.s.sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, public, private)
-	}
-	if err != nil {
-		return PrivateKey{}, fmt.Errorf("generating %s key: %w", alg, mapError("C_GenerateKeyPair", err))
-	}
-	pub, err := s.s.publicKey(pubH)
-	if err != nil {
-		return PrivateKey{}, fmt.Errorf("reading the new public key: %w", err)
-	}
-	keys, err := s.PrivateKeys()
-	if err != nil {
-		return PrivateKey{}, err
-	}
-	for _, k := range keys {
-		if k.handle == privH {
-			k.Public = pub
-			return k, nil
-		}
-	}
-	return PrivateKey{}, fmt.Errorf("generated key not found on the token: %w", ErrObjectNotFound)
+	// alwaysAuth is CKA_ALWAYS_AUTHENTICATE: each use of the key needs a
+	// login of its own (CKU_CONTEXT_SPECIFIC).
+	alwaysAuth bool
 }
 
 // PrivateKeys lists the private keys on the token with their public keys.
 func (s *Session) PrivateKeys() ([]PrivateKey, error) {
-	return s.s.privateKeys(nil)
+	return s.privateKeys(nil)
 }
 
 // privateKeys lists the private keys, only those with CKA_ID ckaID unless it
 // is nil (ids are assigned within each CKA_ID, as for certificates).
-func (s *session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
+func (s *Session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
 	template := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
 	if ckaID != nil {
 		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID))
@@ -220,15 +116,15 @@ func (s *session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
 	}
 	keys := make([]PrivateKey, 0, len(handles))
 	for _, h := range handles {
-		obj, err := s.readObject(h)
+		v, err := s.attributes(h, pkcs11.CKA_ID, pkcs11.CKA_LABEL, pkcs11.CKA_ALWAYS_AUTHENTICATE)
 		if err != nil {
 			return nil, fmt.Errorf("reading private key: %w", err)
 		}
-		k := PrivateKey{CKAID: obj.ckaID, Label: obj.label, handle: h}
+		k := PrivateKey{CKAID: v[0], Label: padded(string(v[1])), handle: h, alwaysAuth: isTrue(v[2])}
 		// The public key object with the same CKA_ID tells the public
 		// half. When there is none, or several, an RSA private key still
 		// carries it (an EC one does not).
-		if pubs := publics[string(obj.ckaID)]; len(pubs) == 1 {
+		if pubs := publics[string(k.CKAID)]; len(pubs) == 1 {
 			k.Public = pubs[0]
 		} else if pub, err := s.rsaPublicKey(h); err == nil {
 			k.Public = pub
@@ -253,7 +149,7 @@ func (s *session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
 
 // PrivateKey returns the private key with object id id.
 func (s *Session) PrivateKey(id string) (PrivateKey, error) {
-	keys, err := s.s.privateKeys(ckaIDOf(id))
+	keys, err := s.privateKeys(ckaIDOf(id))
 	if err != nil {
 		return PrivateKey{}, err
 	}
@@ -267,7 +163,7 @@ func (s *Session) PrivateKey(id string) (PrivateKey, error) {
 
 // publicKeys reads the public key objects, only those with CKA_ID ckaID
 // unless it is nil, by CKA_ID.
-func (s *session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error) {
+func (s *Session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error) {
 	template := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY)}
 	if ckaID != nil {
 		template = append(template, pkcs11.NewAttribute(pkcs11.CKA_ID, ckaID))
@@ -292,7 +188,7 @@ func (s *session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error
 }
 
 // publicKey reads the RSA, EC or GOST public key of a public key object.
-func (s *session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
+func (s *Session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
 	if pub, err := s.rsaPublicKey(h); err == nil {
 		return pub, nil
 	}
@@ -308,7 +204,7 @@ func (s *session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
 }
 
 // rsaPublicKey reads the modulus and exponent of an RSA key object.
-func (s *session) rsaPublicKey(h pkcs11.ObjectHandle) (*rsa.PublicKey, error) {
+func (s *Session) rsaPublicKey(h pkcs11.ObjectHandle) (*rsa.PublicKey, error) {
 	n, err := s.attribute(h, pkcs11.CKA_MODULUS)
 	if err != nil {
 		return nil, err
@@ -358,17 +254,19 @@ func (k PrivateKey) Matches(pub crypto.PublicKey) bool {
 
 // KeyFor returns the private key whose public half is pub.
 func (s *Session) KeyFor(pub crypto.PublicKey) (PrivateKey, error) {
-	return s.s.keyFor(pub, nil)
+	return s.keyFor(pub, nil)
 }
 
 // KeyForCertificate returns the private key of certificate c. By convention,
 // kept by ImportCertificate, a certificate shares its key's CKA_ID, so a
 // private key alone with that CKA_ID is taken as c's without reading its
-// attributes: each read costs a call to the token. Otherwise the key whose
-// public half c carries is looked for. The key's Label is not read.
+// attributes: each read costs a call to the token. Whether it needs a login
+// for each use is read once, and remembered by CKA_ID until this process
+// changes the token's objects. Otherwise the key whose public half c
+// carries is looked for. The key's Label is not read.
 func (s *Session) KeyForCertificate(c Certificate) (PrivateKey, error) {
 	if c.ckaID != nil {
-		handles, err := s.s.find([]*pkcs11.Attribute{
+		handles, err := s.find([]*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_ID, c.ckaID),
 		})
@@ -376,15 +274,32 @@ func (s *Session) KeyForCertificate(c Certificate) (PrivateKey, error) {
 			return PrivateKey{}, fmt.Errorf("finding the certificate's key: %w", err)
 		}
 		if len(handles) == 1 {
-			return PrivateKey{ID: hex.EncodeToString(c.ckaID), CKAID: c.ckaID, Public: c.Cert.PublicKey, handle: handles[0]}, nil
+			k := PrivateKey{ID: hex.EncodeToString(c.ckaID), CKAID: c.ckaID, Public: c.Cert.PublicKey, handle: handles[0]}
+			auth, known := s.state.keyAuth[string(c.ckaID)]
+			if !known {
+				v, err := s.optionalAttribute(k.handle, pkcs11.CKA_ALWAYS_AUTHENTICATE)
+				if err != nil {
+					return PrivateKey{}, fmt.Errorf("reading the certificate's key: %w", err)
+				}
+				auth = isTrue(v)
+				if s.state.keyAuth == nil {
+					s.state.keyAuth = map[string]bool{}
+				}
+				s.state.keyAuth[string(c.ckaID)] = auth
+			}
+			k.alwaysAuth = auth
+			return k, nil
 		}
 	}
 	return s.KeyFor(c.Cert.PublicKey)
 }
 
+// isTrue reads a CK_BBOOL attribute; an absent one is false.
+func isTrue(v []byte) bool { return len(v) == 1 && v[0] != 0 }
+
 // keyFor returns the private key whose public half is pub, among those with
 // CKA_ID ckaID unless it is nil.
-func (s *session) keyFor(pub crypto.PublicKey, ckaID []byte) (PrivateKey, error) {
+func (s *Session) keyFor(pub crypto.PublicKey, ckaID []byte) (PrivateKey, error) {
 	keys, err := s.privateKeys(ckaID)
 	if err != nil {
 		return PrivateKey{}, err
@@ -403,38 +318,14 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 	return ok && b != nil && k.Equal(b)
 }
 
-// Certificates lists the certificate objects, public or private, visible in
-// the session.
-func (s *Session) Certificates() ([]Certificate, error) {
-	return s.s.certificates(false, nil)
-}
-
-// Certificate returns the certificate with object id id.
-func (s *Session) Certificate(id string) (Certificate, error) {
-	// A certificate read before is confirmed by reading its value through
-	// its handle, which is much cheaper than searching the token.
-	if c, ok := s.s.mod.remembered(s.s.info.ID, id); ok {
-		if der, err := s.s.attribute(c.handle, pkcs11.CKA_VALUE); err == nil && bytes.Equal(der, c.Cert.Raw) {
-			return c, nil
-		}
-	}
-	certs, err := s.s.certificates(false, ckaIDOf(id))
-	if err != nil {
-		return Certificate{}, err
-	}
-	for _, c := range certs {
-		if c.ID == id {
-			return c, nil
-		}
-	}
-	return Certificate{}, fmt.Errorf("certificate %s: %w", id, ErrObjectNotFound)
-}
-
 // ImportCertificate stores cert with the CKA_ID of the private key whose
 // public key it carries and returns the new object's id. When the token
 // already holds the identical certificate, it stores nothing and returns
 // that one's id.
 func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (string, error) {
+	if err := s.writable(); err != nil {
+		return "", err
+	}
 	cert = gost.WithPublicKey(cert)
 	certs, err := s.Certificates()
 	if err != nil {
@@ -456,8 +347,8 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 	if err != nil {
 		return "", fmt.Errorf("encoding serial number: %w", err)
 	}
-	s.s.mod.forget(s.s.info.ID)
-	h, err := s.s.c.CreateObject(s.s.sh, []*pkcs11.Attribute{
+	s.forget()
+	h, err := s.p11.CreateObject(s.sh, []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_CERTIFICATE),
 		pkcs11.NewAttribute(pkcs11.CKA_CERTIFICATE_TYPE, pkcs11.CKC_X_509),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
@@ -487,17 +378,23 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 // session. It goes by the object itself, not its id: ids of certificates
 // sharing a CKA_ID shift as others come and go.
 func (s *Session) DeleteCertificate(c Certificate) error {
-	return s.s.destroy(c.handle)
+	if err := s.writable(); err != nil {
+		return err
+	}
+	return s.destroy(c.handle)
 }
 
 // DeleteKey deletes the private key with object id id and the public key
 // objects that belong to it. It returns how many objects it deleted.
 func (s *Session) DeleteKey(id string) (int, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
 	key, err := s.PrivateKey(id)
 	if err != nil {
 		return 0, err
 	}
-	handles, err := s.s.find([]*pkcs11.Attribute{
+	handles, err := s.find([]*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, key.CKAID),
 	})
@@ -506,16 +403,16 @@ func (s *Session) DeleteKey(id string) (int, error) {
 	}
 	// The private key goes first: a public key left behind harms nobody,
 	// a private key left without its public half is still usable.
-	if err := s.s.destroy(key.handle); err != nil {
+	if err := s.destroy(key.handle); err != nil {
 		return 0, err
 	}
 	deleted := 1
 	for _, h := range handles {
 		// Another key pair may share the CKA_ID: keep its public half.
-		if pub, err := s.s.publicKey(h); err == nil && key.Public != nil && !samePublicKey(key.Public, pub) {
+		if pub, err := s.publicKey(h); err == nil && key.Public != nil && !samePublicKey(key.Public, pub) {
 			continue
 		}
-		if err := s.s.destroy(h); err != nil {
+		if err := s.destroy(h); err != nil {
 			return deleted, err
 		}
 		deleted++
@@ -525,16 +422,19 @@ func (s *Session) DeleteKey(id string) (int, error) {
 
 // destroy deletes a token object, and what is remembered of the token's
 // objects with it.
-func (s *session) destroy(h pkcs11.ObjectHandle) error {
-	s.mod.forget(s.info.ID)
-	return s.destroyObject(h)
-}
-
-// destroyObject destroys object h and counts it (see destroyedLimit).
-func (s *session) destroyObject(h pkcs11.ObjectHandle) error {
-	if err := s.c.DestroyObject(s.sh, h); err != nil {
+func (s *Session) destroy(h pkcs11.ObjectHandle) error {
+	s.forget()
+	if err := s.p11.DestroyObject(s.sh, h); err != nil {
 		return fmt.Errorf("deleting object: %w", mapError("C_DestroyObject", err))
 	}
-	s.mod.countDestroyed()
+	return nil
+}
+
+// writable refuses a change to a write-protected token before the token
+// is asked.
+func (s *Session) writable() error {
+	if s.info.ReadOnly {
+		return fmt.Errorf("token %s: %w", s.info.ID, ErrReadOnly)
+	}
 	return nil
 }

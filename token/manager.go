@@ -10,11 +10,30 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
+// ModuleState says whether a configured module can serve calls.
+type ModuleState string
+
+// The states of a module.
+const (
+	// ModuleReady: loaded and serving.
+	ModuleReady ModuleState = "ready"
+	// ModuleRecovering: a call failed as if the module's back end went
+	// away (a device error, the TPM behind it restarted); the module is
+	// re-initialised as soon as no call is in flight. Err is that call's
+	// error.
+	ModuleRecovering ModuleState = "recovering"
+	// ModuleFailed: the module did not load, or its re-initialisation
+	// failed and lists no tokens until one succeeds (Refresh tries again).
+	// Err says why.
+	ModuleFailed ModuleState = "failed"
+)
+
 // ModuleStatus is a configured module and how loading it went.
 type ModuleStatus struct {
-	Path string
-	Info ModuleInfo // zero when the module could not be loaded
-	Err  error      // why the module could not be loaded, or re-initialised
+	Path  string
+	Info  ModuleInfo // zero when the module could not be loaded
+	State ModuleState
+	Err   error // why the module is not ready; nil when it is
 }
 
 // Manager is the set of modules the agent uses and the tokens in them. It is
@@ -27,41 +46,30 @@ type Manager struct {
 	modules  []*Module // the loaded ones, in configuration order, then as AddModule loaded them
 	closed   bool
 	where    map[string]slotRef // token id → where it was last seen
+	readers  func() ReaderState // the PC/SC readers, when followed (FollowReaders)
 }
 
+// slotRef is where a token was listed, and what its id was derived from.
 type slotRef struct {
-	mod  *Module
-	slot uint
+	mod      *Module
+	slot     uint
+	identity identity
+	names    slotNames
 }
 
 // NewManager opens the modules at paths. A module that fails to load is kept
 // in Modules with its error; the others work regardless.
 func NewManager(paths []string, log *slog.Logger) *Manager {
 	m := &Manager{log: log, where: map[string]slotRef{}}
-	seen := map[*Module]bool{}
 	for _, p := range paths {
-		mod, err := OpenModule(p)
-		if err != nil {
+		if _, err := m.AddModule(p); err != nil {
 			log.Warn("module not loaded", "module", p, "err", err)
-			m.statuses = append(m.statuses, ModuleStatus{Path: p, Err: err})
-			continue
 		}
-		if seen[mod] {
-			// Two paths naming one library: list its tokens once.
-			_ = mod.Close()
-			continue
-		}
-		seen[mod] = true
-		log.Info("module loaded", "module", p, "manufacturer", mod.info.Manufacturer, "version", mod.info.LibraryVersion)
-		m.statuses = append(m.statuses, ModuleStatus{Path: p, Info: mod.info})
-		m.modules = append(m.modules, mod)
 	}
 	return m
 }
 
-// Modules reports every configured module, loaded or not. A loaded module
-// whose re-initialisation failed (Refresh) reports that error until a later
-// one succeeds: its tokens are gone meanwhile, and this tells why.
+// Modules reports every configured module, loaded or not, and its state.
 func (m *Manager) Modules() []ModuleStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -72,7 +80,7 @@ func (m *Manager) Modules() []ModuleStatus {
 		}
 		for _, mod := range m.modules {
 			if mod.path == st.Path {
-				out[i].Err = mod.initError()
+				out[i].State, out[i].Err = mod.health()
 			}
 		}
 	}
@@ -98,24 +106,31 @@ func (m *Manager) Close() error {
 
 // Tokens lists the tokens present in every loaded module. A module that
 // fails to answer is logged and skipped, so one broken module does not hide
-// the others' tokens.
+// the others' tokens; one whose re-initialisation failed lists nothing
+// until a Refresh succeeds.
 func (m *Manager) Tokens(ctx context.Context) ([]TokenInfo, error) {
 	if m.isClosed() {
 		return nil, ErrClosed
 	}
 	var all []TokenInfo
 	where := map[string]slotRef{}
+	cards := m.readerCards()
 	for _, mod := range m.loaded() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		infos, err := mod.tokens()
+		if mod.initError() != nil {
+			continue // Modules says why
+		}
+		infos, err := mod.listTokens(cards)
 		if err != nil {
+			mod.noteFailure(err)
 			m.log.Warn("listing tokens failed", "module", mod.path, "err", err)
 			continue
 		}
 		for _, ti := range infos {
-			where[ti.ID] = slotRef{mod: mod, slot: ti.Slot}
+			where[ti.ID] = slotRef{mod: mod, slot: ti.Slot, identity: ti.identity,
+				names: slotNames{ti.SlotDescription, ti.SlotManufacturer}}
 		}
 		all = append(all, infos...)
 	}
@@ -131,58 +146,13 @@ func (m *Manager) isClosed() bool {
 	return m.closed
 }
 
-// tokens lists the initialised tokens in the module's slots.
-func (mod *Module) tokens() ([]TokenInfo, error) {
-	var out []TokenInfo
-	err := mod.use(func(c *pkcs11.Ctx) error {
-		slots, err := c.GetSlotList(true)
-		if err != nil {
-			return mapError("C_GetSlotList", err)
-		}
-		for _, slot := range slots {
-			ti, err := slotToken(c, mod.path, slot)
-			if errors.Is(err, ErrTokenRemoved) || goneFromStore(err) {
-				continue // pulled between the two calls, or deleted
-			}
-			if err != nil {
-				return err
-			}
-			// An uninitialised token (SoftHSM's free slot, a blank card)
-			// has no identity and nothing a page could use.
-			if ti != nil {
-				out = append(out, *ti)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// slotToken reads the token in slot; nil when it is not initialised.
-func slotToken(c *pkcs11.Ctx, module string, slot uint) (*TokenInfo, error) {
-	si, err := c.GetSlotInfo(slot)
-	if err != nil {
-		return nil, mapError("C_GetSlotInfo", err)
-	}
-	if si.Flags&pkcs11.CKF_TOKEN_PRESENT == 0 {
-		return nil, fmt.Errorf("slot %d: %w", slot, ErrTokenRemoved)
-	}
-	ti, err := c.GetTokenInfo(slot)
-	if err != nil {
-		return nil, mapError("C_GetTokenInfo", err)
-	}
-	if ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
-		return nil, nil
-	}
-	info := tokenInfo(module, slot, si, ti)
-	return &info, nil
-}
-
-// handle is one token, found and locked for the duration of a call.
-type handle struct {
-	mod  *Module
-	c    *pkcs11.Ctx
-	info TokenInfo
+// heldToken is one token found in its slot for one call, with its lock
+// held: what every operation on a token starts from.
+type heldToken struct {
+	mod   *Module
+	p11   *pkcs11.Ctx
+	info  TokenInfo // read under the lock
+	state *tokenState
 }
 
 // errNotInSlot means a slot no longer holds the token looked for there.
@@ -190,18 +160,18 @@ var errNotInSlot = errors.New("token not in its slot")
 
 // withToken finds the token id, takes its lock, and runs fn with it. It
 // returns ErrTokenNotFound when no module has the token.
-func (m *Manager) withToken(ctx context.Context, id string, fn func(h *handle) error) error {
+func (m *Manager) withToken(ctx context.Context, id string, fn func(t *heldToken) error) error {
 	ref, cached, err := m.find(ctx, id, false)
 	if err != nil {
 		return err
 	}
-	err = m.runLocked(ctx, ref, id, fn)
+	err = m.hold(ctx, ref, id, fn)
 	if errors.Is(err, errNotInSlot) && cached {
 		// The last listing is stale; the token may sit in another slot now.
 		if ref, _, err = m.find(ctx, id, true); err != nil {
 			return err
 		}
-		err = m.runLocked(ctx, ref, id, fn)
+		err = m.hold(ctx, ref, id, fn)
 	}
 	if errors.Is(err, errNotInSlot) {
 		return fmt.Errorf("token %s: %w", id, ErrTokenNotFound)
@@ -209,36 +179,49 @@ func (m *Manager) withToken(ctx context.Context, id string, fn func(h *handle) e
 	return err
 }
 
-func (m *Manager) runLocked(ctx context.Context, ref slotRef, id string, fn func(h *handle) error) error {
-	l := ref.mod.lockFor(id)
-	if err := l.lock(ctx); err != nil {
+// hold takes token id's lock, checks that the slot of ref still holds it,
+// and runs fn. A call that failed as if the module's back end went away
+// has the module re-initialised at its end, unless other calls are using
+// it.
+func (m *Manager) hold(ctx context.Context, ref slotRef, id string, fn func(t *heldToken) error) error {
+	if ref.mod.initError() != nil {
+		m.refresh(ref.mod) // its back end may be back
+	}
+	state := ref.mod.stateOf(id)
+	if err := state.lock.lock(ctx); err != nil {
 		return err
 	}
-	defer l.unlock()
-	// A call that destroyed objects may leave the module holding too many:
-	// re-initialise it now, unless other calls are using it.
-	defer func() {
-		if ref.mod.retainsDestroyed() {
-			m.refresh(ref.mod)
-		}
-	}()
-	return ref.mod.use(func(c *pkcs11.Ctx) error {
+	defer state.lock.unlock()
+	err := ref.mod.use(func(p11 *pkcs11.Ctx) error {
 		// Read the info again under the lock: the slot may have been
-		// emptied or refilled since it was looked up.
-		ti, err := slotToken(c, ref.mod.path, ref.slot)
-		if errors.Is(err, ErrTokenRemoved) || (err == nil && (ti == nil || ti.ID != id)) {
-			return errNotInSlot
-		}
+		// emptied or refilled since it was listed. C_GetTokenInfo says
+		// so by itself (CKR_TOKEN_NOT_PRESENT), and its flags are those
+		// a login is decided on.
+		ti, err := p11.GetTokenInfo(ref.slot)
 		if err != nil {
+			err = mapError("C_GetTokenInfo", err)
+			if errors.Is(err, ErrTokenRemoved) || goneFromStore(err) {
+				return errNotInSlot
+			}
 			return err
 		}
-		return fn(&handle{mod: ref.mod, c: c, info: *ti})
+		info := tokenInfo(ref.mod.path, ref.slot, ref.names, ti)
+		if ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 || info.id(ref.identity) != id {
+			return errNotInSlot
+		}
+		info.ID, info.identity = id, ref.identity
+		return fn(&heldToken{mod: ref.mod, p11: p11, info: info, state: state})
 	})
+	if ref.mod.noteFailure(err) {
+		m.refresh(ref.mod)
+	}
+	return err
 }
 
 // find returns where token id is: from the last listing unless fresh is set
-// or the listing does not have it, else from a new listing. cached tells
-// which.
+// or the listing does not have it, else from a new listing after a Refresh
+// (the token may be one another process made, or of a module just
+// recovered). cached tells which.
 func (m *Manager) find(ctx context.Context, id string, fresh bool) (ref slotRef, cached bool, err error) {
 	if !fresh {
 		m.mu.Lock()
@@ -248,6 +231,7 @@ func (m *Manager) find(ctx context.Context, id string, fresh bool) (ref slotRef,
 			return ref, true, nil
 		}
 	}
+	m.Refresh()
 	if _, err := m.Tokens(ctx); err != nil {
 		return slotRef{}, false, err
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 
 	"github.com/miekg/pkcs11"
 )
@@ -24,32 +23,58 @@ type Module struct {
 	key  string // resolved path, the registry key
 	info ModuleInfo
 
-	// mu guards ctx against finalisation: calls hold the read side.
+	// mu guards p11 against finalisation: calls hold the read side, and
+	// finalising or re-initialising holds the write side.
 	mu     sync.RWMutex
-	ctx    *pkcs11.Ctx
+	p11    *pkcs11.Ctx
+	direct directCalls // the calls made without asking for a length first (direct.go)
 	closed bool
 	// store is watched to re-initialise the module when tokens were made
 	// or deleted by another process (refresh.go); nil for most modules.
 	store *tokenStore
-	// destroyed counts the objects this process destroyed since the
-	// module's C_Initialize; a module with a store is re-initialised when
-	// it reaches destroyedLimit (refresh.go).
-	destroyed atomic.Int64
 
-	// initErr is why a re-initialisation (refresh.go) failed after
-	// C_Finalize; calls fail until a later refresh succeeds and clears it.
-	// It has a lock of its own so that reporting it (Manager.Modules) never
-	// waits behind a refresh, which holds mu while C_Initialize runs.
-	initMu  sync.Mutex
+	// health says why calls fail (refresh.go). It has a lock of its own so
+	// that reporting it (Manager.Modules) never waits behind a
+	// re-initialisation, which holds mu while C_Initialize runs.
+	healthMu sync.Mutex
+	// initErr is why C_Initialize failed in a re-initialisation; calls fail
+	// until a later one succeeds and clears it.
 	initErr error
+	// failing is the error of a call that failed as if the module's back
+	// end went away (backendGone); the module is re-initialised as soon as
+	// no call is in flight, which clears it.
+	failing error
 
-	// byToken guards what the module keeps per token id: its lock, its
-	// open session, its mechanism list, and the certificates last read.
-	byToken  sync.Mutex
-	locks    map[string]tokenLock
-	sessions map[string]pkcs11.SessionHandle
-	mechs    map[string]map[uint]bool
-	certs    map[string]map[string]Certificate // by certificate id
+	// readerSlots: the module's slots are card readers, and its last
+	// listing (memo) stands while PC/SC shows the same cards
+	// (Module.listTokens).
+	readerSlots bool
+	memoMu      sync.Mutex
+	memo        *slotMemo
+
+	// tokensMu guards the map; what each entry holds is guarded as its doc
+	// says.
+	tokensMu sync.Mutex
+	tokens   map[string]*tokenState // by token id
+}
+
+// tokenState is what a module keeps for one token between calls: opening
+// sessions and finding objects again is what makes calls slow. lock is the
+// token's one lock: a call holds it from finding the token in its slot to
+// its last PKCS#11 call. The other fields are used only by the call holding
+// the lock, inside Module.use, and cleared by a re-initialisation, which
+// holds the module's write lock and so runs when no call is inside use.
+type tokenState struct {
+	lock tokenLock
+
+	session    pkcs11.SessionHandle // valid when hasSession
+	hasSession bool
+	mechs      map[uint]bool                 // the token's mechanism list; nil until read
+	mechInfo   map[uint]pkcs11.MechanismInfo // C_GetMechanismInfo, read on first need
+	certs      map[string]Certificate        // the certificates last read, by object id
+	// keyAuth tells, by CKA_ID, whether the one private key with that
+	// CKA_ID needs a login for each use (KeyForCertificate).
+	keyAuth map[string]bool
 }
 
 // registry holds the loaded modules: a library may be initialised only once
@@ -90,36 +115,35 @@ func loadModule(path, key string) (*Module, error) {
 	if _, err := os.Stat(key); err != nil {
 		return nil, fmt.Errorf("loading module %s: %w", path, err)
 	}
-	ctx := pkcs11.New(key)
-	if ctx == nil {
+	p11 := pkcs11.New(key)
+	if p11 == nil {
 		// miekg/pkcs11 drops dlerror's text; the usual causes are these.
 		return nil, fmt.Errorf("loading module %s: not a loadable PKCS#11 library (wrong architecture, missing dependency, or no C_GetFunctionList)", path)
 	}
-	if err := ctx.Initialize(); err != nil {
-		ctx.Destroy()
+	if err := p11.Initialize(); err != nil {
+		p11.Destroy()
 		return nil, fmt.Errorf("initialising module %s: %w", path, mapError("C_Initialize", err))
 	}
-	gi, err := ctx.GetInfo()
+	gi, err := p11.GetInfo()
 	if err != nil {
-		_ = ctx.Finalize()
-		ctx.Destroy()
+		_ = p11.Finalize()
+		p11.Destroy()
 		return nil, fmt.Errorf("reading module info of %s: %w", path, mapError("C_GetInfo", err))
 	}
 	info := ModuleInfo{
-		Manufacturer:   gi.ManufacturerID,
-		Description:    gi.LibraryDescription,
+		Manufacturer:   padded(gi.ManufacturerID),
+		Description:    padded(gi.LibraryDescription),
 		LibraryVersion: fmt.Sprintf("%d.%d", gi.LibraryVersion.Major, gi.LibraryVersion.Minor),
 	}
 	return &Module{
-		path:     path,
-		key:      key,
-		ctx:      ctx,
-		info:     info,
-		store:    storeOf(info),
-		locks:    map[string]tokenLock{},
-		mechs:    map[string]map[uint]bool{},
-		certs:    map[string]map[string]Certificate{},
-		sessions: map[string]pkcs11.SessionHandle{},
+		path:        path,
+		key:         key,
+		p11:         p11,
+		direct:      openDirect(key),
+		info:        info,
+		store:       storeOf(info),
+		readerSlots: hasReaderSlots(p11),
+		tokens:      map[string]*tokenState{},
 	}, nil
 }
 
@@ -146,40 +170,41 @@ func (m *Module) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	err := m.ctx.Finalize()
+	err := m.p11.Finalize()
 	if m.initError() != nil {
 		err = nil // a failed re-initialisation left nothing to finalise
 	}
-	m.ctx.Destroy()
-	m.ctx = nil
+	m.direct.close()
+	m.p11.Destroy()
+	m.p11 = nil
 	if err != nil {
 		return fmt.Errorf("finalising module %s: %w", m.path, mapError("C_Finalize", err))
 	}
 	return nil
 }
 
-// initError returns why the last re-initialisation failed; nil when the
-// module is initialised.
-func (m *Module) initError() error {
-	m.initMu.Lock()
-	defer m.initMu.Unlock()
-	return m.initErr
-}
-
-func (m *Module) setInitError(err error) {
-	m.initMu.Lock()
-	defer m.initMu.Unlock()
-	m.initErr = err
-}
-
 // use runs fn with the module's context, holding off finalisation meanwhile.
-func (m *Module) use(fn func(ctx *pkcs11.Ctx) error) error {
+func (m *Module) use(fn func(p11 *pkcs11.Ctx) error) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
 		return ErrClosed
 	}
-	return fn(m.ctx)
+	return fn(m.p11)
+}
+
+// stateOf returns what the module keeps for token id, made on first use.
+// Entries are kept for the module's lifetime: a token unplugged and plugged
+// back in keeps its id, and so its lock and its mechanism list.
+func (m *Module) stateOf(id string) *tokenState {
+	m.tokensMu.Lock()
+	defer m.tokensMu.Unlock()
+	st, ok := m.tokens[id]
+	if !ok {
+		st = &tokenState{lock: make(tokenLock, 1)}
+		m.tokens[id] = st
+	}
+	return st
 }
 
 // tokenLock is the one lock of a physical token; a channel so that waiting
@@ -199,17 +224,3 @@ func (l tokenLock) lock(ctx context.Context) error {
 }
 
 func (l tokenLock) unlock() { <-l }
-
-// lockFor returns the lock of the token with the given id, creating it on
-// first use. Locks are kept for the module's lifetime: a token unplugged and
-// plugged back in keeps its id, and so its lock.
-func (m *Module) lockFor(id string) tokenLock {
-	m.byToken.Lock()
-	defer m.byToken.Unlock()
-	l, ok := m.locks[id]
-	if !ok {
-		l = make(tokenLock, 1)
-		m.locks[id] = l
-	}
-	return l
-}

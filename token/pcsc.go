@@ -167,7 +167,13 @@ type PCSCWatcher struct {
 
 	stateMu sync.Mutex
 	state   ReaderState
+
+	subsMu sync.Mutex // held while subscribers are called
+	subs   map[*subscriber]struct{}
 }
+
+// subscriber is one Subscribe call's function.
+type subscriber struct{ fn func(ReaderState) }
 
 // pcscSession is one established context and the reader states followed in
 // it, the PnP pseudo-reader first when pnp is set. Each state's UserData holds
@@ -570,6 +576,31 @@ func (w *PCSCWatcher) notify(s ReaderState) {
 		return
 	}
 	w.onChange(s.clone())
+	w.subsMu.Lock()
+	defer w.subsMu.Unlock()
+	for sub := range w.subs {
+		sub.fn(s.clone())
+	}
+}
+
+// Subscribe has fn called with the new state on every change from now on,
+// as WatchPCSC's onChange is, until cancel is called; fn is not called
+// once cancel has returned. fn runs on the watcher's goroutine and must
+// return quickly, and must not call Subscribe, cancel or Close. It is safe
+// for concurrent use.
+func (w *PCSCWatcher) Subscribe(fn func(ReaderState)) (cancel func()) {
+	sub := &subscriber{fn: fn}
+	w.subsMu.Lock()
+	defer w.subsMu.Unlock()
+	if w.subs == nil {
+		w.subs = map[*subscriber]struct{}{}
+	}
+	w.subs[sub] = struct{}{}
+	return func() {
+		w.subsMu.Lock()
+		defer w.subsMu.Unlock()
+		delete(w.subs, sub)
+	}
 }
 
 // readerSummary formats readers for a log line: name=atr, or name=empty.

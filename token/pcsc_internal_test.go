@@ -109,3 +109,25 @@ func TestPCSCStateEqualAndClone(t *testing.T) {
 		t.Error("available equals unavailable")
 	}
 }
+
+// TestPCSCSubscribe checks that subscribers get every change until they
+// cancel, each its own copy, besides the watcher's onChange.
+func TestPCSCSubscribe(t *testing.T) {
+	var onChange, first, second []ReaderState
+	w := &PCSCWatcher{closing: make(chan struct{}), onChange: func(s ReaderState) { onChange = append(onChange, s) }}
+	cancelFirst := w.Subscribe(func(s ReaderState) { first = append(first, s) })
+	w.Subscribe(func(s ReaderState) {
+		s.Readers[0].Name = "changed by the subscriber"
+		second = append(second, s)
+	})
+	st := ReaderState{Available: true, Readers: []Reader{{Name: "r"}}}
+	w.notify(st)
+	cancelFirst()
+	w.notify(st)
+	if len(onChange) != 2 || len(first) != 1 || len(second) != 2 {
+		t.Errorf("onChange got %d changes, the first subscriber %d, the second %d; want 2, 1, 2", len(onChange), len(first), len(second))
+	}
+	if onChange[0].Readers[0].Name != "r" || first[0].Readers[0].Name != "r" {
+		t.Errorf("a subscriber's change reached the others: %+v, %+v", onChange[0], first[0])
+	}
+}

@@ -10,15 +10,21 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// Refresh re-initialises the modules that see token changes made by other
-// processes only at C_Initialize, when their token store has changed since:
-// that is SoftHSM, which reads its token directory only then (see
-// tokenStore). It also re-initialises such a module once destroyedLimit
-// objects were destroyed on it. Other modules report tokens coming and
-// going by themselves and are left alone; re-initialising them would drop
-// every session for nothing. A module with a call in flight is skipped this
-// time, so Refresh never waits for a token and never disturbs a call. It is
-// meant to be called before listing the tokens.
+// Refresh re-initialises the modules that need it, when no call is using
+// them:
+//   - a module whose calls failed as if its back end went away
+//     (backendGone: the TPM behind tpm2-pkcs11 restarted, a reader's
+//     driver lost its device), which answers every call wrongly until then;
+//   - a module whose earlier re-initialisation failed, tried again;
+//   - a module that sees token changes made by other processes only at
+//     C_Initialize, when its token store has changed since: SoftHSM, which
+//     reads its token directory only then (see tokenStore).
+//
+// Other modules report tokens coming and going by themselves and are left
+// alone; re-initialising them would drop every session for nothing. A
+// module with a call in flight is skipped this time, so Refresh never
+// waits for a token and never disturbs a call. It is meant to be called
+// before listing the tokens.
 //
 // Re-initialising invalidates every session and object handle of the
 // module, so what the module keeps per token that holds handles (the open
@@ -40,29 +46,70 @@ func (m *Manager) refresh(mod *Module) {
 	case err != nil:
 		m.log.Warn("re-initialising module failed", "module", mod.path, "err", err)
 	case done:
-		m.log.Debug("module re-initialised", "module", mod.path)
+		m.log.Info("module re-initialised", "module", mod.path)
 	}
 }
 
-// destroyedLimit is how many objects may be destroyed on a module with a
-// token store before it is re-initialised. SoftHSM keeps the memory of
-// every object destroyed, session objects too, until C_Finalize: 20,000
-// session copies of an EC-P256 key, each destroyed at once, kept 6.8 MB,
-// and a sign.batch makes one copy. A variable for tests.
-var destroyedLimit int64 = 1000
-
-// countDestroyed counts one object destroyed.
-func (mod *Module) countDestroyed() { mod.destroyed.Add(1) }
-
-// retainsDestroyed tells whether the module should be re-initialised to
-// free what it keeps of destroyed objects.
-func (mod *Module) retainsDestroyed() bool {
-	return mod.store != nil && mod.destroyed.Load() >= destroyedLimit
+// backendGone tells whether err is a return code that means the module's
+// back end went away or is in a state no call will get it out of: a TPM
+// simulator restarted under tpm2-pkcs11 answers CKR_GENERAL_ERROR to every
+// login until the module is initialised again.
+func backendGone(err error) bool {
+	var de *DeviceError
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Code {
+	case pkcs11.CKR_GENERAL_ERROR, pkcs11.CKR_DEVICE_ERROR, pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED:
+		return true
+	}
+	return false
 }
 
-// refresh re-initialises the module when its token store changed, or it
-// retains too many destroyed objects, and no call is using it. It tells
-// whether it did.
+// noteFailure marks the module for re-initialisation when err says its
+// back end went away, and tells whether it did.
+func (mod *Module) noteFailure(err error) bool {
+	if !backendGone(err) {
+		return false
+	}
+	mod.healthMu.Lock()
+	defer mod.healthMu.Unlock()
+	if mod.failing == nil {
+		mod.failing = err
+	}
+	return true
+}
+
+// health is the module's state for Modules.
+func (mod *Module) health() (ModuleState, error) {
+	mod.healthMu.Lock()
+	defer mod.healthMu.Unlock()
+	switch {
+	case mod.initErr != nil:
+		return ModuleFailed, mod.initErr
+	case mod.failing != nil:
+		return ModuleRecovering, mod.failing
+	}
+	return ModuleReady, nil
+}
+
+// initError returns why the last re-initialisation failed; nil when the
+// module is initialised.
+func (mod *Module) initError() error {
+	mod.healthMu.Lock()
+	defer mod.healthMu.Unlock()
+	return mod.initErr
+}
+
+// failure returns the error that marked the module for re-initialisation.
+func (mod *Module) failure() error {
+	mod.healthMu.Lock()
+	defer mod.healthMu.Unlock()
+	return mod.failing
+}
+
+// refresh re-initialises the module when it failed, or its token store
+// changed, and no call is using it. It tells whether it did.
 func (mod *Module) refresh() (bool, error) {
 	// Listed before locking: reading a directory needs no lock, and a
 	// listing taken too early only costs one more refresh later.
@@ -81,40 +128,45 @@ func (mod *Module) refresh() (bool, error) {
 		// A previous C_Initialize failed: only try again.
 		return mod.reinitialise()
 	}
-	if mod.store == nil {
+	// changed takes the listing as seen, so it is asked whenever there is
+	// a store.
+	storeChanged := mod.store != nil && mod.store.changed(listing)
+	if !storeChanged && mod.failure() == nil {
 		return false, nil
 	}
-	// changed takes the listing as seen, so it is asked first.
-	if !mod.store.changed(listing) && !mod.retainsDestroyed() {
-		return false, nil
-	}
-	if err := mod.ctx.Finalize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED)) {
+	if err := mod.p11.Finalize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED)) {
 		return false, fmt.Errorf("finalising module %s: %w", mod.path, mapError("C_Finalize", err))
 	}
-	mod.destroyed.Store(0)
 	mod.forgetHandles()
 	return mod.reinitialise()
 }
 
 // reinitialise calls C_Initialize; the caller holds mu for writing.
 func (mod *Module) reinitialise() (bool, error) {
-	err := mod.ctx.Initialize()
+	err := mod.p11.Initialize()
+	mod.healthMu.Lock()
+	defer mod.healthMu.Unlock()
 	if err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		err = fmt.Errorf("initialising module %s: %w", mod.path, mapError("C_Initialize", err))
-		mod.setInitError(err)
-		return false, err
+		mod.initErr = fmt.Errorf("initialising module %s: %w", mod.path, mapError("C_Initialize", err))
+		return false, mod.initErr
 	}
-	mod.setInitError(nil)
+	mod.initErr, mod.failing = nil, nil
 	return true, nil
 }
 
 // forgetHandles drops the per-token state that holds session or object
-// handles, which a re-initialisation invalidates.
+// handles, which a re-initialisation invalidates; the caller holds mu for
+// writing.
 func (mod *Module) forgetHandles() {
-	mod.byToken.Lock()
-	defer mod.byToken.Unlock()
-	clear(mod.sessions)
-	clear(mod.certs)
+	mod.memoMu.Lock()
+	mod.memo = nil // slots may be numbered anew
+	mod.memoMu.Unlock()
+	mod.tokensMu.Lock()
+	defer mod.tokensMu.Unlock()
+	for _, st := range mod.tokens {
+		st.hasSession = false
+		st.certs, st.keyAuth = nil, nil
+	}
 }
 
 // tokenStore is SoftHSM's token directory, watched so that the module is

@@ -25,6 +25,22 @@ func labels(t *testing.T, m *Manager) map[string]bool {
 	return out
 }
 
+// kept counts the tokens of mod with an open session, and those with
+// certificates remembered.
+func kept(mod *Module) (sessions, certs int) {
+	mod.tokensMu.Lock()
+	defer mod.tokensMu.Unlock()
+	for _, st := range mod.tokens {
+		if st.hasSession {
+			sessions++
+		}
+		if st.certs != nil {
+			certs++
+		}
+	}
+	return sessions, certs
+}
+
 // TestRefreshSeesOtherProcesses makes and deletes SoftHSM tokens with
 // softhsm2-util while a Manager has the module open: only Refresh shows
 // them, a deleted token just drops out of the listing before that, and a
@@ -49,8 +65,8 @@ func TestRefreshSeesOtherProcesses(t *testing.T) {
 	if _, err := m.Certificates(context.Background(), infos[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if len(mod.sessions) != 1 {
-		t.Fatalf("%d sessions kept, want 1", len(mod.sessions))
+	if n, _ := kept(mod); n != 1 {
+		t.Fatalf("%d sessions kept, want 1", n)
 	}
 
 	if err := env.InitToken("second", "so-pin-2", "user-pin-2"); err != nil {
@@ -72,10 +88,10 @@ func TestRefreshSeesOtherProcesses(t *testing.T) {
 	if got := labels(t, m); !got["first"] || !got["second"] {
 		t.Fatalf("after Refresh: tokens %v, want first and second", got)
 	}
-	if len(mod.sessions) != 0 || len(mod.certs) != 0 {
-		t.Errorf("after Refresh: %d sessions, %d certificate caches kept; want none", len(mod.sessions), len(mod.certs))
+	if sessions, certs := kept(mod); sessions != 0 || certs != 0 {
+		t.Errorf("after Refresh: %d sessions, %d certificate caches kept; want none", sessions, certs)
 	}
-	if len(mod.locks) == 0 {
+	if len(mod.tokens) == 0 {
 		t.Error("after Refresh: token locks dropped")
 	}
 	// Calls work on the fresh context (a new session).
@@ -130,14 +146,14 @@ func TestRefreshOnlyWhenTheStoreChanged(t *testing.T) {
 	for range 3 {
 		m.Refresh()
 	}
-	if len(mod.sessions) != 1 {
-		t.Fatalf("idle Refresh dropped the session (%d kept)", len(mod.sessions))
+	if n, _ := kept(mod); n != 1 {
+		t.Fatalf("idle Refresh dropped the session (%d kept)", n)
 	}
 	if err := env.InitToken("u", "so-pin-2", "user-pin-2"); err != nil {
 		t.Fatal(err)
 	}
 	m.Refresh()
-	if len(mod.sessions) != 0 {
+	if n, _ := kept(mod); n != 0 {
 		t.Fatal("Refresh after a new token kept the old session: the module was not re-initialised")
 	}
 }
@@ -183,63 +199,4 @@ func TestRefreshClosed(t *testing.T) {
 	if done, err := m.modules[0].refresh(); done || err != nil {
 		t.Errorf("refresh of a closed module = %v, %v", done, err)
 	}
-}
-
-// TestRefreshAfterObjectsDestroyed checks that a SoftHSM module is
-// re-initialised, at the end of the call that reaches destroyedLimit, to
-// free what SoftHSM keeps of destroyed objects; and that sign.batch's
-// session copies of a key and deleted keys both count.
-func TestRefreshAfterObjectsDestroyed(t *testing.T) {
-	_, m := refreshedManager(t)
-	mod := m.modules[0]
-	defer func(limit int64) { destroyedLimit = limit }(destroyedLimit)
-	destroyedLimit = 4
-
-	ctx := context.Background()
-	infos, err := m.Tokens(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	login := func(fn func(s *Session) error) {
-		t.Helper()
-		if err := m.Login(ctx, infos[0].ID, Credentials{PIN: "user-pin-1"}, fn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var keyIDs []string
-	login(func(s *Session) error {
-		for _, label := range []string{"signing", "spare"} {
-			k, err := s.GenerateKeyPair(KeySpec{Algorithm: ECP256}, label)
-			if err != nil {
-				return err
-			}
-			keyIDs = append(keyIDs, k.ID)
-		}
-		return nil
-	})
-	batch := func() {
-		login(func(s *Session) error {
-			k, err := s.PrivateKey(keyIDs[0])
-			if err != nil {
-				return err
-			}
-			return s.Batch(k, 2, func(*Session, PrivateKey, int) error { return nil })
-		})
-	}
-	batch()
-	if got := mod.destroyed.Load(); got != 1 {
-		t.Fatalf("after a batch: %d objects counted destroyed, want 1 (its copy of the key)", got)
-	}
-	login(func(s *Session) error {
-		_, err := s.DeleteKey(keyIDs[1]) // the private and the public key
-		return err
-	})
-	if got := mod.destroyed.Load(); got != 3 || len(mod.sessions) != 1 {
-		t.Fatalf("below the limit: %d destroyed, %d sessions; want 3 and the session kept", got, len(mod.sessions))
-	}
-	batch() // the fourth: the module is re-initialised as the call ends
-	if got := mod.destroyed.Load(); got != 0 || len(mod.sessions) != 0 {
-		t.Fatalf("at the limit: %d destroyed, %d sessions; want 0 and 0 (re-initialised)", got, len(mod.sessions))
-	}
-	batch() // and works on after
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/tokenagent/tokenagent/agent"
 )
 
 // conn is one WebSocket connection: the goroutine that upgraded it reads,
@@ -142,6 +140,10 @@ func (c *conn) readError(err error) (why string, drain bool) {
 	}
 }
 
+// slotWaitMessage is logged (at debug level) when a request waits for one
+// of the connection's requests in flight to end.
+const slotWaitMessage = "request waits for a free slot"
+
 // dispatch checks one frame and starts its request, waiting for a free
 // slot when the connection has too many requests in flight.
 func (c *conn) dispatch(frame []byte) {
@@ -153,21 +155,26 @@ func (c *conn) dispatch(frame []byte) {
 	h, ok := c.s.methods[req.Method]
 	if !ok {
 		if !req.notification() {
-			c.sendFrame(encodeError(req.ID, agent.Errorf(agent.ReasonMethodNotFound, "method not found: %q", req.Method)))
+			c.sendFrame(encodeError(req.ID, wireErrorf(reasonMethodNotFound, "method not found: %q", req.Method)))
 		}
 		return
 	}
 	if !c.s.methodAllowed(c.origin, req.Method) {
-		c.log.Info("request refused", "reason", string(agent.ReasonPermission), "method", req.Method)
+		c.log.Info("request refused", "reason", string(reasonPermission), "method", req.Method)
 		if !req.notification() {
-			c.sendFrame(encodeError(req.ID, agent.Errorf(agent.ReasonPermission, "this origin may not call %s", req.Method)))
+			c.sendFrame(encodeError(req.ID, wireErrorf(reasonPermission, "this origin may not call %s", req.Method)))
 		}
 		return
 	}
 	select {
 	case c.slots <- struct{}{}:
-	case <-c.closing:
-		return
+	default:
+		c.log.Debug(slotWaitMessage, "method", req.Method, "inFlight", cap(c.slots))
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.closing:
+			return
+		}
 	}
 	c.reqs.Add(1)
 	go func() {
@@ -194,17 +201,16 @@ func (c *conn) execute(req *request, h handler) (frame []byte, outcome string) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("panic in method handler", "method", req.Method, "panic", p, "stack", string(debug.Stack()))
-			err := agent.Errorf(agent.ReasonInternal, "internal error in %s", req.Method)
-			frame, outcome = encodeError(req.ID, err), string(err.Reason)
+			frame, outcome = encodeError(req.ID, wireErrorf(reasonInternal, "internal error in %s", req.Method)), string(reasonInternal)
 		}
 	}()
 	result, err := h(c.ctx, c, req.Params)
 	if err != nil {
-		ae := asAgentError(err)
+		outcome := errorFor(err).Data.Reason
 		if req.notification() {
-			return nil, string(ae.Reason)
+			return nil, outcome
 		}
-		return encodeError(req.ID, ae), string(ae.Reason)
+		return encodeError(req.ID, err), outcome
 	}
 	if req.notification() {
 		return nil, "ok"
@@ -212,8 +218,7 @@ func (c *conn) execute(req *request, h handler) (frame []byte, outcome string) {
 	frame, err = encode(resultResponse{JSONRPC: "2.0", ID: req.ID, Result: result})
 	if err != nil {
 		c.log.Error("encoding result", "method", req.Method, "err", err)
-		ae := agent.Errorf(agent.ReasonInternal, "internal error: encoding the result of %s", req.Method)
-		return encodeError(req.ID, ae), string(ae.Reason)
+		return encodeError(req.ID, wireErrorf(reasonInternal, "internal error: encoding the result of %s", req.Method)), string(reasonInternal)
 	}
 	return frame, "ok"
 }

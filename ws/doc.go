@@ -5,9 +5,25 @@
 // everything that is about the wire and nothing below it: the handshake
 // checks (Host, Origin, connection limit), frame rules, the JSON-RPC
 // envelope, the method table with parameter decoding, the JSON shapes of
-// results (field names, nulls, base64, RFC 3339 times) and the mapping of
-// agent error reasons to JSON-RPC codes. The use cases themselves are the
-// agent package's; ws calls its exported methods and never the token layer.
+// results (field names, nulls, base64, RFC 3339 times), notification
+// names and the mapping of the agent's kinds of failure to JSON-RPC codes,
+// reasons and data. The use cases themselves are the agent package's; ws
+// calls its exported methods and never the token layer.
+//
+// # Extending
+//
+//   - A method: document it in docs/PROTOCOL.md section 4, add its row to
+//     the method table (methods.go) with the Server method that reads its
+//     params (paramSet: the shapes and names of the wire) and shapes its
+//     result (wire.go); a PIN-taking method names its PIN member and gets
+//     the agent.Call, the audit and the throttle from pinTaking. Methods,
+//     and with it the config's [[origin]] methods, follows the table;
+//     TestMethodTableIsTheContract checks the table against the contract.
+//   - A kind of agent failure: see errors.go, which maps each agent.Kind to
+//     its reason, code and data members.
+//   - A param: decode it in the method's reader; what its value means
+//     (required, in range, in conflict with another) is checked by the
+//     agent, once.
 //
 // # Concurrency
 //

@@ -65,9 +65,9 @@ func (c *conn) forward(sub *agent.Subscription) {
 			if !ok {
 				return // dropped (the connection is closing then) or the agent stopped
 			}
-			frame, err := encode(notificationWire{JSONRPC: "2.0", Method: ev.Method(), Params: eventParams(ev)})
+			frame, err := encode(notificationWire{JSONRPC: "2.0", Method: eventMethod(ev), Params: eventParams(ev)})
 			if err != nil {
-				c.log.Error("encoding event", "method", ev.Method(), "err", err)
+				c.log.Error("encoding event", "method", eventMethod(ev), "err", err)
 				continue
 			}
 			c.sendFrame(frame)
@@ -97,6 +97,14 @@ type cardWire struct {
 	Reader  string  `json:"reader"`
 	Present bool    `json:"present"`
 	ATR     *string `json:"atr"`
+}
+
+// eventMethod returns the notification method of an event.
+func eventMethod(ev agent.Event) string {
+	if ev.Readers != nil {
+		return "readers.changed"
+	}
+	return "tokens.changed"
 }
 
 // eventParams returns the wire shape of an event's params.

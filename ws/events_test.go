@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,11 +193,8 @@ func TestEventsSoftHSMTokens(t *testing.T) {
 	ts := startServer(t, Config{AllowNoOrigin: true}, a)
 	c := ts.dial(t, nil)
 	l := listen(t, c)
-	l.subscribe()
+	l.subscribe() // answered once the tokens are listed as the baseline: what is there already is no event
 	l.subscribe() // twice is fine
-	// Let the watcher take its first listing: what is there already is no
-	// event.
-	time.Sleep(500 * time.Millisecond)
 
 	// Added.
 	if err := env.InitToken("hot", "so-pin-2", "user-pin-2"); err != nil {
@@ -383,12 +379,7 @@ func TestEventsUnsubscribeOnClose(t *testing.T) {
 func TestEventsPCSC(t *testing.T) {
 	d := pcsctest.StartPCSCD(t)
 	card := pcsctest.StartCard(t, d)
-	var watching atomic.Pointer[agent.Agent]
-	w := token.WatchPCSC(slog.New(slog.DiscardHandler), func(st token.ReaderState) {
-		if a := watching.Load(); a != nil {
-			a.ReadersChanged(st)
-		}
-	})
+	w := token.WatchPCSC(slog.New(slog.DiscardHandler), nil) // the agent's Run subscribes
 	t.Cleanup(func() {
 		if err := w.Close(); err != nil {
 			t.Errorf("closing the watcher: %v", err)
@@ -397,7 +388,6 @@ func TestEventsPCSC(t *testing.T) {
 	m := token.NewManager(nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
 	a := agent.New(m, agent.Options{Version: "1.2.3", Readers: w, PollInterval: 200 * time.Millisecond})
-	watching.Store(a)
 	runAgent(t, a)
 	ts := startServer(t, Config{AllowNoOrigin: true}, a)
 	c := ts.dial(t, nil)

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/tokenagent/tokenagent/agent"
 )
 
 // The fuzz targets of this file drive the real decoder, dispatcher and
@@ -89,7 +87,7 @@ type response struct {
 	ID     json.RawMessage
 	Result json.RawMessage // nil for an error
 	Code   int
-	Reason agent.Reason
+	Reason reason
 }
 
 // checkResponse checks that frame is one JSON-RPC 2.0 response object:
@@ -125,12 +123,12 @@ func checkResponse(t *testing.T, frame []byte) response {
 	if err := json.Unmarshal(rawErr, &e); err != nil || e.Code == nil || e.Message == "" {
 		t.Fatalf("response %s: error needs an integer code and a message", frame)
 	}
-	reason, _ := e.Data["reason"].(string)
-	want, known := codes[agent.Reason(reason)]
+	name, _ := e.Data["reason"].(string)
+	want, known := codes[reason(name)]
 	if !known || want != *e.Code {
-		t.Fatalf("response %s: reason %q with code %d is not in the contract", frame, reason, *e.Code)
+		t.Fatalf("response %s: reason %q with code %d is not in the contract", frame, name, *e.Code)
 	}
-	r.Code, r.Reason = *e.Code, agent.Reason(reason)
+	r.Code, r.Reason = *e.Code, reason(name)
 	return r
 }
 
@@ -204,23 +202,23 @@ func FuzzFrame(f *testing.F) {
 			t.Fatalf("frame %q: response id %s, want %s", frame, r.ID, wantID)
 		}
 		notJSON := !utf8.Valid(frame) || !json.Valid(frame)
-		if notJSON != (r.Reason == agent.ReasonParseError) {
+		if notJSON != (r.Reason == reasonParseError) {
 			t.Fatalf("frame %q: reason %s, but the frame is JSON: %v", frame, r.Reason, !notJSON)
 		}
-		if !isObject && !notJSON && r.Reason != agent.ReasonInvalidRequest {
+		if !isObject && !notJSON && r.Reason != reasonInvalidRequest {
 			t.Fatalf("frame %q is JSON but no object: reason %s, want INVALID_REQUEST", frame, r.Reason)
 		}
-		if !hasID && r.Reason != agent.ReasonInvalidRequest && r.Reason != agent.ReasonParseError {
+		if !hasID && r.Reason != reasonInvalidRequest && r.Reason != reasonParseError {
 			t.Fatalf("frame %q: a notification was answered with %s", frame, r.Reason)
 		}
 		switch r.Reason {
-		case agent.ReasonInternal:
+		case reasonInternal:
 			t.Fatalf("frame %q: INTERNAL error", frame)
-		case agent.ReasonPermission:
+		case reasonPermission:
 			if !restricted || slices.Contains(restrictedMethods, method) {
 				t.Fatalf("frame %q: PERMISSION_DENIED for an allowed method", frame)
 			}
-		case agent.ReasonMethodNotFound:
+		case reasonMethodNotFound:
 			if _, ok := s.methods[method]; ok {
 				t.Fatalf("frame %q: METHOD_NOT_FOUND for a method of the table", frame)
 			}
@@ -303,30 +301,31 @@ func FuzzParams(f *testing.F) {
 		if err == nil {
 			t.Fatalf("%s %s: a result without a token", name, params)
 		}
-		ae := asAgentError(err)
+		ae := errorFor(err)
 		var p paramSet
 		_ = json.Unmarshal(params, &p)
-		switch ae.Reason {
-		case agent.ReasonInvalidParams:
-			if index, ok := ae.Data["index"].(int); ok {
+		switch reason(ae.Data.Reason) {
+		case reasonInvalidParams:
+			if ae.Data.Index != nil {
+				index := *ae.Data.Index
 				items, _ := p.array("items")
 				if name != "sign.batch" || index < 0 || index >= len(items) {
 					t.Fatalf("%s %s: error names item %d", name, params, index)
 				}
 			}
-		case agent.ReasonTokenNotFound:
+		case reasonTokenNotFound:
 			if kind(p["token"]) != '"' {
 				t.Fatalf("%s %s: TOKEN_NOT_FOUND without a token string", name, params)
 			}
 		default:
-			t.Fatalf("%s %s: reason %s, want INVALID_PARAMS or TOKEN_NOT_FOUND", name, params, ae.Reason)
+			t.Fatalf("%s %s: reason %s, want INVALID_PARAMS or TOKEN_NOT_FOUND", name, params, ae.Data.Reason)
 		}
 		other, changed := replacePINs(p)
 		if !changed {
 			return
 		}
 		_, err2 := callMethod(s, name, other)
-		if ae2 := asAgentError(err2); ae2.Message != ae.Message || ae2.Reason != ae.Reason {
+		if ae2 := errorFor(err2); ae2.Message != ae.Message || ae2.Data.Reason != ae.Data.Reason {
 			t.Fatalf("%s %s: the error depends on the PIN: %q, with other PINs %q", name, params, ae.Message, ae2.Message)
 		}
 	})
@@ -406,7 +405,7 @@ func FuzzCertificateInput(f *testing.F) {
 		got, err := paramSet{"certificate": value}.certificate("certificate")
 		if err != nil {
 			var pe *paramsError
-			if !errors.As(err, &pe) || pe.err.Reason != agent.ReasonInvalidParams || got != nil {
+			if !errors.As(err, &pe) || errorFor(err).Data.Reason != string(reasonInvalidParams) || got != nil {
 				t.Fatalf("%q: %v (%T), want a params error", s, err, err)
 			}
 			return

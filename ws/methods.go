@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/tokenagent/tokenagent/agent"
 )
 
 // handler carries out one method. params is the request's params object, or
@@ -12,28 +14,65 @@ import (
 // *agent.Error; anything else is reported as INTERNAL.
 type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, error)
 
-// methodTable maps each implemented method to its handler. Methods of the
-// protocol that are not here answer METHOD_NOT_FOUND.
-func (s *Server) methodTable() map[string]handler {
-	return map[string]handler{
-		"agent.info":       s.agentInfo,
-		"tokens.list":      s.tokensList,
-		"certs.list":       s.certsList,
-		"lifetime.check":   s.lifetimeCheck,
-		"media.check":      s.mediaCheck,
-		"events.subscribe": s.eventsSubscribe,
-		// PIN-taking methods (lifecycle.go).
-		"keys.generate":    s.pinTaking("keys.generate", "pin", s.keysGenerate),
-		"csr.create":       s.pinTaking("csr.create", "pin", s.csrCreate),
-		"certs.import":     s.pinTaking("certs.import", "pin", s.certsImport),
-		"objects.delete":   s.pinTaking("objects.delete", "pin", s.objectsDelete),
-		"renewal.prepare":  s.pinTaking("renewal.prepare", "pin", s.renewalPrepare),
-		"renewal.complete": s.pinTaking("renewal.complete", "pin", s.renewalComplete),
-		"pin.change":       s.pinTaking("pin.change", "oldPin", s.pinChange),
-		"pin.unlock":       s.pinTaking("pin.unlock", "soPin", s.pinUnlock),
-		"sign":             s.pinTaking("sign", "pin", s.sign),
-		"sign.batch":       s.pinTaking("sign.batch", "pin", s.signBatch),
+// method is one row of the method table: a protocol method and the
+// Server's method that serves it. A PIN-taking method names the member
+// that carries its PIN and is served through pinTaking (lifecycle.go).
+type method struct {
+	name    string
+	serve   func(s *Server, ctx context.Context, c *conn, params json.RawMessage) (any, error)
+	pin     string // the PIN's member; set for PIN-taking methods only
+	withPIN func(s *Server, ctx context.Context, p paramSet, call agent.Call) (any, error)
+}
+
+// methods is the method table: every method of docs/PROTOCOL.md section 4,
+// in its order, and nothing else (TestMethodTableIsTheContract reads the
+// contract to check). To add a method, document it there and add its row
+// here; Methods, the dispatcher and the config's [[origin]] methods follow.
+var methods = []method{
+	{name: "agent.info", serve: (*Server).agentInfo},
+	{name: "tokens.list", serve: (*Server).tokensList},
+	{name: "certs.list", serve: (*Server).certsList},
+	{name: "lifetime.check", serve: (*Server).lifetimeCheck},
+	{name: "media.check", serve: (*Server).mediaCheck},
+	{name: "keys.generate", pin: "pin", withPIN: (*Server).keysGenerate},
+	{name: "csr.create", pin: "pin", withPIN: (*Server).csrCreate},
+	{name: "certs.import", pin: "pin", withPIN: (*Server).certsImport},
+	{name: "objects.delete", pin: "pin", withPIN: (*Server).objectsDelete},
+	{name: "renewal.prepare", pin: "pin", withPIN: (*Server).renewalPrepare},
+	{name: "renewal.complete", pin: "pin", withPIN: (*Server).renewalComplete},
+	{name: "pin.change", pin: "oldPin", withPIN: (*Server).pinChange},
+	{name: "pin.unlock", pin: "soPin", withPIN: (*Server).pinUnlock},
+	{name: "sign", pin: "pin", withPIN: (*Server).sign},
+	{name: "sign.batch", pin: "pin", withPIN: (*Server).signBatch},
+	{name: "events.subscribe", serve: (*Server).eventsSubscribe},
+}
+
+// Methods returns the names of the protocol's methods, in the order of
+// docs/PROTOCOL.md section 4: the methods the server serves.
+func Methods() []string {
+	names := make([]string, len(methods))
+	for i, m := range methods {
+		names[i] = m.name
 	}
+	return names
+}
+
+// methodTable binds the method table to s: the handler of each method by
+// name. Methods that are not here answer METHOD_NOT_FOUND.
+func (s *Server) methodTable() map[string]handler {
+	table := make(map[string]handler, len(methods))
+	for _, m := range methods {
+		if m.pin != "" {
+			table[m.name] = s.pinTaking(m.name, m.pin, func(ctx context.Context, p paramSet, call agent.Call) (any, error) {
+				return m.withPIN(s, ctx, p, call)
+			})
+			continue
+		}
+		table[m.name] = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+			return m.serve(s, ctx, c, params)
+		}
+	}
+	return table
 }
 
 func (s *Server) agentInfo(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
@@ -80,6 +119,46 @@ func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMess
 		return nil, err
 	}
 	return toLifetimeReport(report), nil
+}
+
+type mediaReportWire struct {
+	Token     string         `json:"token"`
+	Profile   *string        `json:"profile"`
+	Legacy    bool           `json:"legacy"`
+	UpgradeTo *string        `json:"upgradeTo"`
+	Cert      *string        `json:"cert"`
+	Remaining monthsDaysWire `json:"remaining"`
+	CarryOver monthsDaysWire `json:"carryOver"`
+	Credit    monthsDaysWire `json:"credit"`
+}
+
+type monthsDaysWire struct {
+	Months int `json:"months"`
+	Days   int `json:"days"`
+}
+
+func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	p, tokenID, err := readTokenParams(params)
+	if err != nil {
+		return nil, err
+	}
+	certID, err := p.optionalString("cert", "")
+	if err != nil {
+		return nil, err
+	}
+	at, err := p.optionalTime("at")
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.agent.CheckMedia(ctx, tokenID, certID, at)
+	if err != nil {
+		return nil, err
+	}
+	md := func(v agent.MonthsDays) monthsDaysWire { return monthsDaysWire{Months: v.Months, Days: v.Days} }
+	return mediaReportWire{
+		Token: r.Token, Profile: nullable(r.Profile), Legacy: r.Legacy, UpgradeTo: nullable(r.UpgradeTo), Cert: nullable(r.Cert),
+		Remaining: md(r.Remaining), CarryOver: md(r.CarryOver), Credit: md(r.Credit),
+	}, nil
 }
 
 // paramSet is a params object by member name. Names match exactly; members

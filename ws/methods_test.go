@@ -122,15 +122,15 @@ func TestMethodsOverSoftHSM(t *testing.T) {
 		if len(modules) != 2 {
 			t.Fatalf("modules: %v", modules)
 		}
-		loaded := keys(t, "module", modules[0], "path", "manufacturer", "description", "libraryVersion", "error")
-		if loaded["path"] != f.env.Module || loaded["manufacturer"] != "SoftHSM" || loaded["error"] != nil {
+		loaded := keys(t, "module", modules[0], "path", "manufacturer", "description", "libraryVersion", "state", "error")
+		if loaded["path"] != f.env.Module || loaded["manufacturer"] != "SoftHSM" || loaded["state"] != "ready" || loaded["error"] != nil {
 			t.Errorf("loaded module: %v", loaded)
 		}
 		if v, _ := loaded["libraryVersion"].(string); !regexp.MustCompile(`^\d+\.\d+$`).MatchString(v) {
 			t.Errorf("libraryVersion %q", loaded["libraryVersion"])
 		}
-		failed := keys(t, "module", modules[1], "path", "manufacturer", "description", "libraryVersion", "error")
-		if msg, _ := failed["error"].(string); msg == "" || !strings.HasSuffix(failed["path"].(string), "libmissing-pkcs11.so") {
+		failed := keys(t, "module", modules[1], "path", "manufacturer", "description", "libraryVersion", "state", "error")
+		if msg, _ := failed["error"].(string); msg == "" || failed["state"] != "failed" || !strings.HasSuffix(failed["path"].(string), "libmissing-pkcs11.so") {
 			t.Errorf("failed module: %v", failed)
 		}
 		pcsc := keys(t, "pcsc", info["pcsc"], "available", "readers", "error")
@@ -162,8 +162,8 @@ func TestMethodsOverSoftHSM(t *testing.T) {
 				t.Errorf("%s: reader %v atr %v readOnly %v, want null null false", label, m["reader"], m["atr"], m["readOnly"])
 			}
 			pin := keys(t, "pin", m["pin"], "initialized", "loginRequired", "locked", "countLow", "finalTry",
-				"soLocked", "soCountLow", "soFinalTry", "minLen", "maxLen")
-			if pin["initialized"] != true || pin["loginRequired"] != true || pin["locked"] != false || pin["minLen"].(float64) < 1 {
+				"soLocked", "soCountLow", "soFinalTry", "protectedAuthPath", "minLen", "maxLen")
+			if pin["initialized"] != true || pin["loginRequired"] != true || pin["locked"] != false || pin["protectedAuthPath"] != false || pin["minLen"].(float64) < 1 {
 				t.Errorf("%s: pin %v", label, pin)
 			}
 			switch label {

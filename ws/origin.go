@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -114,4 +115,31 @@ func ownOrigins(port, scheme string) []string {
 		}
 	}
 	return out
+}
+
+// originAllowed checks a handshake's Origin header: none is a local program
+// (allowed per AllowNoOrigin); otherwise the normalised origin must be
+// allowed or the agent's own. It returns the normalised origin.
+func (s *Server) originAllowed(r *http.Request) (origin string, ok bool) {
+	values := r.Header.Values("Origin")
+	if len(values) == 0 {
+		return "", s.cfg.AllowNoOrigin
+	}
+	if len(values) > 1 {
+		return "", false
+	}
+	origin, err := NormalizeOrigin(values[0])
+	if err != nil {
+		return "", false
+	}
+	s.mu.Lock()
+	own := s.own[origin]
+	s.mu.Unlock()
+	return origin, own || s.allowed[origin]
+}
+
+// checkOrigin is the upgrader's CheckOrigin: the same check as originAllowed.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	_, ok := s.originAllowed(r)
+	return ok
 }

@@ -12,18 +12,6 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 )
 
-// paramsError is an INVALID_PARAMS error found while reading params, before
-// the agent was asked anything.
-type paramsError struct{ err *agent.Error }
-
-func (e *paramsError) Error() string { return e.err.Error() }
-func (e *paramsError) Unwrap() error { return e.err }
-
-// invalid is a paramsError.
-func invalid(format string, args ...any) error {
-	return &paramsError{agent.Errorf(agent.ReasonInvalidParams, "invalid params: "+format, args...)}
-}
-
 // pinMethod carries out a PIN-taking method, given its params and the call
 // they make.
 type pinMethod func(ctx context.Context, p paramSet, call agent.Call) (any, error)
@@ -37,7 +25,7 @@ func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 		p, err := readParams(params)
 		var call agent.Call
 		if err == nil {
-			call, err = p.call(c, pinName)
+			call, err = p.call(c, method, pinName)
 		}
 		var result any
 		if err == nil {
@@ -46,7 +34,7 @@ func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 		var pe *paramsError
 		if errors.As(err, &pe) {
 			tokenID, _ := p.optionalString("token", "")
-			s.agent.AuditRefused(ctx, c.caller(), method, tokenID, agent.ReasonInvalidParams)
+			s.agent.AuditRefused(ctx, agent.Call{Method: method, Origin: c.caller(), Token: tokenID}, agent.InvalidInput)
 		}
 		return result, err
 	}
@@ -149,8 +137,8 @@ func (p paramSet) certificate(name string) (*x509.Certificate, error) {
 }
 
 // call reads what every PIN-taking method starts from: the token and the
-// PIN in member pinName, with the connection's origin.
-func (p paramSet) call(c *conn, pinName string) (agent.Call, error) {
+// PIN in member pinName, with the method and the connection's origin.
+func (p paramSet) call(c *conn, method, pinName string) (agent.Call, error) {
 	tokenID, err := p.requiredString("token")
 	if err != nil {
 		return agent.Call{}, err
@@ -163,7 +151,7 @@ func (p paramSet) call(c *conn, pinName string) (agent.Call, error) {
 	if err != nil {
 		return agent.Call{}, err
 	}
-	return agent.Call{Origin: c.caller(), Token: tokenID, PIN: pin, ConfirmFinalTry: confirm}, nil
+	return agent.Call{Method: method, Origin: c.caller(), Token: tokenID, PIN: pin, ConfirmFinalTry: confirm}, nil
 }
 
 // caller is the origin the agent knows the connection's calls by.

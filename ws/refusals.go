@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"net/http"
 	"sync"
 	"time"
 )
@@ -37,4 +38,19 @@ func (l *refusalLimiter) allow(now time.Time) (ok bool, skipped int) {
 	l.logged++
 	skipped, l.skipped = l.skipped, 0
 	return true, skipped
+}
+
+// refuse logs a refused request and answers it with status.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	attrs := []any{"reason", reason, "status", status,
+		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr}
+	if ok, skipped := s.refusals.allow(time.Now()); ok {
+		if skipped > 0 {
+			attrs = append(attrs, "notLoggedBefore", skipped)
+		}
+		s.log.Info("request refused", attrs...)
+	} else {
+		s.log.Debug("request refused", attrs...)
+	}
+	http.Error(w, reason, status)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
 )
@@ -14,72 +15,127 @@ import (
 func TestReasonCodes(t *testing.T) {
 	table := []struct {
 		code   int
-		reason agent.Reason
+		reason reason
 		name   string
 	}{
-		{-32700, agent.ReasonParseError, "PARSE_ERROR"},
-		{-32600, agent.ReasonInvalidRequest, "INVALID_REQUEST"},
-		{-32601, agent.ReasonMethodNotFound, "METHOD_NOT_FOUND"},
-		{-32602, agent.ReasonInvalidParams, "INVALID_PARAMS"},
-		{-32603, agent.ReasonInternal, "INTERNAL"},
-		{1001, agent.ReasonTokenNotFound, "TOKEN_NOT_FOUND"},
-		{1002, agent.ReasonObjectNotFound, "OBJECT_NOT_FOUND"},
-		{1003, agent.ReasonKeyNotFound, "KEY_NOT_FOUND"},
-		{1010, agent.ReasonPINIncorrect, "PIN_INCORRECT"},
-		{1011, agent.ReasonPINLocked, "PIN_LOCKED"},
-		{1012, agent.ReasonPINFinalTry, "PIN_FINAL_TRY"},
-		{1013, agent.ReasonPINInvalid, "PIN_INVALID"},
-		{1014, agent.ReasonSOPINIncorrect, "SO_PIN_INCORRECT"},
-		{1015, agent.ReasonSOPINLocked, "SO_PIN_LOCKED"},
-		{1020, agent.ReasonMechanism, "MECHANISM_UNSUPPORTED"},
-		{1021, agent.ReasonReadOnly, "TOKEN_READ_ONLY"},
-		{1030, agent.ReasonPermission, "PERMISSION_DENIED"},
-		{1031, agent.ReasonRateLimited, "RATE_LIMITED"},
-		{1040, agent.ReasonTokenRemoved, "TOKEN_REMOVED"},
-		{1041, agent.ReasonDeviceError, "DEVICE_ERROR"},
+		{-32700, reasonParseError, "PARSE_ERROR"},
+		{-32600, reasonInvalidRequest, "INVALID_REQUEST"},
+		{-32601, reasonMethodNotFound, "METHOD_NOT_FOUND"},
+		{-32602, reasonInvalidParams, "INVALID_PARAMS"},
+		{-32603, reasonInternal, "INTERNAL"},
+		{1001, reasonTokenNotFound, "TOKEN_NOT_FOUND"},
+		{1002, reasonObjectNotFound, "OBJECT_NOT_FOUND"},
+		{1003, reasonKeyNotFound, "KEY_NOT_FOUND"},
+		{1010, reasonPINIncorrect, "PIN_INCORRECT"},
+		{1011, reasonPINLocked, "PIN_LOCKED"},
+		{1012, reasonPINFinalTry, "PIN_FINAL_TRY"},
+		{1013, reasonPINInvalid, "PIN_INVALID"},
+		{1014, reasonSOPINIncorrect, "SO_PIN_INCORRECT"},
+		{1015, reasonSOPINLocked, "SO_PIN_LOCKED"},
+		{1020, reasonMechanism, "MECHANISM_UNSUPPORTED"},
+		{1021, reasonReadOnly, "TOKEN_READ_ONLY"},
+		{1030, reasonPermission, "PERMISSION_DENIED"},
+		{1031, reasonRateLimited, "RATE_LIMITED"},
+		{1040, reasonTokenRemoved, "TOKEN_REMOVED"},
+		{1041, reasonDeviceError, "DEVICE_ERROR"},
 	}
 	if len(codes) != len(table) {
 		t.Errorf("codes has %d reasons, the protocol %d", len(codes), len(table))
 	}
 	for _, tt := range table {
 		if string(tt.reason) != tt.name {
-			t.Errorf("agent reason %q, protocol says %q", tt.reason, tt.name)
+			t.Errorf("reason %q, protocol says %q", tt.reason, tt.name)
 		}
-		obj := newErrorObject(&agent.Error{Reason: tt.reason, Message: "m", Data: map[string]any{"countLow": true}})
-		if obj.Code != tt.code || obj.Data["reason"] != tt.name || obj.Data["countLow"] != true || obj.Message != "m" {
-			t.Errorf("%s: got %+v, want code %d with reason and data", tt.name, obj, tt.code)
+		obj := errorFor(wireErrorf(tt.reason, "m"))
+		if obj.Code != tt.code || obj.Data.Reason != tt.name || obj.Message != "m" {
+			t.Errorf("%s: got %+v, want code %d with the reason", tt.name, obj, tt.code)
+		}
+	}
+}
+
+// TestEveryKindHasAReason checks that ws answers every kind of agent
+// failure with a reason of the protocol, the one the audit log records
+// for it (PROTOCOL.md section 5).
+func TestEveryKindHasAReason(t *testing.T) {
+	for _, k := range agent.Kinds() {
+		r, ok := kindReasons[k]
+		if _, known := codes[r]; !ok || !known {
+			t.Errorf("agent kind %s has no reason of the protocol", k)
+		}
+		if string(r) != k.String() {
+			t.Errorf("agent kind %s is answered %s; the audit log records %s", k, r, k)
+		}
+		if obj := errorFor(agent.Errorf(k, "m")); obj.Data.Reason != string(r) || obj.Code != codes[r] {
+			t.Errorf("agent kind %s: got %+v", k, obj)
+		}
+	}
+}
+
+// TestErrorData checks the data members each kind's details become.
+func TestErrorData(t *testing.T) {
+	index := 3
+	tests := []struct {
+		err  *agent.Error
+		want string
+	}{
+		{&agent.Error{Kind: agent.PINIncorrect, Message: "m", Tries: &agent.PINTries{CountLow: true}},
+			`{"countLow":true,"finalTry":false,"reason":"PIN_INCORRECT"}`},
+		{&agent.Error{Kind: agent.SOPINIncorrect, Message: "m", Tries: &agent.PINTries{FinalTry: true}},
+			`{"countLow":false,"finalTry":true,"reason":"SO_PIN_INCORRECT"}`},
+		{&agent.Error{Kind: agent.PINInvalid, Message: "m", Length: &agent.PINLength{Min: 4, Max: 8}},
+			`{"maxLen":8,"minLen":4,"reason":"PIN_INVALID"}`},
+		{&agent.Error{Kind: agent.RateLimited, Message: "m", RetryAfter: 59500 * time.Millisecond},
+			`{"reason":"RATE_LIMITED","retryAfterSeconds":60}`},
+		{&agent.Error{Kind: agent.InvalidInput, Message: "m", Item: &index},
+			`{"index":3,"reason":"INVALID_PARAMS"}`},
+		{&agent.Error{Kind: agent.PINLocked, Message: "m"}, `{"reason":"PIN_LOCKED"}`},
+	}
+	for _, tt := range tests {
+		b, err := json.Marshal(errorFor(tt.err).Data)
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%s: data %s, %v; want %s", tt.err.Kind, b, err, tt.want)
 		}
 	}
 }
 
 func TestErrorObject(t *testing.T) {
 	// An unknown reason keeps its name but gets INTERNAL's code.
-	if obj := newErrorObject(&agent.Error{Reason: "NEW_REASON", Message: "m"}); obj.Code != -32603 || obj.Data["reason"] != "NEW_REASON" {
+	if obj := errorFor(wireErrorf("NEW_REASON", "m")); obj.Code != -32603 || obj.Data.Reason != "NEW_REASON" {
 		t.Errorf("unknown reason: %+v", obj)
 	}
-	// No reason is INTERNAL; data cannot override the reason.
-	obj := newErrorObject(&agent.Error{Data: map[string]any{"reason": "FAKE", "retryAfterSeconds": 60}})
-	if obj.Code != -32603 || obj.Data["reason"] != "INTERNAL" || obj.Data["retryAfterSeconds"] != 60 || obj.Message == "" {
+	// An agent error without a kind is INTERNAL, and has a message.
+	obj := errorFor(&agent.Error{})
+	if obj.Code != -32603 || obj.Data.Reason != "INTERNAL" || obj.Message == "" {
 		t.Errorf("empty reason: %+v", obj)
 	}
-	// Errors that are not *agent.Error are INTERNAL; wrapped ones are found.
-	if e := asAgentError(errors.New("boom")); e.Reason != agent.ReasonInternal || e.Message != "boom" {
-		t.Errorf("plain error: %+v", e)
+	// Errors that are not the server's or the agent's are INTERNAL;
+	// wrapped ones are found.
+	if obj := errorFor(errors.New("boom")); obj.Data.Reason != "INTERNAL" || obj.Message != "boom" {
+		t.Errorf("plain error: %+v", obj)
 	}
-	wrapped := fmt.Errorf("x: %w", agent.Errorf(agent.ReasonTokenRemoved, "gone"))
-	if e := asAgentError(wrapped); e.Reason != agent.ReasonTokenRemoved {
-		t.Errorf("wrapped error: %+v", e)
+	wrapped := fmt.Errorf("x: %w", agent.Errorf(agent.TokenRemoved, "gone"))
+	if obj := errorFor(wrapped); obj.Data.Reason != "TOKEN_REMOVED" {
+		t.Errorf("wrapped error: %+v", obj)
 	}
-	// Data that cannot be marshalled still gives a response with the reason.
-	frame := encodeError(json.RawMessage(`7`), &agent.Error{Reason: agent.ReasonDeviceError, Message: "m", Data: map[string]any{"bad": make(chan int)}})
+	frame := encodeError(json.RawMessage(`7`), &agent.Error{Kind: agent.DeviceError, Message: "m"})
 	if want := `{"jsonrpc":"2.0","id":7,"error":{"code":1041,"message":"m","data":{"reason":"DEVICE_ERROR"}}}`; string(frame) != want {
-		t.Errorf("unmarshallable data: %s, want %s", frame, want)
+		t.Errorf("frame %s, want %s", frame, want)
+	}
+}
+
+// TestEventMethod names the notification of each event.
+func TestEventMethod(t *testing.T) {
+	if m := eventMethod(agent.Event{Tokens: &agent.TokensChanged{}}); m != "tokens.changed" {
+		t.Errorf("tokens event: %s", m)
+	}
+	if m := eventMethod(agent.Event{Readers: &agent.ReadersChanged{}}); m != "readers.changed" {
+		t.Errorf("readers event: %s", m)
 	}
 }
 
 func TestEncodeKeepsIDAsSent(t *testing.T) {
 	for _, id := range []string{`"a<b>&c"`, `1e3`, `1.50`, `-0`, `12345678901234567890123`, `"\u00e9"`, `null`} {
-		frame := encodeError(json.RawMessage(id), agent.Errorf(agent.ReasonInternal, "x"))
+		frame := encodeError(json.RawMessage(id), agent.Errorf(agent.Internal, "x"))
 		var members map[string]json.RawMessage
 		if err := json.Unmarshal(frame, &members); err != nil {
 			t.Fatal(err)
@@ -94,8 +150,8 @@ func TestParseRequest(t *testing.T) {
 	tests := []struct {
 		name   string
 		frame  string
-		reason agent.Reason // empty: accepted
-		id     string       // the id of the error response, or of the request ("" for none)
+		reason reason // empty: accepted
+		id     string // the id of the error response, or of the request ("" for none)
 		method string
 		params string
 	}{
@@ -110,29 +166,29 @@ func TestParseRequest(t *testing.T) {
 		{"whitespace around", " \n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}\n", "", "1", "m", ""},
 		{"empty method is a string", `{"jsonrpc":"2.0","id":1,"method":""}`, "", "1", "", ""},
 
-		{"not JSON", `{"jsonrpc":"2.0",`, agent.ReasonParseError, "null", "", ""},
-		{"empty frame", ``, agent.ReasonParseError, "null", "", ""},
-		{"garbage", `hello`, agent.ReasonParseError, "null", "", ""},
-		{"trailing garbage", `{"jsonrpc":"2.0","id":1,"method":"m"} x`, agent.ReasonParseError, "null", "", ""},
-		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", agent.ReasonParseError, "null", "", ""},
-		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"m"}]`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"empty batch", `[]`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"string", `"request"`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"number", `1`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"null", `null`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"no jsonrpc", `{"id":1,"method":"m"}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"jsonrpc 1.0", `{"jsonrpc":"1.0","id":1,"method":"m"}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"jsonrpc number", `{"jsonrpc":2.0,"id":"x","method":"m"}`, agent.ReasonInvalidRequest, `"x"`, "", ""},
-		{"no method", `{"jsonrpc":"2.0","id":1}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"method number", `{"jsonrpc":"2.0","id":1,"method":1}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"method null", `{"jsonrpc":"2.0","id":1,"method":null}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"notification without method", `{"jsonrpc":"2.0"}`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"id object", `{"jsonrpc":"2.0","id":{"a":1},"method":"m"}`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"id array", `{"jsonrpc":"2.0","id":[1],"method":"m"}`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"id bool", `{"jsonrpc":"2.0","id":true,"method":"m"}`, agent.ReasonInvalidRequest, "null", "", ""},
-		{"params array", `{"jsonrpc":"2.0","id":1,"method":"m","params":[1]}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"params string", `{"jsonrpc":"2.0","id":1,"method":"m","params":"x"}`, agent.ReasonInvalidRequest, "1", "", ""},
-		{"params null", `{"jsonrpc":"2.0","id":1,"method":"m","params":null}`, agent.ReasonInvalidRequest, "1", "", ""},
+		{"not JSON", `{"jsonrpc":"2.0",`, reasonParseError, "null", "", ""},
+		{"empty frame", ``, reasonParseError, "null", "", ""},
+		{"garbage", `hello`, reasonParseError, "null", "", ""},
+		{"trailing garbage", `{"jsonrpc":"2.0","id":1,"method":"m"} x`, reasonParseError, "null", "", ""},
+		{"invalid UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}", reasonParseError, "null", "", ""},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"m"}]`, reasonInvalidRequest, "null", "", ""},
+		{"empty batch", `[]`, reasonInvalidRequest, "null", "", ""},
+		{"string", `"request"`, reasonInvalidRequest, "null", "", ""},
+		{"number", `1`, reasonInvalidRequest, "null", "", ""},
+		{"null", `null`, reasonInvalidRequest, "null", "", ""},
+		{"no jsonrpc", `{"id":1,"method":"m"}`, reasonInvalidRequest, "1", "", ""},
+		{"jsonrpc 1.0", `{"jsonrpc":"1.0","id":1,"method":"m"}`, reasonInvalidRequest, "1", "", ""},
+		{"jsonrpc number", `{"jsonrpc":2.0,"id":"x","method":"m"}`, reasonInvalidRequest, `"x"`, "", ""},
+		{"no method", `{"jsonrpc":"2.0","id":1}`, reasonInvalidRequest, "1", "", ""},
+		{"method number", `{"jsonrpc":"2.0","id":1,"method":1}`, reasonInvalidRequest, "1", "", ""},
+		{"method null", `{"jsonrpc":"2.0","id":1,"method":null}`, reasonInvalidRequest, "1", "", ""},
+		{"notification without method", `{"jsonrpc":"2.0"}`, reasonInvalidRequest, "null", "", ""},
+		{"id object", `{"jsonrpc":"2.0","id":{"a":1},"method":"m"}`, reasonInvalidRequest, "null", "", ""},
+		{"id array", `{"jsonrpc":"2.0","id":[1],"method":"m"}`, reasonInvalidRequest, "null", "", ""},
+		{"id bool", `{"jsonrpc":"2.0","id":true,"method":"m"}`, reasonInvalidRequest, "null", "", ""},
+		{"params array", `{"jsonrpc":"2.0","id":1,"method":"m","params":[1]}`, reasonInvalidRequest, "1", "", ""},
+		{"params string", `{"jsonrpc":"2.0","id":1,"method":"m","params":"x"}`, reasonInvalidRequest, "1", "", ""},
+		{"params null", `{"jsonrpc":"2.0","id":1,"method":"m","params":null}`, reasonInvalidRequest, "1", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,13 +197,13 @@ func TestParseRequest(t *testing.T) {
 				if perr == nil {
 					t.Fatalf("accepted as %+v, want %s", req, tt.reason)
 				}
-				if perr.Err.Reason != tt.reason || string(perr.ID) != tt.id {
-					t.Fatalf("got %s with id %s, want %s with id %s", perr.Err.Reason, perr.ID, tt.reason, tt.id)
+				if perr.Err.reason != tt.reason || string(perr.ID) != tt.id {
+					t.Fatalf("got %s with id %s, want %s with id %s", perr.Err.reason, perr.ID, tt.reason, tt.id)
 				}
 				return
 			}
 			if perr != nil {
-				t.Fatalf("refused: %s %s", perr.Err.Reason, perr.Err.Message)
+				t.Fatalf("refused: %s %s", perr.Err.reason, perr.Err.msg)
 			}
 			if string(req.ID) != tt.id || req.Method != tt.method || string(req.Params) != tt.params {
 				t.Fatalf("got id %s method %q params %s, want %s %q %s", req.ID, req.Method, req.Params, tt.id, tt.method, tt.params)
@@ -187,13 +243,13 @@ func TestParams(t *testing.T) {
 		{"token", func() error { _, err := p.optionalTime("token"); return err }},
 	} {
 		err := tt.get()
-		var ae *agent.Error
-		if !errors.As(err, &ae) || ae.Reason != agent.ReasonInvalidParams {
+		var pe *paramsError
+		if !errors.As(err, &pe) || errorFor(err).Data.Reason != "INVALID_PARAMS" {
 			t.Errorf("%s: got %v, want INVALID_PARAMS", tt.name, err)
 			continue
 		}
-		if want := fmt.Sprintf("%q", tt.name); !strings.Contains(ae.Message, want) {
-			t.Errorf("%s: message %q does not name the field", tt.name, ae.Message)
+		if want := fmt.Sprintf("%q", tt.name); !strings.Contains(pe.msg, want) {
+			t.Errorf("%s: message %q does not name the field", tt.name, pe.msg)
 		}
 	}
 	// Member names match exactly, not case-insensitively.

@@ -16,6 +16,15 @@ import (
 	"github.com/tokenagent/tokenagent/agent"
 )
 
+// DefaultListen is the address the agent listens on unless configured
+// otherwise: the protocol's port on loopback, where the bundled client
+// looks for it.
+const DefaultListen = "127.0.0.1:24321"
+
+// DefaultAllowNoOrigin is the protocol's default for Config.AllowNoOrigin:
+// local programs, which send no Origin header, may connect.
+const DefaultAllowNoOrigin = true
+
 // Defaults for the zero values of Config.
 const (
 	DefaultMaxConnections  = 256
@@ -324,48 +333,6 @@ func onlyGet(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Allow", "GET, HEAD")
 	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	return false
-}
-
-// refuse logs a refused request and answers it with status.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	attrs := []any{"reason", reason, "status", status,
-		"path", r.URL.Path, "host", r.Host, "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr}
-	if ok, skipped := s.refusals.allow(time.Now()); ok {
-		if skipped > 0 {
-			attrs = append(attrs, "notLoggedBefore", skipped)
-		}
-		s.log.Info("request refused", attrs...)
-	} else {
-		s.log.Debug("request refused", attrs...)
-	}
-	http.Error(w, reason, status)
-}
-
-// originAllowed checks a handshake's Origin header: none is a local program
-// (allowed per AllowNoOrigin); otherwise the normalised origin must be
-// allowed or the agent's own. It returns the normalised origin.
-func (s *Server) originAllowed(r *http.Request) (origin string, ok bool) {
-	values := r.Header.Values("Origin")
-	if len(values) == 0 {
-		return "", s.cfg.AllowNoOrigin
-	}
-	if len(values) > 1 {
-		return "", false
-	}
-	origin, err := NormalizeOrigin(values[0])
-	if err != nil {
-		return "", false
-	}
-	s.mu.Lock()
-	own := s.own[origin]
-	s.mu.Unlock()
-	return origin, own || s.allowed[origin]
-}
-
-// checkOrigin is the upgrader's CheckOrigin: the same check as originAllowed.
-func (s *Server) checkOrigin(r *http.Request) bool {
-	_, ok := s.originAllowed(r)
-	return ok
 }
 
 // serveWS runs the handshake checks and, when they pass, upgrades and

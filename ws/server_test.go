@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -338,27 +342,46 @@ func TestProtocolErrorsKeepServing(t *testing.T) {
 	}
 }
 
-// protocolMethods are the methods of PROTOCOL.md section 4.
-var protocolMethods = []string{
-	"agent.info", "tokens.list", "certs.list", "lifetime.check", "media.check",
-	"keys.generate", "csr.create", "certs.import", "objects.delete",
-	"renewal.prepare", "renewal.complete", "pin.change", "pin.unlock",
-	"sign", "sign.batch", "events.subscribe",
-}
-
-func TestUnimplementedMethodsAreNotFound(t *testing.T) {
-	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
-	for _, m := range []string{"agent.info", "tokens.list", "certs.list", "lifetime.check"} {
-		if ts.srv.methods[m] == nil {
-			t.Errorf("%s is not in the method table", m)
+// contractMethods reads the methods of docs/PROTOCOL.md section 4 from
+// its headings ("### certs.list `{"token"}` → …"), in their order.
+func contractMethods(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "\n## 4. Methods\n")
+	if !ok {
+		t.Fatal("docs/PROTOCOL.md has no section 4. Methods")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var names []string
+	for line := range strings.SplitSeq(section, "\n") {
+		if rest, ok := strings.CutPrefix(line, "### "); ok {
+			names = append(names, strings.Fields(rest)[0])
 		}
 	}
+	return names
+}
+
+// TestMethodTableIsTheContract checks that Methods lists the contract's
+// methods in its order, that the dispatcher serves exactly those, and that
+// a method outside the contract is METHOD_NOT_FOUND.
+func TestMethodTableIsTheContract(t *testing.T) {
+	contract := contractMethods(t)
+	if len(contract) < 16 {
+		t.Fatalf("read %d methods from the contract: %q", len(contract), contract)
+	}
+	if got := Methods(); !slices.Equal(got, contract) {
+		t.Errorf("Methods() = %q\nthe contract lists %q", got, contract)
+	}
+	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t))
+	served := slices.Sorted(maps.Keys(ts.srv.methods))
+	if want := slices.Sorted(slices.Values(contract)); !slices.Equal(served, want) {
+		t.Errorf("the dispatcher serves %q\nthe contract lists %q", served, want)
+	}
 	c := ts.dial(t, nil)
-	for _, m := range protocolMethods {
-		if ts.srv.methods[m] != nil {
-			continue // implemented; its own tests cover it
-		}
-		c.t = t
+	for _, m := range []string{"sign.all", "Agent.Info", "events.unsubscribe", ""} {
 		r := c.call(m, map[string]any{})
 		wantError(t, r, -32601, "METHOD_NOT_FOUND")
 		c.stillServes()
@@ -503,18 +526,14 @@ func TestConcurrentRequests(t *testing.T) {
 func TestInFlightIsBounded(t *testing.T) {
 	tm := newTestMethods()
 	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	waits := slotWaits(ts.srv)
 	c := ts.dial(t, nil)
 	c.sendRaw(frameFor("a", "test.wait", "a"))
 	c.sendRaw(frameFor("b", "test.wait", "b"))
 	c.sendRaw(frameFor("e", "test.echo", "e"))
 	<-tm.started
 	<-tm.started
-	_ = c.ws.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	if _, frame, err := c.ws.ReadMessage(); err == nil {
-		t.Fatalf("got %s while both slots were busy", frame)
-	}
-	// A read that timed out breaks a gorilla connection; use a fresh one
-	// to watch the rest of the story.
+	wantSlotWait(t, waits, "test.echo") // e waits while both slots are busy
 	c2 := ts.dial(t, nil)
 	c2.sendRaw(frameFor("x", "test.wait", "x"))
 	<-tm.started
@@ -528,20 +547,60 @@ func TestInFlightIsBounded(t *testing.T) {
 	}
 }
 
+// slotWaits returns the methods of the requests that wait for a free slot
+// on connections s makes from now on, as they start waiting: s logs it.
+func slotWaits(s *Server) <-chan string {
+	h := &slotWaitHandler{Handler: s.log.Handler(), waits: make(chan string, 100)}
+	s.log = slog.New(h)
+	return h.waits
+}
+
+// wantSlotWait waits for a request of method to wait for a slot.
+func wantSlotWait(t *testing.T, waits <-chan string, method string) {
+	t.Helper()
+	select {
+	case m := <-waits:
+		if m != method {
+			t.Fatalf("%s waited for a slot, want %s", m, method)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no request waited for a slot; want %s to", method)
+	}
+}
+
+// slotWaitHandler passes records on and reports the slot waits among them.
+type slotWaitHandler struct {
+	slog.Handler
+	waits chan string
+}
+
+func (h *slotWaitHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == slotWaitMessage {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "method" {
+				h.waits <- a.Value.String()
+			}
+			return true
+		})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *slotWaitHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &slotWaitHandler{Handler: h.Handler.WithAttrs(attrs), waits: h.waits}
+}
+
 func TestInFlightBackpressureReleases(t *testing.T) {
 	tm := newTestMethods()
 	ts := startServer(t, Config{AllowNoOrigin: true}, emptyAgent(t), tm.install, func(s *Server) { s.inFlight = 2 })
+	waits := slotWaits(ts.srv)
 	c := ts.dial(t, nil)
 	c.sendRaw(frameFor("a", "test.wait", "a"))
 	c.sendRaw(frameFor("b", "test.wait", "b"))
 	c.sendRaw(frameFor("e", "test.echo", "e"))
 	<-tm.started
 	<-tm.started
-	select {
-	case v := <-tm.started:
-		t.Fatalf("%s started while both slots were busy", v)
-	case <-time.After(200 * time.Millisecond):
-	}
+	wantSlotWait(t, waits, "test.echo") // e waits while both slots are busy
 	tm.release("a")
 	got := []string{string(c.read().ID), string(c.read().ID)}
 	if got[0] != `"a"` || got[1] != `"e"` {

@@ -46,6 +46,7 @@ type moduleWire struct {
 	Manufacturer   string  `json:"manufacturer"`
 	Description    string  `json:"description"`
 	LibraryVersion string  `json:"libraryVersion"`
+	State          string  `json:"state"` // an extension: ready, recovering or failed
 	Error          *string `json:"error"`
 }
 
@@ -77,6 +78,7 @@ func toInfo(in agent.Info) infoWire {
 			Manufacturer:   m.Info.Manufacturer,
 			Description:    m.Info.Description,
 			LibraryVersion: m.Info.LibraryVersion,
+			State:          string(m.State),
 		}
 		if m.Err != nil {
 			msg := m.Err.Error()
@@ -111,8 +113,11 @@ type pinWire struct {
 	SOLocked      bool `json:"soLocked"`
 	SOCountLow    bool `json:"soCountLow"`
 	SOFinalTry    bool `json:"soFinalTry"`
-	MinLen        int  `json:"minLen"`
-	MaxLen        int  `json:"maxLen"`
+	// ProtectedAuthPath (an extension): the PIN is typed on the reader's
+	// PIN pad; pages send "" for it.
+	ProtectedAuthPath bool `json:"protectedAuthPath"`
+	MinLen            int  `json:"minLen"`
+	MaxLen            int  `json:"maxLen"`
 }
 
 type mediaWire struct {
@@ -134,16 +139,17 @@ func toToken(t agent.Token) tokenWire {
 		Reader:       nullable(t.Reader),
 		ATR:          nullable(t.ATR),
 		PIN: pinWire{
-			Initialized:   t.PIN.Initialized,
-			LoginRequired: t.PIN.LoginRequired,
-			Locked:        t.PIN.Locked,
-			CountLow:      t.PIN.CountLow,
-			FinalTry:      t.PIN.FinalTry,
-			SOLocked:      t.PIN.SOLocked,
-			SOCountLow:    t.PIN.SOCountLow,
-			SOFinalTry:    t.PIN.SOFinalTry,
-			MinLen:        t.PIN.MinLen,
-			MaxLen:        t.PIN.MaxLen,
+			Initialized:       t.PIN.Initialized,
+			LoginRequired:     t.PIN.LoginRequired,
+			Locked:            t.PIN.Locked,
+			CountLow:          t.PIN.CountLow,
+			FinalTry:          t.PIN.FinalTry,
+			SOLocked:          t.PIN.SOLocked,
+			SOCountLow:        t.PIN.SOCountLow,
+			SOFinalTry:        t.PIN.SOFinalTry,
+			ProtectedAuthPath: t.PIN.ProtectedAuthPath,
+			MinLen:            t.PIN.MinLen,
+			MaxLen:            t.PIN.MaxLen,
 		},
 		ReadOnly: t.ReadOnly,
 	}

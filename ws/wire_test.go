@@ -24,14 +24,14 @@ func TestWireInfo(t *testing.T) {
 	info := agent.Info{
 		Name: "tokenagent", Version: "1.2.3", Protocol: 1,
 		Modules: []agent.ModuleStatus{
-			{Path: "/usr/lib/softhsm/libsofthsm2.so", Info: token.ModuleInfo{Manufacturer: "SoftHSM", Description: "Implementation of PKCS11", LibraryVersion: "2.6"}},
-			{Path: "/nope.so", Err: errors.New("loading module /nope.so: no such file")},
+			{Path: "/usr/lib/softhsm/libsofthsm2.so", Info: token.ModuleInfo{Manufacturer: "SoftHSM", Description: "Implementation of PKCS11", LibraryVersion: "2.6"}, State: token.ModuleReady},
+			{Path: "/nope.so", State: token.ModuleFailed, Err: errors.New("loading module /nope.so: no such file")},
 		},
 		PCSC: agent.PCSCStatus{Err: "no PC/SC"},
 	}
 	want := `{"name":"tokenagent","version":"1.2.3","protocol":1,` +
-		`"modules":[{"path":"/usr/lib/softhsm/libsofthsm2.so","manufacturer":"SoftHSM","description":"Implementation of PKCS11","libraryVersion":"2.6","error":null},` +
-		`{"path":"/nope.so","manufacturer":"","description":"","libraryVersion":"","error":"loading module /nope.so: no such file"}],` +
+		`"modules":[{"path":"/usr/lib/softhsm/libsofthsm2.so","manufacturer":"SoftHSM","description":"Implementation of PKCS11","libraryVersion":"2.6","state":"ready","error":null},` +
+		`{"path":"/nope.so","manufacturer":"","description":"","libraryVersion":"","state":"failed","error":"loading module /nope.so: no such file"}],` +
 		`"pcsc":{"available":false,"readers":[],"error":"no PC/SC"}}`
 	if got := marshal(t, toInfo(info)); got != want {
 		t.Errorf("agent.info:\n got %s\nwant %s", got, want)
@@ -56,7 +56,7 @@ func TestWireToken(t *testing.T) {
 		`"reader":"Virtual PCD 00 00","atr":"3b9513810180",` +
 		`"pin":{"initialized":true,"loginRequired":true,"locked":false,"countLow":false,` +
 		`"finalTry":false,"soLocked":false,"soCountLow":false,"soFinalTry":true,` +
-		`"minLen":4,"maxLen":255},` +
+		`"protectedAuthPath":false,"minLen":4,"maxLen":255},` +
 		`"media":{"profile":"cpp-blue","legacy":true,"upgradeTo":"bjca",` +
 		`"description":"Legacy CPP media"},` +
 		`"readOnly":false}`

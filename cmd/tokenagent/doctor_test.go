@@ -2,16 +2,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,6 +17,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/internal/browserpolicy"
+	"github.com/tokenagent/tokenagent/internal/doctor"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -62,13 +55,13 @@ func freeAddr(t *testing.T) string {
 // with Chrome, which has no policy, Chromium, whose policy pre-allows
 // https://ca.example.com, and Firefox, whose policy pre-allows both of the
 // configs' origins.
-func testProbe(readers token.ReaderState) doctorProbe {
-	return doctorProbe{
-		goos:    "linux",
-		getenv:  func(string) string { return "" },
-		readers: func() token.ReaderState { return readers },
-		timeout: 2 * time.Second,
-		browsers: func(origins []string) []browserpolicy.Result {
+func testProbe(readers token.ReaderState) doctor.Probe {
+	return doctor.Probe{
+		GOOS:    "linux",
+		Getenv:  func(string) string { return "" },
+		Readers: func() token.ReaderState { return readers },
+		Timeout: 2 * time.Second,
+		Browsers: func(origins []string) []browserpolicy.Result {
 			return browserpolicy.CheckFiles(fstest.MapFS{
 				"opt/google/chrome/chrome":                 {Data: []byte("ELF")},
 				"usr/lib/chromium/chromium":                {Data: []byte("ELF")},
@@ -167,67 +160,6 @@ func TestDoctorUsage(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := doctorWith(testProbe(token.ReaderState{}), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "usage:") {
 			t.Errorf("doctor %q = %d, %q; want 2 with usage", args, code, stderr.String())
-		}
-	}
-}
-
-func TestDoctorServiceStates(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		f         *fakeService
-		installed bool
-		line      string // the start of the finding
-	}{
-		{"running", &fakeService{status: service.StatusRunning}, true, "[ok]   service: tokenagent is installed"},
-		{"stopped", &fakeService{status: service.StatusStopped}, true, "[FAIL] service: tokenagent is installed"},
-		{"not installed", &fakeService{statusErr: service.ErrNotInstalled}, false, "[warn] service: tokenagent is not installed"},
-		{"failing manager", &fakeService{statusErr: errors.New("exit status 1")}, false, "[warn] service: the state of the system service (fake-init) is unknown: exit status 1"},
-		{"unknown", &fakeService{status: service.StatusUnknown}, false, "[warn] service: the state of the system service (fake-init) is unknown\n"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			useFakeService(t, tc.f)
-			var out bytes.Buffer
-			d := &doctor{probe: testProbe(token.ReaderState{}), w: &out}
-			if got := d.checkService(); got != tc.installed || !strings.HasPrefix(out.String(), tc.line) {
-				t.Errorf("installed = %v, output %q; want %v, %q", got, out.String(), tc.installed, tc.line)
-			}
-		})
-	}
-}
-
-func TestDoctorTLSCertificate(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name string, notAfter time.Time) string {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-			NotBefore: notAfter.AddDate(-1, 0, 0), NotAfter: notAfter, DNSNames: []string{"localhost"}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	tests := []struct {
-		cert string
-		want string
-	}{
-		{write("fresh.pem", time.Now().AddDate(0, 6, 0)), "[info] tls: certificate"},
-		{write("old.pem", time.Now().AddDate(0, 0, 10)), "[warn] tls: the certificate"},
-		{filepath.Join(dir, "missing.pem"), "[FAIL] tls: the certificate"},
-	}
-	for _, tt := range tests {
-		var out bytes.Buffer
-		d := &doctor{w: &out}
-		d.checkTLS(Config{TLS: TLSConfig{Cert: tt.cert, Key: tt.cert + ".key"}})
-		if !strings.HasPrefix(out.String(), tt.want) {
-			t.Errorf("%s: %q, want it to start with %q", filepath.Base(tt.cert), out.String(), tt.want)
 		}
 	}
 }

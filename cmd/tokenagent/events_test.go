@@ -39,8 +39,8 @@ func TestServeWatchesTokens(t *testing.T) {
 	if err := conn.ReadJSON(&sub); err != nil || !sub.Result.Subscribed {
 		t.Fatalf("events.subscribe = %+v, %v", sub, err)
 	}
-	time.Sleep(500 * time.Millisecond) // the watcher's first listing is its baseline
-
+	// events.subscribe answered after the watcher listed the tokens as its
+	// baseline: bob, made now, is a change.
 	if err := env.InitToken("bob", "12345678", "1234"); err != nil {
 		t.Fatal(err)
 	}

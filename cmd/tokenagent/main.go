@@ -23,11 +23,11 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/audit"
+	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/token"
 	"github.com/tokenagent/tokenagent/ws"
@@ -88,7 +88,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, ready func(a
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `file` (TOML)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	var o overrides
+	var o config.Overrides
 	fs.StringVar(&o.Listen, "listen", "", "listen `address`, overriding the config")
 	fs.Var((*multiFlag)(&o.Modules), "module", "PKCS#11 module `path` (repeatable), replacing the config's list")
 	fs.Var((*multiFlag)(&o.AllowOrigins), "allow-origin", "allowed page `origin` (repeatable), replacing the config's list")
@@ -104,7 +104,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, ready func(a
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	cfg, err := loadConfig(*configPath, o)
+	cfg, err := config.Load(*configPath, o)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func runAgent(ctx context.Context, args []string, stderr io.Writer, ready func(a
 }
 
 // serve wires the agent together from cfg and serves until ctx ends.
-func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr net.Addr)) error {
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr net.Addr)) error {
 	if cfg.NonLoopback() {
 		log.Warn("listening on a non-loopback address: other computers can reach the agent", "listen", cfg.Listen)
 	}
@@ -138,19 +138,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 			log.Warn("closing modules", "err", err)
 		}
 	}()
-	// The watcher starts before the agent it reports to exists: changes
-	// before then are covered by the agent's first token listing.
-	var watching atomic.Pointer[agent.Agent]
-	readers := token.WatchPCSC(log, func(st token.ReaderState) {
-		if a := watching.Load(); a != nil {
-			a.ReadersChanged(st)
-		}
-	})
+	// The agent's Run subscribes to the watcher's changes.
+	readers := token.WatchPCSC(log, nil)
 	defer func() {
 		if err := readers.Close(); err != nil {
 			log.Warn("stopping the PC/SC watcher", "err", err)
 		}
 	}()
+	hw.FollowReaders(readers.State) // a card no module knows is probed once per insertion
 	media := cfg.Media
 	if len(media) == 0 {
 		media = agent.DefaultMedia
@@ -163,7 +158,6 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 		Readers:         readers,
 		PollInterval:    cfg.PollInterval,
 	})
-	watching.Store(a)
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
 	go func() {
@@ -201,7 +195,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 		AllowNoOrigin:   cfg.AllowNoOrigin,
 		MaxConnections:  cfg.MaxConnections,
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		OriginMethods:   cfg.originMethods(),
+		OriginMethods:   cfg.OriginMethods(),
 		TLS:             cfg.TLS.Cert != "",
 		Version:         agentVersion(),
 		Logger:          log,
@@ -238,10 +232,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr ne
 
 // stateDir is where the agent keeps its state (the audit log) by default:
 // the system-wide state directory when run as root (and on Windows, where
-// the agent runs as a system service), else the user's (see agentPath).
+// the agent runs as a system service), else the user's (see config.StateDir).
 func stateDir() string {
 	user := runtime.GOOS != "windows" && os.Geteuid() != 0
-	dir, err := agentPath(stateDirs, runtime.GOOS, user, os.Getenv)
+	dir, err := config.StateDir(runtime.GOOS, user, os.Getenv)
 	if err != nil {
 		return filepath.Join(os.TempDir(), "tokenagent")
 	}

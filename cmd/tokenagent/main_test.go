@@ -19,6 +19,16 @@ import (
 	"github.com/tokenagent/tokenagent/internal/softhsm"
 )
 
+// writeConfig writes doc to a config file in a fresh directory and returns its path.
+func writeConfig(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestRunRefusesABadConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte("listen = \"127.0.0.1:0\"\nmax_connections = \"many\"\n"), 0o600); err != nil {

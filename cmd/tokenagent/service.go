@@ -19,6 +19,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/tokenagent/tokenagent/installer"
+	"github.com/tokenagent/tokenagent/internal/config"
 )
 
 // The service's identity. On macOS the name is the launchd label, which
@@ -58,14 +59,14 @@ func serviceNameFor(goos string) string {
 // serviceConfig returns the service definition for goos: the system-wide
 // service, or with user set the current user's. The service runs
 // `tokenagent run --config FILE` with the platform's standard config file
-// (see configPath) and is restarted when it fails. On Linux and macOS the
+// (see config.File) and is restarted when it fails. On Linux and macOS the
 // unit and the property list are installer's, so that what `service
 // install` writes and what the packages install are the same text.
 func serviceConfig(goos string, user bool, getenv func(string) string) (*service.Config, error) {
 	if user && goos == "windows" {
 		return nil, errors.New("per-user services are not supported on Windows: install the system service, without --user")
 	}
-	cfgPath, err := configPath(goos, user, getenv)
+	cfgPath, err := config.File(goos, user, getenv)
 	if err != nil {
 		return nil, err
 	}

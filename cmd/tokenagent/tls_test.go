@@ -17,9 +17,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/kardianos/service"
 
+	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/localtls"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/token"
 )
 
 // recordingUpdate returns an update command for a trust dir that logs its
@@ -117,7 +120,7 @@ func TestTLSEndToEnd(t *testing.T) {
 				ca.PermittedDNSDomainsCritical, ca.PermittedDNSDomains, ips, ca.IsCA, ca.MaxPathLen)
 		}
 	}
-	loaded, err := loadConfig(cfgPath, overrides{})
+	loaded, err := config.Load(cfgPath, config.Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,122 +217,12 @@ func TestTLSUsage(t *testing.T) {
 	}
 }
 
-func TestTLSDir(t *testing.T) {
-	env := map[string]string{"HOME": "/home/ann", "XDG_STATE_HOME": "/xdg/state", "ProgramData": `D:\PD`, "LOCALAPPDATA": `C:\Users\ann\AppData\Local`}
-	getenv := func(k string) string { return env[k] }
-	noenv := func(string) string { return "" }
-	for _, tc := range []struct {
-		goos   string
-		user   bool
-		getenv func(string) string
-		want   string
-	}{
-		{"linux", false, getenv, "/var/lib/tokenagent/tls"},
-		{"linux", true, getenv, "/xdg/state/tokenagent/tls"},
-		{"linux", true, func(k string) string { return map[string]string{"HOME": "/home/ann", "XDG_STATE_HOME": "rel"}[k] }, "/home/ann/.local/state/tokenagent/tls"},
-		{"darwin", false, getenv, "/Library/Application Support/tokenagent/tls"},
-		{"darwin", true, getenv, "/home/ann/Library/Application Support/tokenagent/tls"},
-		{"windows", false, getenv, `D:\PD\tokenagent\tls`},
-		{"windows", false, noenv, `C:\ProgramData\tokenagent\tls`},
-		{"windows", true, getenv, `C:\Users\ann\AppData\Local\tokenagent\tls`},
-	} {
-		got, err := tlsDir(tc.goos, tc.user, tc.getenv)
-		if err != nil || got != tc.want {
-			t.Errorf("tlsDir(%s, user=%v) = %q, %v; want %q", tc.goos, tc.user, got, err, tc.want)
-		}
-	}
-	for _, goos := range []string{"linux", "darwin", "windows"} {
-		if _, err := tlsDir(goos, true, noenv); err == nil {
-			t.Errorf("tlsDir(%s, user) without an environment: no error", goos)
-		}
-	}
-}
-
-func TestSetTLSKeys(t *testing.T) {
-	const cert, key = "/var/lib/tokenagent/tls/cert.pem", "/var/lib/tokenagent/tls/key.pem"
-	const keys = "cert = \"" + cert + "\"\nkey = \"" + key + "\"\n"
-	for _, tc := range []struct {
-		name, doc, want, wantErr string
-	}{
-		{name: "empty file", doc: "", want: "[tls]\n" + keys},
-		{name: "no tls table", doc: "listen = \"127.0.0.1:1\"\n", want: "listen = \"127.0.0.1:1\"\n\n[tls]\n" + keys},
-		{name: "no final newline", doc: "listen = \"127.0.0.1:1\"", want: "listen = \"127.0.0.1:1\"\n\n[tls]\n" + keys},
-		{name: "after other tables", doc: "[[origin]]\norigin = \"https://a.example\"\n", want: "[[origin]]\norigin = \"https://a.example\"\n\n[tls]\n" + keys},
-		{
-			name: "replaces both keys, keeps the rest",
-			doc:  "listen = \"127.0.0.1:1\"\n[tls] # ours\n# served over https\ncert = \"/old/c.pem\"\n  key=\"/old/k.pem\" # old\n\n[[origin]]\norigin = \"https://a.example\"\n",
-			want: "listen = \"127.0.0.1:1\"\n[tls] # ours\n# served over https\n" + keys + "\n[[origin]]\norigin = \"https://a.example\"\n",
-		},
-		{name: "adds a missing key", doc: "[tls]\nkey = \"/old/k.pem\"\n[[media]]\nname = \"x\"\n", want: "[tls]\ncert = \"" + cert + "\"\nkey = \"" + key + "\"\n[[media]]\nname = \"x\"\n"},
-		{name: "empty table", doc: "[ tls ]\n", want: "[ tls ]\n" + keys},
-		{name: "header without newline", doc: "[tls]", want: "[tls]\n" + keys},
-		{name: "not confused by [tlsx] or keys elsewhere", doc: "[[media]]\nname = \"cert\"\n", want: "[[media]]\nname = \"cert\"\n\n[tls]\n" + keys},
-		{name: "inline table", doc: "tls = { cert = \"a\", key = \"b\" }\n", wantErr: "outside a [tls] table"},
-		{name: "dotted keys", doc: "tls.cert = \"a\"\n", wantErr: "outside a [tls] table"},
-		{name: "two tables", doc: "[tls]\n[tls]\n", wantErr: "second [tls]"},
-		{name: "sub-table", doc: "[tls.extra]\n", wantErr: "[tls.extra]"},
-		{name: "broken file", doc: "listen = \n", wantErr: "does not parse"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := setTLSKeys(tc.doc, cert, key)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Errorf("error %v, want one containing %q; doc:\n%s", err, tc.wantErr, got)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestSetTLSKeysQuotes(t *testing.T) {
-	cert, key := `C:\ProgramData\tokenagent\tls\cert.pem`, "/odd \"dir\"\t/key.pem"
-	got, err := setTLSKeys("", cert, key) // checkTLSKeys parses the result back
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(got, `cert = "C:\\ProgramData\\tokenagent\\tls\\cert.pem"`) {
-		t.Errorf("got:\n%s", got)
-	}
-}
-
-func TestRemoveTLSKeys(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc, want string
-	}{
-		{name: "no tls", doc: "listen = \"127.0.0.1:1\"\n", want: "listen = \"127.0.0.1:1\"\n"},
-		{name: "only tls", doc: "[tls]\ncert = \"c\"\nkey = \"k\"\n", want: ""},
-		{name: "undoes setup's append", doc: "listen = \"127.0.0.1:1\"\n\n[tls]\ncert = \"c\"\nkey = \"k\"\n", want: "listen = \"127.0.0.1:1\"\n"},
-		{
-			name: "between tables",
-			doc:  "listen = \"127.0.0.1:1\"\n[tls]\ncert = \"c\"\nkey = \"k\"\n[[origin]]\norigin = \"https://a.example\"\n",
-			want: "listen = \"127.0.0.1:1\"\n[[origin]]\norigin = \"https://a.example\"\n",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := removeTLSKeys(tc.doc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("got:\n%q\nwant:\n%q", got, tc.want)
-			}
-		})
-	}
-}
-
 // TestRenewLocalTLS: at startup the agent renews a certificate of ours
 // with under 30 days left, and leaves other certificates alone.
 func TestRenewLocalTLS(t *testing.T) {
 	ctx := context.Background()
 	o := localtls.Options{UpdateCmd: []string{"true"}}
-	store := &localtls.DebianStore{Dir: t.TempDir(), UpdateCmd: o.UpdateCmd}
+	store := &localtls.SystemStore{Kind: localtls.KindDebian, Dir: t.TempDir(), UpdateCmd: o.UpdateCmd}
 	dir := t.TempDir()
 	old, err := localtls.Setup(ctx, dir, []localtls.Store{store}, o, time.Now().Add(-380*24*time.Hour))
 	if err != nil {
@@ -339,12 +232,12 @@ func TestRenewLocalTLS(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 
 	// A config naming other files: nothing happens.
-	renewLocalTLS(ctx, Config{TLS: TLSConfig{Cert: filepath.Join(t.TempDir(), "cert.pem"), Key: old.KeyPath()}}, log, o)
+	renewLocalTLS(ctx, config.Config{TLS: config.TLS{Cert: filepath.Join(t.TempDir(), "cert.pem"), Key: old.KeyPath()}}, log, o)
 	if in, err := localtls.Load(dir); err != nil || !in.CA.Equal(old.CA) {
 		t.Fatalf("renewed a certificate the config does not name: %v", err)
 	}
 
-	renewLocalTLS(ctx, Config{TLS: TLSConfig{Cert: old.CertPath(), Key: old.KeyPath()}}, log, o)
+	renewLocalTLS(ctx, config.Config{TLS: config.TLS{Cert: old.CertPath(), Key: old.KeyPath()}}, log, o)
 	in, err := localtls.Load(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +254,7 @@ func TestRenewLocalTLS(t *testing.T) {
 }
 
 // TestDoctorTLSTrust checks that doctor reports, store by store, whether
-// the CA `tls setup` installed is trusted.
+// the CA `tls setup` installed, and set in the config, is trusted.
 func TestDoctorTLSTrust(t *testing.T) {
 	db := newNSSDB(t)
 	update, _ := recordingUpdate(t)
@@ -371,9 +264,10 @@ func TestDoctorTLSTrust(t *testing.T) {
 	cfgPath := filepath.Join(base, "config.toml")
 	runOK(t, "tls", "setup", "--dir", dir, "--config", cfgPath, "--trust-dir", trust, "--update-cmd", update, "--nss-db", db)
 
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
 	check := func() string {
-		var out bytes.Buffer
-		(&doctor{w: &out}).checkTrust(dir)
+		var out, stderr bytes.Buffer
+		doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath}, &out, &stderr)
 		return out.String()
 	}
 	out := check()
@@ -388,44 +282,5 @@ func TestDoctorTLSTrust(t *testing.T) {
 	}
 	if out := check(); !strings.Contains(out, "[warn] tls trust") {
 		t.Errorf("a store without the CA is not a warning:\n%s", out)
-	}
-}
-
-// TestSystemSetupReachesEveryUsersBrowsers checks that a system-wide setup
-// trusts the CA in the browser databases of every user's home, not only
-// in the home of whoever runs it (root, for the packages).
-func TestSystemSetupReachesEveryUsersBrowsers(t *testing.T) {
-	homes := t.TempDir()
-	db := filepath.Join(homes, "alice", ".pki", "nssdb")
-	if err := os.MkdirAll(db, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	created := newNSSDB(t)
-	for _, f := range []string{"cert9.db", "key4.db"} {
-		b, err := os.ReadFile(filepath.Join(created, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(db, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	saved := userHomes
-	userHomes = []string{filepath.Join(homes, "*")}
-	t.Cleanup(func() { userHomes = saved })
-
-	has := func(f tlsFlags) bool {
-		for _, s := range f.stores() {
-			if s.Ref().Location == db {
-				return true
-			}
-		}
-		return false
-	}
-	if !has(tlsFlags{}) {
-		t.Errorf("system-wide stores lack %s", db)
-	}
-	if has(tlsFlags{user: true}) {
-		t.Errorf("a --user setup reaches another user's browser %s", db)
 	}
 }

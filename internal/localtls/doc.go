@@ -9,8 +9,10 @@
 // nobody, the agent included, can issue anything else under it. Renewal is
 // a fresh authority, not a new certificate under the old one.
 //
-// Trust stores are behind the Store interface: the Debian-family system
-// store (update-ca-certificates), NSS databases (Chrome, Chromium,
+// Trust stores are behind the Store interface: the system store of the
+// Linux distribution's family (one row each in systemTrusts: Debian's
+// update-ca-certificates, Fedora's and RHEL's update-ca-trust, openSUSE's
+// update-ca-certificates, Arch's trust), NSS databases (Chrome, Chromium,
 // Firefox) through certutil, and, on their systems, the Windows Root store
 // and the macOS keychains. Install records in a state file next to the
 // certificates which stores it put the authority into, so that Uninstall

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tokenagent/tokenagent/internal/atomicfile"
 )
 
 // The files in an installation's directory. The key file is readable by
@@ -74,7 +76,7 @@ func Setup(ctx context.Context, dir string, stores []Store, o Options, now time.
 		{CertFile, issued.CertPEM, 0o644},
 		{CAFile, issued.CAPEM, 0o644},
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, f.name), f.data, f.perm); err != nil {
 			return nil, err
 		}
 	}
@@ -163,7 +165,7 @@ func (in *Installation) saveState() error {
 	if err != nil {
 		return fmt.Errorf("encoding the TLS state: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(in.Dir, StateFile), append(data, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(in.Dir, StateFile), append(data, '\n'), 0o644)
 }
 
 // ReadCert reads a PEM certificate file.
@@ -181,34 +183,4 @@ func ReadCert(path string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	return c, nil
-}
-
-// writeFileAtomic writes data to path with perm through a temporary file
-// in the same directory, so that readers see the old or the new content.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

@@ -35,13 +35,14 @@ func Renew(ctx context.Context, dir string, o Options, now time.Time) (*Installa
 		if err != nil {
 			return in, false, err
 		}
-		switch ref.Kind {
-		case KindDebian:
+		t, family := trustOf(ref.Kind)
+		switch {
+		case family:
 			places = append(places, ref.Location)
 			if len(o.UpdateCmd) == 0 {
-				places = append(places, "/etc/ssl/certs") // where update-ca-certificates writes
+				places = append(places, t.output) // where the family's command writes
 			}
-		case KindNSS:
+		case ref.Kind == KindNSS:
 			places = append(places, ref.Location)
 		default:
 			return in, false, fmt.Errorf("%w: cannot tell whether %s is writable", ErrNoRights, ref)

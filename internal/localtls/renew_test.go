@@ -10,7 +10,7 @@ import (
 
 func TestRenew(t *testing.T) {
 	ctx := context.Background()
-	store := &DebianStore{Dir: t.TempDir(), UpdateCmd: []string{"true"}}
+	store := &SystemStore{Kind: KindDebian, Dir: t.TempDir(), UpdateCmd: []string{"true"}}
 	o := Options{UpdateCmd: []string{"true"}}
 	dir := t.TempDir()
 	// Set up 380 days ago: 18 days left on the server certificate.

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tokenagent/tokenagent/internal/atomicfile"
 )
 
 // Store is one trust store the authority can be installed into.
@@ -28,7 +30,7 @@ type Store interface {
 
 // StoreRef identifies a store: its kind and where it is.
 type StoreRef struct {
-	Kind     string `json:"kind"`     // KindDebian, KindNSS, KindWindows or KindMacOS
+	Kind     string `json:"kind"`     // a Linux family's (KindDebian, …), KindNSS, KindWindows or KindMacOS
 	Location string `json:"location"` // a directory, an NSS database, a store or keychain name
 }
 
@@ -36,10 +38,13 @@ func (r StoreRef) String() string { return r.Kind + " " + r.Location }
 
 // The kinds of store.
 const (
-	KindDebian  = "debian"
-	KindNSS     = "nss"
-	KindWindows = "windows"
-	KindMacOS   = "macos"
+	KindDebian   = "debian"   // Debian, Ubuntu: update-ca-certificates
+	KindFedora   = "fedora"   // Fedora, RHEL, CentOS: update-ca-trust
+	KindOpenSUSE = "opensuse" // openSUSE, SLES: their update-ca-certificates
+	KindArch     = "arch"     // Arch: p11-kit's trust
+	KindNSS      = "nss"
+	KindWindows  = "windows"
+	KindMacOS    = "macos"
 )
 
 // Names under which the authority is installed.
@@ -48,9 +53,45 @@ const (
 	Nickname = "tokenagent local CA"
 	// DebianFile is the authority's file name in a Debian-style directory.
 	DebianFile = "tokenagent-local-ca.crt"
-	// DebianDir is where Debian-family systems take local authorities from.
-	DebianDir = "/usr/local/share/ca-certificates"
 )
+
+// systemTrust is how one family of Linux distributions keeps its system
+// trust: a directory it takes local authorities from, the file name the
+// authority gets there, the command that rebuilds the system bundle from
+// the directory (and the one after a removal, when it differs) and where
+// that command writes. One row per family, as mkcert's truststore_linux.go
+// lists them.
+type systemTrust struct {
+	kind    string
+	dir     string
+	file    string
+	update  []string
+	removed []string // nil: update
+	output  string   // what update writes, which renewing must be allowed to change
+}
+
+var systemTrusts = []systemTrust{
+	// Without --fresh, update-ca-certificates leaves a removed
+	// authority's links in /etc/ssl/certs behind.
+	{KindDebian, "/usr/local/share/ca-certificates", DebianFile,
+		[]string{"update-ca-certificates"}, []string{"update-ca-certificates", "--fresh"}, "/etc/ssl/certs"},
+	{KindFedora, "/etc/pki/ca-trust/source/anchors", "tokenagent-local-ca.pem",
+		[]string{"update-ca-trust", "extract"}, nil, "/etc/pki/ca-trust/extracted"},
+	{KindOpenSUSE, "/etc/pki/trust/anchors", "tokenagent-local-ca.pem",
+		[]string{"update-ca-certificates"}, nil, "/var/lib/ca-certificates"},
+	{KindArch, "/etc/ca-certificates/trust-source/anchors", "tokenagent-local-ca.crt",
+		[]string{"trust", "extract-compat"}, nil, "/etc/ca-certificates/extracted"},
+}
+
+// trustOf returns the row of a family's kind.
+func trustOf(kind string) (systemTrust, bool) {
+	for _, t := range systemTrusts {
+		if t.kind == kind {
+			return t, true
+		}
+	}
+	return systemTrust{}, false
+}
 
 // ErrNoCertutil is returned for NSS databases when NSS's certutil is not
 // installed (Debian package libnss3-tools).
@@ -59,8 +100,9 @@ var ErrNoCertutil = errors.New("certutil not found: install libnss3-tools (Debia
 // Options are the commands the stores run, for systems and tests that need
 // others than the defaults.
 type Options struct {
-	// UpdateCmd refreshes a Debian-style store after its directory changed;
-	// nil means update-ca-certificates.
+	// UpdateCmd refreshes a Linux system store after its directory
+	// changed; nil means its family's command (update-ca-certificates on
+	// Debian).
 	UpdateCmd []string
 	// Certutil is NSS's certutil; empty means the one on $PATH.
 	Certutil string
@@ -80,9 +122,10 @@ func (o Options) FindCertutil() (string, error) {
 
 // Open returns the store ref names, with the commands of o.
 func Open(ref StoreRef, o Options) (Store, error) {
+	if _, ok := trustOf(ref.Kind); ok {
+		return &SystemStore{Kind: ref.Kind, Dir: ref.Location, UpdateCmd: o.UpdateCmd}, nil
+	}
 	switch ref.Kind {
-	case KindDebian:
-		return &DebianStore{Dir: ref.Location, UpdateCmd: o.UpdateCmd}, nil
 	case KindNSS:
 		return &NSSStore{DB: ref.Location, Certutil: o.Certutil}, nil
 	}
@@ -103,61 +146,77 @@ func runCommand(ctx context.Context, name string, args ...string) ([]byte, error
 	return out, nil
 }
 
-// DebianStore is a Debian-style system store: a directory of PEM files
-// (/usr/local/share/ca-certificates) and a command that rebuilds the
-// system bundle from it (update-ca-certificates).
-type DebianStore struct {
-	Dir       string
-	UpdateCmd []string // nil: update-ca-certificates
+// SystemStore is a Linux distribution's system store: a directory of CA
+// files and the command that rebuilds the system bundle from it, as its
+// family's row of systemTrusts says.
+type SystemStore struct {
+	Kind      string   // the family: KindDebian, KindFedora, KindOpenSUSE or KindArch
+	Dir       string   // the directory; a test's own, or the family's
+	UpdateCmd []string // nil: the family's command
 }
 
-func (s *DebianStore) Ref() StoreRef { return StoreRef{Kind: KindDebian, Location: s.Dir} }
+func (s *SystemStore) Ref() StoreRef { return StoreRef{Kind: s.Kind, Location: s.Dir} }
 
-func (s *DebianStore) file() string { return filepath.Join(s.Dir, DebianFile) }
+func (s *SystemStore) trust() (systemTrust, error) {
+	t, ok := trustOf(s.Kind)
+	if !ok {
+		return t, fmt.Errorf("unknown system store kind %q", s.Kind)
+	}
+	return t, nil
+}
 
-// update rebuilds the bundle. After a removal the default command runs with
-// --fresh: without it, update-ca-certificates leaves the removed CA's links
-// in /etc/ssl/certs behind.
-func (s *DebianStore) update(ctx context.Context, removed bool) error {
+// update rebuilds the bundle, with the family's command for a removal
+// after one.
+func (s *SystemStore) update(ctx context.Context, t systemTrust, removed bool) error {
 	cmd := s.UpdateCmd
 	if len(cmd) == 0 {
-		cmd = []string{"update-ca-certificates"}
-		if removed {
-			cmd = append(cmd, "--fresh")
+		cmd = t.update
+		if removed && t.removed != nil {
+			cmd = t.removed
 		}
 	}
 	_, err := runCommand(ctx, cmd[0], cmd[1:]...)
 	return err
 }
 
-func (s *DebianStore) Install(ctx context.Context, ca *x509.Certificate, _ string) error {
+func (s *SystemStore) Install(ctx context.Context, ca *x509.Certificate, _ string) error {
+	t, err := s.trust()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", s.Dir, err)
 	}
-	if err := writeFileAtomic(s.file(), pemCert(ca), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Dir, t.file), pemCert(ca), 0o644); err != nil {
 		return err
 	}
-	return s.update(ctx, false)
+	return s.update(ctx, t, false)
 }
 
-func (s *DebianStore) Remove(ctx context.Context, ca *x509.Certificate) error {
+func (s *SystemStore) Remove(ctx context.Context, ca *x509.Certificate) error {
 	ok, err := s.Contains(ctx, ca)
 	if err != nil || !ok {
 		return err // a file that is another authority's is not ours to delete
 	}
-	if err := os.Remove(s.file()); err != nil {
+	t, _ := s.trust() // Contains checked it
+	if err := os.Remove(filepath.Join(s.Dir, t.file)); err != nil {
 		return fmt.Errorf("removing the CA from %s: %w", s.Dir, err)
 	}
-	return s.update(ctx, true)
+	return s.update(ctx, t, true)
 }
 
-func (s *DebianStore) Contains(_ context.Context, ca *x509.Certificate) (bool, error) {
-	data, err := os.ReadFile(s.file())
+func (s *SystemStore) Contains(_ context.Context, ca *x509.Certificate) (bool, error) {
+	t, err := s.trust()
+	if err != nil {
+		return false, err
+	}
+	file := filepath.Join(s.Dir, t.file)
+	data, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", s.file(), err)
+		return false, fmt.Errorf("reading %s: %w", file, err)
 	}
 	block, _ := pem.Decode(data)
 	return block != nil && bytes.Equal(block.Bytes, ca.Raw), nil

@@ -57,7 +57,7 @@ func TestSetupAndUninstallDebian(t *testing.T) {
 	trust := filepath.Join(t.TempDir(), "ca-certificates") // created by Install
 	dir := filepath.Join(t.TempDir(), "tls")
 	o := Options{UpdateCmd: update}
-	store := &DebianStore{Dir: trust, UpdateCmd: update}
+	store := &SystemStore{Kind: KindDebian, Dir: trust, UpdateCmd: update}
 
 	in, err := Setup(ctx, dir, []Store{store}, o, time.Now())
 	if err != nil {
@@ -120,8 +120,8 @@ func TestSetupAndUninstallDebian(t *testing.T) {
 // and only the stores that took the CA are recorded.
 func TestFailingStoreIsRecorded(t *testing.T) {
 	ctx := context.Background()
-	good := &DebianStore{Dir: t.TempDir(), UpdateCmd: []string{"true"}}
-	bad := &DebianStore{Dir: t.TempDir(), UpdateCmd: []string{"false"}}
+	good := &SystemStore{Kind: KindDebian, Dir: t.TempDir(), UpdateCmd: []string{"true"}}
+	bad := &SystemStore{Kind: KindDebian, Dir: t.TempDir(), UpdateCmd: []string{"false"}}
 	dir := t.TempDir()
 	in, err := Setup(ctx, dir, []Store{bad, good}, Options{UpdateCmd: []string{"true"}}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), bad.Dir) {
@@ -180,5 +180,44 @@ func TestNSSDatabases(t *testing.T) {
 	want := []string{filepath.Join(home, ".pki/nssdb"), filepath.Join(home, ".mozilla/firefox/abc.default")}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("NSSDatabases = %q, want %q", got, want)
+	}
+}
+
+// TestSystemSetupReachesEveryUsersBrowsers checks that a system-wide setup
+// trusts the CA in the browser databases of every user's home, not only
+// in the home of whoever runs it (root, for the packages).
+func TestSystemSetupReachesEveryUsersBrowsers(t *testing.T) {
+	homes := t.TempDir()
+	db := filepath.Join(homes, "alice", ".pki", "nssdb")
+	if err := os.MkdirAll(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	created := newNSSDB(t)
+	for _, f := range []string{"cert9.db", "key4.db"} {
+		b, err := os.ReadFile(filepath.Join(created, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(db, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := userHomes
+	userHomes = []string{filepath.Join(homes, "*")}
+	t.Cleanup(func() { userHomes = saved })
+
+	has := func(sel Selection) bool {
+		for _, s := range sel.Stores() {
+			if s.Ref().Location == db {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(Selection{}) {
+		t.Errorf("system-wide stores lack %s", db)
+	}
+	if has(Selection{User: true}) {
+		t.Errorf("a --user setup reaches another user's browser %s", db)
 	}
 }

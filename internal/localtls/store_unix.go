@@ -4,7 +4,9 @@ package localtls
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 func openOSStore(ref StoreRef) (Store, error) {
@@ -12,16 +14,14 @@ func openOSStore(ref StoreRef) (Store, error) {
 }
 
 // SystemStores returns the stores setup installs into by default: the
-// Debian-family system store when update-ca-certificates is installed
-// (not with user set: it is the machine's), and, when certutil is
-// installed, the browsers' NSS databases of the user whose home is home.
-// Other distributions' system stores (Fedora's update-ca-trust) are not
-// supported.
+// system store of the distribution's family (not with user set: it is the
+// machine's), and, when certutil is installed, the browsers' NSS databases
+// of the user whose home is home.
 func SystemStores(user bool, home string, o Options) []Store {
 	var stores []Store
 	if !user {
-		if _, err := exec.LookPath("update-ca-certificates"); err == nil || len(o.UpdateCmd) > 0 {
-			stores = append(stores, &DebianStore{Dir: DebianDir, UpdateCmd: o.UpdateCmd})
+		if s := systemStore("/", o); s != nil {
+			stores = append(stores, s)
 		}
 	}
 	if _, err := o.FindCertutil(); err == nil && home != "" {
@@ -30,4 +30,20 @@ func SystemStores(user bool, home string, o Options) []Store {
 		}
 	}
 	return stores
+}
+
+// systemStore returns the system store of the first family in
+// systemTrusts whose directory exists under root and whose command is
+// installed (or replaced in o); nil when there is none.
+func systemStore(root string, o Options) *SystemStore {
+	for _, t := range systemTrusts {
+		dir := filepath.Join(root, t.dir)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if _, err := exec.LookPath(t.update[0]); err == nil || len(o.UpdateCmd) > 0 {
+			return &SystemStore{Kind: t.kind, Dir: dir, UpdateCmd: o.UpdateCmd}
+		}
+	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tokenagent/tokenagent/internal/atomicfile"
 )
 
 // EnvPath names the variable holding the built shim's path (make test sets it).
@@ -85,11 +87,7 @@ func Use(t testing.TB, target string) *Control {
 // goroutines may be calling the module meanwhile.
 func (c *Control) Set(t testing.TB, lines ...string) {
 	t.Helper()
-	tmp := c.file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, c.file); err != nil {
+	if err := atomicfile.Write(c.file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -261,6 +261,11 @@ type CertSpec struct {
 	Subject      pkix.Name // empty means CN=Label
 	NotBefore    time.Time // zero means an hour ago
 	NotAfter     time.Time // zero means a year after NotBefore
+	// AlwaysAuthenticate makes the key on the token, with
+	// CKA_ALWAYS_AUTHENTICATE set: each use needs a login of its own, as
+	// PIV signature keys do. Its private half never leaves the token, so
+	// AddKeyAndCert returns no crypto.Signer for it.
+	AlwaysAuthenticate bool
 }
 
 // AddKeyAndCert generates a key, has ca certify it and stores key pair and
@@ -282,16 +287,28 @@ func (e *Env) AddKeyAndCert(tokenLabel, userPIN string, ca *CA, spec CertSpec) (
 	if spec.NotAfter.IsZero() {
 		spec.NotAfter = spec.NotBefore.AddDate(1, 0, 0)
 	}
-	key, err := GenerateKey(spec.KeyAlgorithm)
+	var key crypto.Signer
+	var pub crypto.PublicKey
+	if spec.AlwaysAuthenticate {
+		var err error
+		if pub, err = e.generateKey(tokenLabel, userPIN, spec.ID, spec.Label, spec.KeyAlgorithm); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		var err error
+		if key, err = GenerateKey(spec.KeyAlgorithm); err != nil {
+			return nil, nil, err
+		}
+		pub = key.Public()
+	}
+	cert, err := ca.Issue(pub, spec.Subject, spec.NotBefore, spec.NotAfter)
 	if err != nil {
 		return nil, nil, err
 	}
-	cert, err := ca.Issue(key.Public(), spec.Subject, spec.NotBefore, spec.NotAfter)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := e.ImportKey(tokenLabel, userPIN, spec.ID, spec.Label, key); err != nil {
-		return nil, nil, err
+	if key != nil {
+		if err := e.ImportKey(tokenLabel, userPIN, spec.ID, spec.Label, key); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := e.ImportCertificate(tokenLabel, userPIN, spec.ID, spec.Label, cert.Raw); err != nil {
 		return nil, nil, err

@@ -285,3 +285,35 @@ func (e *Env) run(what string, secrets []string, name string, args ...string) (s
 	}
 	return stdout.String(), nil
 }
+
+// p11KeyTypes are pkcs11-tool's names of the key algorithms.
+var p11KeyTypes = map[string]string{"EC-P256": "EC:prime256v1", "EC-P384": "EC:secp384r1", "RSA-2048": "rsa:2048", "RSA-3072": "rsa:3072"}
+
+// generateKey makes a key pair on the token that needs a login for each
+// use of its private key (pkcs11-tool --always-auth), and returns its public
+// key as the token gives it.
+func (e *Env) generateKey(tokenLabel, userPIN string, id []byte, label, algorithm string) (crypto.PublicKey, error) {
+	keyType, ok := p11KeyTypes[algorithm]
+	if !ok {
+		return nil, fmt.Errorf("generating key: unknown algorithm %q", algorithm)
+	}
+	hexID := hex.EncodeToString(id)
+	if _, err := e.P11Tool([]string{userPIN}, "--token-label", tokenLabel, "--login", "--pin", userPIN,
+		"--keypairgen", "--key-type", keyType, "--always-auth", "--id", hexID, "--label", label); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(e.Dir, "pub-"+hexID+".der")
+	defer os.Remove(path)
+	if _, err := e.P11Tool(nil, "--token-label", tokenLabel, "--read-object", "--type", "pubkey", "--id", hexID, "-o", path); err != nil {
+		return nil, err
+	}
+	der, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the generated public key: %w", err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the generated public key: %w", err)
+	}
+	return pub, nil
+}

@@ -151,7 +151,8 @@ int main(int argc, char **argv)
 	rv = p11->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL_PTR, NULL_PTR, &login);
 	if (rv != CKR_OK)
 		die("C_OpenSession", rv);
-	rv = p11->C_Login(login, CKU_USER, (CK_UTF8CHAR_PTR)argv[3], strlen(argv[3]));
+	/* An empty PIN logs in with none, as on a PIN pad (NULL_PTR). */
+	rv = p11->C_Login(login, CKU_USER, *argv[3] ? (CK_UTF8CHAR_PTR)argv[3] : NULL_PTR, strlen(argv[3]));
 	if (rv != CKR_OK)
 		die("C_Login", rv);
 	key = find_key(login);

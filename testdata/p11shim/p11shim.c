@@ -36,6 +36,8 @@
 #define MAX_CONTROL_SIZE (1 << 20)
 #define LABEL_SIZE 32
 #define ANY_USER ((CK_ULONG)-1)
+#define MAX_HIDDEN 16
+#define MAX_PIN 64
 
 /*
  * One id per entry of CK_FUNCTION_LIST, generated from pkcs11f.h so that the
@@ -127,6 +129,20 @@ static const struct name slot_flag_names[] = {
 	NAME(CKF_HW_SLOT),
 };
 
+static const struct name mechanism_names[] = {
+	NAME(CKM_RSA_PKCS_KEY_PAIR_GEN),
+	NAME(CKM_RSA_PKCS),
+	NAME(CKM_RSA_PKCS_PSS),
+	NAME(CKM_SHA256_RSA_PKCS),
+	NAME(CKM_SHA384_RSA_PKCS),
+	NAME(CKM_SHA512_RSA_PKCS),
+	NAME(CKM_SHA256_RSA_PKCS_PSS),
+	NAME(CKM_SHA384_RSA_PKCS_PSS),
+	NAME(CKM_SHA512_RSA_PKCS_PSS),
+	NAME(CKM_EC_KEY_PAIR_GEN),
+	NAME(CKM_ECDSA),
+};
+
 static const struct name user_names[] = {
 	{ "SO", CKU_SO },
 	{ "USER", CKU_USER },
@@ -154,6 +170,10 @@ struct config {
 	CK_FLAGS flags_set, flags_clear;
 	CK_FLAGS slot_flags_set;
 	char label[LABEL_SIZE + 1];	/* empty: faults hit every slot */
+	size_t nhidden;
+	CK_MECHANISM_TYPE hidden[MAX_HIDDEN];
+	int pinpad;
+	char pinpad_pin[MAX_PIN + 1];
 	size_t nrules;
 	struct rule rules[MAX_RULES];
 };
@@ -174,6 +194,10 @@ struct verdict {
 	int removed;		/* the addressed token counts as pulled out */
 	CK_FLAGS flags_set, flags_clear;
 	CK_FLAGS slot_flags_set;
+	size_t nhidden;
+	CK_MECHANISM_TYPE hidden[MAX_HIDDEN];
+	int pinpad;
+	char pinpad_pin[MAX_PIN + 1];
 };
 
 struct session {
@@ -335,6 +359,30 @@ static const char *parse_line(char *line, struct config *c)
 	if (strcmp(key, "slot_flags_set") == 0)
 		return parse_flags(value, slot_flag_names,
 				   COUNT(slot_flag_names), &c->slot_flags_set);
+	if (strcmp(key, "mechanisms_hide") == 0) {
+		char *save, *tok;
+		CK_ULONG mech;
+
+		if (*value == '\0')
+			return "expected CKM_...|CKM_...";
+		for (tok = strtok_r(value, "|", &save); tok;
+		     tok = strtok_r(NULL, "|", &save)) {
+			if (lookup(mechanism_names, COUNT(mechanism_names),
+				   trim(tok), &mech))
+				return "unknown mechanism";
+			if (c->nhidden == MAX_HIDDEN)
+				return "too many hidden mechanisms";
+			c->hidden[c->nhidden++] = mech;
+		}
+		return NULL;
+	}
+	if (strcmp(key, "pinpad") == 0) {
+		if (*value == '\0' || strlen(value) > MAX_PIN)
+			return "pinpad expects the PIN typed on the pad, 1 to 64 bytes";
+		c->pinpad = 1;
+		strcpy(c->pinpad_pin, value);
+		return NULL;
+	}
 	if (strcmp(key, "removed") == 0) {
 		if (parse_number(value, &n) || n > 1)
 			return "removed expects 0 or 1";
@@ -605,6 +653,13 @@ static int config_concerns_locked(const struct call *c)
 		return 1;
 	if (c->fn == FN_C_GetSlotInfo && cfg.slot_flags_set)
 		return 1;
+	if (cfg.nhidden && (c->fn == FN_C_GetMechanismList ||
+			    c->fn == FN_C_GetMechanismInfo ||
+			    c->fn == FN_C_GenerateKeyPair ||
+			    c->fn == FN_C_SignInit))
+		return 1;
+	if (cfg.pinpad && c->fn == FN_C_Login)
+		return 1;
 	for (i = 0; i < cfg.nrules; i++)
 		if (cfg.rules[i].fn == c->fn)
 			return 1;
@@ -654,6 +709,10 @@ static void intercept(const struct call *c, struct verdict *v)
 		v->flags_set = cfg.flags_set;
 		v->flags_clear = cfg.flags_clear;
 		v->slot_flags_set = cfg.slot_flags_set;
+		v->nhidden = cfg.nhidden;
+		memcpy(v->hidden, cfg.hidden, sizeof v->hidden);
+		v->pinpad = cfg.pinpad;
+		memcpy(v->pinpad_pin, cfg.pinpad_pin, sizeof v->pinpad_pin);
 	}
 	pthread_mutex_unlock(&lock);
 	if (delay_ms)
@@ -701,12 +760,6 @@ MODULE_FN(C_GetInfo,
 MODULE_FN(C_WaitForSlotEvent,
 	(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRserved),
 	(flags, pSlot, pRserved))
-SLOT_FN(C_GetMechanismList,
-	(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount),
-	(slotID, pMechanismList, pulCount))
-SLOT_FN(C_GetMechanismInfo,
-	(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo),
-	(slotID, type, pInfo))
 SLOT_FN(C_InitToken,
 	(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel),
 	(slotID, pPin, ulPinLen, pLabel))
@@ -794,9 +847,6 @@ SESSION_FN(C_DigestKey,
 SESSION_FN(C_DigestFinal,
 	(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen),
 	(hSession, pDigest, pulDigestLen))
-SESSION_FN(C_SignInit,
-	(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey),
-	(hSession, pMechanism, hKey))
 SESSION_FN(C_Sign,
 	(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen),
 	(hSession, pData, ulDataLen, pSignature, pulSignatureLen))
@@ -845,9 +895,6 @@ SESSION_FN(C_DecryptVerifyUpdate,
 SESSION_FN(C_GenerateKey,
 	(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey),
 	(hSession, pMechanism, pTemplate, ulCount, phKey))
-SESSION_FN(C_GenerateKeyPair,
-	(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount, CK_ATTRIBUTE_PTR pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount, CK_OBJECT_HANDLE_PTR phPublicKey, CK_OBJECT_HANDLE_PTR phPrivateKey),
-	(hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey))
 SESSION_FN(C_WrapKey,
 	(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen),
 	(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen))
@@ -1040,6 +1087,11 @@ static CK_RV shim_C_CloseAllSessions(CK_SLOT_ID slotID)
 	return v.removed ? CKR_DEVICE_REMOVED : rv;
 }
 
+/*
+ * With pinpad, the token has a PIN pad: a login without a PIN gets the PIN
+ * "typed on the pad", and one with a PIN from the caller is refused, as a
+ * reader that takes PINs from its pad only would.
+ */
 static CK_RV shim_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
 			  CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
@@ -1050,7 +1102,125 @@ static CK_RV shim_C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
 	intercept(&c, &v);
 	if (refused(&c, &v, &rv))
 		return rv;
+	if (v.pinpad) {
+		if (pPin || ulPinLen)
+			return CKR_ARGUMENTS_BAD;
+		return real->C_Login(hSession, userType,
+				     (CK_UTF8CHAR_PTR)v.pinpad_pin,
+				     strlen(v.pinpad_pin));
+	}
 	return real->C_Login(hSession, userType, pPin, ulPinLen);
+}
+
+/* With mechanisms_hide, the token does not have those mechanisms: they are
+ * not listed, have no info, and are refused where a call names them. */
+static int hidden(const struct verdict *v, CK_MECHANISM_TYPE type)
+{
+	size_t i;
+
+	for (i = 0; i < v->nhidden; i++)
+		if (v->hidden[i] == type)
+			return 1;
+	return 0;
+}
+
+static CK_RV shim_C_GetMechanismList(CK_SLOT_ID slotID,
+				     CK_MECHANISM_TYPE_PTR pMechanismList,
+				     CK_ULONG_PTR pulCount)
+{
+	struct call c = { FN_C_GetMechanismList, KIND_SLOT, slotID, 0 };
+	CK_MECHANISM_TYPE *all = NULL, *grown;
+	CK_ULONG n = 0, kept = 0, i;
+	struct verdict v;
+	CK_RV rv;
+
+	intercept(&c, &v);
+	if (refused(&c, &v, &rv))
+		return rv;
+	if (!v.nhidden)
+		return real->C_GetMechanismList(slotID, pMechanismList, pulCount);
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	do {
+		rv = real->C_GetMechanismList(slotID, NULL_PTR, &n);
+		if (rv != CKR_OK)
+			goto out;
+		grown = realloc(all, (n ? n : 1) * sizeof *all);
+		if (!grown) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		all = grown;
+		rv = real->C_GetMechanismList(slotID, all, &n);
+	} while (rv == CKR_BUFFER_TOO_SMALL);
+	if (rv != CKR_OK)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!hidden(&v, all[i]))
+			all[kept++] = all[i];
+	if (pMechanismList && *pulCount < kept)
+		rv = CKR_BUFFER_TOO_SMALL;
+	else if (pMechanismList)
+		memcpy(pMechanismList, all, kept * sizeof *all);
+	*pulCount = kept;
+out:
+	free(all);
+	return rv;
+}
+
+static CK_RV shim_C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
+				     CK_MECHANISM_INFO_PTR pInfo)
+{
+	struct call c = { FN_C_GetMechanismInfo, KIND_SLOT, slotID, 0 };
+	struct verdict v;
+	CK_RV rv;
+
+	intercept(&c, &v);
+	if (refused(&c, &v, &rv))
+		return rv;
+	if (hidden(&v, type))
+		return CKR_MECHANISM_INVALID;
+	return real->C_GetMechanismInfo(slotID, type, pInfo);
+}
+
+static CK_RV shim_C_SignInit(CK_SESSION_HANDLE hSession,
+			     CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	struct call c = { FN_C_SignInit, KIND_SESSION, hSession, 0 };
+	struct verdict v;
+	CK_RV rv;
+
+	intercept(&c, &v);
+	if (refused(&c, &v, &rv))
+		return rv;
+	if (pMechanism && hidden(&v, pMechanism->mechanism))
+		return CKR_MECHANISM_INVALID;
+	return real->C_SignInit(hSession, pMechanism, hKey);
+}
+
+static CK_RV shim_C_GenerateKeyPair(CK_SESSION_HANDLE hSession,
+				    CK_MECHANISM_PTR pMechanism,
+				    CK_ATTRIBUTE_PTR pPublicKeyTemplate,
+				    CK_ULONG ulPublicKeyAttributeCount,
+				    CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
+				    CK_ULONG ulPrivateKeyAttributeCount,
+				    CK_OBJECT_HANDLE_PTR phPublicKey,
+				    CK_OBJECT_HANDLE_PTR phPrivateKey)
+{
+	struct call c = { FN_C_GenerateKeyPair, KIND_SESSION, hSession, 0 };
+	struct verdict v;
+	CK_RV rv;
+
+	intercept(&c, &v);
+	if (refused(&c, &v, &rv))
+		return rv;
+	if (pMechanism && hidden(&v, pMechanism->mechanism))
+		return CKR_MECHANISM_INVALID;
+	return real->C_GenerateKeyPair(hSession, pMechanism, pPublicKeyTemplate,
+				       ulPublicKeyAttributeCount,
+				       pPrivateKeyTemplate,
+				       ulPrivateKeyAttributeCount, phPublicKey,
+				       phPrivateKey);
 }
 
 /* ---- entry point --------------------------------------------------------- */

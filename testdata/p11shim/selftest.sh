@@ -136,6 +136,24 @@ start=$(now_ms)
 expect "delay = C_Sign 1000" \
 	'p11 --token-label a --login --pin 1234 --sign -m ECDSA --id 01 -i "$work/data" -o "$work/sig" && [ $(($(now_ms) - start)) -ge 1000 ]'
 
+echo "== mechanisms_hide"
+control 'mechanisms_hide = CKM_EC_KEY_PAIR_GEN | CKM_RSA_PKCS_PSS'
+expect "-M leaves the hidden mechanisms out" \
+	'p11 --token-label a -M && has "^  ECDSA," && ! has "ECDSA-KEY-PAIR-GEN" && ! has "^  RSA-PKCS-PSS," && has "RSA-PKCS-KEY-PAIR-GEN"'
+# pkcs11-tool reads the list and gives up before C_GenerateKeyPair.
+expect "a hidden mechanism generates no key" \
+	'! p11 --token-label a --login --pin 1234 --keypairgen --key-type EC:prime256v1 --id 02 --label k2 && has "mechanism 1040 not supported"'
+control 'slot_label = a' 'mechanisms_hide = CKM_EC_KEY_PAIR_GEN'
+expect "slot_label: token b still generates" \
+	'p11 --token-label b --login --pin 1234 --keypairgen --key-type EC:prime256v1 --id 03 --label k3'
+
+echo "== pinpad"
+control 'pinpad = 1234'
+expect "a PIN from the caller is refused" \
+	'! p11 --token-label a --login --pin 1234 -O && has "CKR_ARGUMENTS_BAD"'
+expect "a login without a PIN gets the pad's" \
+	'drive a "" 1 && [ "$(tr "\n" " " <"$work/out")" = "0x0 " ]'
+
 echo "== C_Initialize"
 control 'fail = C_Initialize CKR_GENERAL_ERROR'
 : >"$work/calls.log"

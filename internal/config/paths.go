@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// configPath returns the standard place of the config file on goos: the
+// File returns the standard place of the config file on goos: the
 // system-wide one, or with user set the current user's, as the service
 // reads it:
 //
@@ -18,8 +18,25 @@ import (
 // Other Unix systems follow linux. getenv reads the environment (HOME,
 // XDG_CONFIG_HOME, ProgramData, APPDATA); goos and getenv are parameters so
 // that every platform's answer can be tested anywhere.
-func configPath(goos string, user bool, getenv func(string) string) (string, error) {
+func File(goos string, user bool, getenv func(string) string) (string, error) {
 	return agentPath(configDirs, goos, user, getenv, "config.toml")
+}
+
+// StateDir returns where the agent keeps its state (the audit log, the
+// certificates of `tls setup`) on goos:
+//
+//	         system                                       user
+//	linux    /var/lib/tokenagent                          $XDG_STATE_HOME/tokenagent (~/.local/state/…)
+//	darwin   /Library/Application Support/tokenagent      ~/Library/Application Support/tokenagent
+//	windows  %ProgramData%\tokenagent                     %LOCALAPPDATA%\tokenagent
+func StateDir(goos string, user bool, getenv func(string) string) (string, error) {
+	return agentPath(stateDirs, goos, user, getenv)
+}
+
+// TLSDir returns where `tls setup` keeps the certificates on goos: tls in
+// the state directory.
+func TLSDir(goos string, user bool, getenv func(string) string) (string, error) {
+	return agentPath(stateDirs, goos, user, getenv, "tls")
 }
 
 // agentDirs are the directories of one kind (configuration, state) on each

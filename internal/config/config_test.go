@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/ws"
@@ -47,8 +47,8 @@ func TestDefaultConfig(t *testing.T) {
 		RenewBeforeDays: 30,
 		PollInterval:    time.Second,
 	}
-	if got := defaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("defaultConfig() = %+v, want %+v", got, want)
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
 	for name, path := range map[string]string{
 		"no file":       "",
@@ -56,7 +56,7 @@ func TestDefaultConfig(t *testing.T) {
 		"comments only": writeConfig(t, "# nothing here\n\n   # nor here\n"),
 		"template":      writeConfig(t, "modules = []\naudit_log = \"\"\n[tls]\ncert = \"\"\nkey = \"\"\n"),
 	} {
-		got, err := loadConfig(path, overrides{})
+		got, err := Load(path, Overrides{})
 		if err != nil {
 			t.Errorf("%s: loadConfig: %v", name, err)
 			continue
@@ -109,7 +109,7 @@ name = "bjca"
 
 func TestLoadConfigFull(t *testing.T) {
 	path := writeConfig(t, fullConfig)
-	got, err := loadConfig(path, overrides{})
+	got, err := Load(path, Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestLoadConfigFull(t *testing.T) {
 		RenewBeforeDays: 0,
 		PollInterval:    250 * time.Millisecond,
 		AuditLog:        "/var/log/tokenagent/audit.jsonl",
-		TLS:             TLSConfig{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
+		TLS:             TLS{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
 		Origins: []OriginPolicy{
 			{Origin: "https://shop.example.com", Methods: []string{"agent.info", "tokens.list", "certs.list", "sign"}},
 			{Origin: "http://127.0.0.1:8080"},
@@ -152,8 +152,8 @@ func TestLoadConfigFull(t *testing.T) {
 	wantMethods := map[string][]string{
 		"https://shop.example.com": {"agent.info", "tokens.list", "certs.list", "sign"},
 	}
-	if m := got.originMethods(); !reflect.DeepEqual(m, wantMethods) {
-		t.Errorf("originMethods() = %v, want %v", m, wantMethods)
+	if m := got.OriginMethods(); !reflect.DeepEqual(m, wantMethods) {
+		t.Errorf("OriginMethods() = %v, want %v", m, wantMethods)
 	}
 }
 
@@ -166,11 +166,11 @@ media = [
 ]
 origin = [{ origin = "https://x.example", methods = ["sign"] }]
 `)
-	got, err := loadConfig(path, overrides{})
+	got, err := Load(path, Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.TLS != (TLSConfig{Cert: "c.pem", Key: "k.pem"}) {
+	if got.TLS != (TLS{Cert: "c.pem", Key: "k.pem"}) {
 		t.Errorf("TLS = %+v", got.TLS)
 	}
 	wantMedia := []agent.MediaProfile{
@@ -195,7 +195,7 @@ func TestLoadConfigAllowNoOrigin(t *testing.T) {
 		{"allow_no_origin = true\n", true},
 		{"allow_no_origin = false\n", false},
 	} {
-		c, err := loadConfig(writeConfig(t, tc.doc), overrides{})
+		c, err := Load(writeConfig(t, tc.doc), Overrides{})
 		if err != nil {
 			t.Fatalf("%q: %v", tc.doc, err)
 		}
@@ -218,7 +218,7 @@ carry_over_months = 0
 name = "b"
 carry_over_months = 120
 `)
-	c, err := loadConfig(path, overrides{})
+	c, err := Load(path, Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ carry_over_months = 120
 		c.Media[0].CarryOverMonths != 0 || c.Media[1].CarryOverMonths != 120 {
 		t.Errorf("limits not kept: %+v", c)
 	}
-	c, err = loadConfig(writeConfig(t, "poll_interval = \"1h\"\n"), overrides{})
+	c, err = Load(writeConfig(t, "poll_interval = \"1h\"\n"), Overrides{})
 	if err != nil || c.PollInterval != time.Hour {
 		t.Errorf("poll_interval 1h: %v, %v", c.PollInterval, err)
 	}
@@ -241,7 +241,7 @@ max_connections = 7
 	tests := []struct {
 		name        string
 		doc         string // "" for no file
-		o           overrides
+		o           Overrides
 		wantListen  string
 		wantModules []string
 		wantOrigins []string
@@ -256,7 +256,7 @@ max_connections = 7
 		{
 			name:        "flags replace the file",
 			doc:         file,
-			o:           overrides{Listen: "[::1]:0", Modules: []string{"/flag/x.so"}, AllowOrigins: []string{"HTTPS://Flag.Example:443", "http://flag.example:81"}},
+			o:           Overrides{Listen: "[::1]:0", Modules: []string{"/flag/x.so"}, AllowOrigins: []string{"HTTPS://Flag.Example:443", "http://flag.example:81"}},
 			wantListen:  "[::1]:0",
 			wantModules: []string{"/flag/x.so"},
 			wantOrigins: []string{"https://flag.example", "http://flag.example:81"},
@@ -264,7 +264,7 @@ max_connections = 7
 		{
 			name:        "only --listen",
 			doc:         file,
-			o:           overrides{Listen: "localhost:2000"},
+			o:           Overrides{Listen: "localhost:2000"},
 			wantListen:  "localhost:2000",
 			wantModules: []string{"/file/a.so", "/file/b.so"},
 			wantOrigins: []string{"https://file.example"},
@@ -272,14 +272,14 @@ max_connections = 7
 		{
 			name:        "only the lists",
 			doc:         file,
-			o:           overrides{Modules: []string{"/m1.so", "/m2.so", "/m1.so"}, AllowOrigins: []string{"https://o.example"}},
+			o:           Overrides{Modules: []string{"/m1.so", "/m2.so", "/m1.so"}, AllowOrigins: []string{"https://o.example"}},
 			wantListen:  "127.0.0.1:1000",
 			wantModules: []string{"/m1.so", "/m2.so"},
 			wantOrigins: []string{"https://o.example"},
 		},
 		{
 			name:        "flags without a file",
-			o:           overrides{Listen: "127.0.0.1:0", Modules: []string{"/m.so"}, AllowOrigins: []string{"http://localhost:80"}},
+			o:           Overrides{Listen: "127.0.0.1:0", Modules: []string{"/m.so"}, AllowOrigins: []string{"http://localhost:80"}},
 			wantListen:  "127.0.0.1:0",
 			wantModules: []string{"/m.so"},
 			wantOrigins: []string{"http://localhost"},
@@ -291,7 +291,7 @@ max_connections = 7
 			if tc.doc != "" {
 				path = writeConfig(t, tc.doc)
 			}
-			c, err := loadConfig(path, tc.o)
+			c, err := Load(path, tc.o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,16 +354,16 @@ func TestNormalizeOrigin(t *testing.T) {
 		{" https://x", ""},
 	}
 	for _, tc := range tests {
-		got, err := normalizeOrigin(tc.in)
+		got, err := NormalizeOrigin(tc.in)
 		switch {
 		case tc.want == "" && err == nil:
-			t.Errorf("normalizeOrigin(%q) = %q, want an error", tc.in, got)
+			t.Errorf("NormalizeOrigin(%q) = %q, want an error", tc.in, got)
 		case tc.want != "" && err != nil:
-			t.Errorf("normalizeOrigin(%q): %v", tc.in, err)
+			t.Errorf("NormalizeOrigin(%q): %v", tc.in, err)
 		case got != tc.want:
-			t.Errorf("normalizeOrigin(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("NormalizeOrigin(%q) = %q, want %q", tc.in, got, tc.want)
 		case err != nil && !strings.HasPrefix(err.Error(), "origin "):
-			t.Errorf("normalizeOrigin(%q) error %q does not name the origin", tc.in, err)
+			t.Errorf("NormalizeOrigin(%q) error %q does not name the origin", tc.in, err)
 		case err == nil:
 			// The server normalises the Origin header with ws.NormalizeOrigin
 			// and compares: both must agree on every origin the config takes.
@@ -374,25 +374,26 @@ func TestNormalizeOrigin(t *testing.T) {
 	}
 }
 
-func TestLoadConfigErrors(t *testing.T) {
+func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		doc  string
 		want string // FILE stands for the file's path
 	}{
-		// Syntax.
+		// Syntax: the problem in the TOML library's words, with the file,
+		// the line and, inside a key/value, the key.
 		{"unterminated string", "# c\nlisten = \"127.0.0.1:1\n",
-			`config FILE:2: key "listen": strings cannot contain newlines`},
+			`config FILE:2: key "listen": basic strings cannot have new lines`},
 		{"missing value", "a = 1\nlisten = \n",
-			`config FILE:2: key "listen": expected value but found '\n' instead`},
+			`config FILE:2: key "listen": unexpected character U+000A at start of value`},
 		{"bad table header", "listen = \"127.0.0.1:1\"\n[tls\ncert = \"x\"\n",
-			`config FILE:2: expected '.' or ']' to end table name, but got '\n' instead`},
+			`config FILE:2: expected ']' to close table name`},
 		{"duplicate key", "listen = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:2\"\n",
-			`config FILE:2: key "listen": key 'listen' has already been defined`},
+			`config FILE:2: key "listen": key listen is already defined`},
 		{"after a byte order mark", "\ufeff# c\nlisten = \n",
-			`config FILE:2: key "listen": expected value but found '\n' instead`},
+			`config FILE:2: key "listen": unexpected character U+000A at start of value`},
 		{"integer overflow", "\nmax_connections = 99999999999999999999\n",
-			`config FILE:2: key "max_connections": 99999999999999999999 is out of range for int64`},
+			`config FILE:2: key "max_connections": decimal number is too large to fit in a 64-bit signed integer`},
 
 		// Types.
 		{"string for integer", "listen = \"127.0.0.1:1\"\nmax_connections = \"a\"\n",
@@ -531,16 +532,16 @@ func TestLoadConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeConfig(t, tc.doc)
-			c, err := loadConfig(path, overrides{})
+			c, err := Load(path, Overrides{})
 			if got := errText(err, path); got != tc.want {
 				t.Errorf("error:\n got %s\nwant %s", got, tc.want)
 			}
 			if !reflect.DeepEqual(c, Config{}) {
 				t.Errorf("loadConfig returned a config with its error: %+v", c)
 			}
-			var ce *ConfigError
+			var ce *Error
 			if !errors.As(err, &ce) || ce.File != path || ce.Line == 0 {
-				t.Errorf("error %#v is not a *ConfigError with the file and line", err)
+				t.Errorf("error %#v is not a *Error with the file and line", err)
 			}
 		})
 	}
@@ -548,7 +549,7 @@ func TestLoadConfigErrors(t *testing.T) {
 
 func TestLoadConfigMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
-	_, err := loadConfig(path, overrides{})
+	_, err := Load(path, Overrides{})
 	if got, want := errText(err, path), "config FILE: no such file or directory"; got != want {
 		t.Errorf("error %q, want %q", got, want)
 	}
@@ -560,16 +561,16 @@ func TestLoadConfigMissingFile(t *testing.T) {
 func TestLoadConfigFlagErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		o    overrides
+		o    Overrides
 		want string
 	}{
-		{"listen", overrides{Listen: "127.0.0.1"},
+		{"listen", Overrides{Listen: "127.0.0.1"},
 			`flag --listen: invalid listen address "127.0.0.1": want host:port`},
-		{"module", overrides{Modules: []string{"/a.so", ""}},
+		{"module", Overrides{Modules: []string{"/a.so", ""}},
 			`flag --module: empty module path`},
-		{"origin", overrides{AllowOrigins: []string{"https://ok", "ftp://x"}},
+		{"origin", Overrides{AllowOrigins: []string{"https://ok", "ftp://x"}},
 			`flag --allow-origin: origin "ftp://x": scheme must be http or https`},
-		{"file and flag", overrides{Listen: "x"},
+		{"file and flag", Overrides{Listen: "x"},
 			"config FILE:1: key \"max_connections\": must be at least 1, not 0\n" +
 				`flag --listen: invalid listen address "x": want host:port`},
 	}
@@ -579,7 +580,7 @@ func TestLoadConfigFlagErrors(t *testing.T) {
 			if strings.Contains(tc.want, "FILE") {
 				path = writeConfig(t, "max_connections = 0\n")
 			}
-			_, err := loadConfig(path, tc.o)
+			_, err := Load(path, tc.o)
 			if got := errText(err, path); got != tc.want {
 				t.Errorf("error:\n got %s\nwant %s", got, tc.want)
 			}
@@ -609,30 +610,30 @@ func TestListen(t *testing.T) {
 		{"localhost.localdomain:1", true},
 	}
 	for _, tc := range tests {
-		if err := checkListenAddr(tc.addr); err != nil {
-			t.Errorf("checkListenAddr(%q): %v", tc.addr, err)
+		if err := CheckListenAddr(tc.addr); err != nil {
+			t.Errorf("CheckListenAddr(%q): %v", tc.addr, err)
 		}
 		if got := (Config{Listen: tc.addr}).NonLoopback(); got != tc.nonLoopback {
 			t.Errorf("Config{Listen: %q}.NonLoopback() = %v, want %v", tc.addr, got, tc.nonLoopback)
 		}
 		// The file and the flag may both ask for it.
-		c, err := loadConfig(writeConfig(t, "listen = '"+tc.addr+"'\n"), overrides{})
+		c, err := Load(writeConfig(t, "listen = '"+tc.addr+"'\n"), Overrides{})
 		if err != nil || c.Listen != tc.addr || c.NonLoopback() != tc.nonLoopback {
 			t.Errorf("file listen %q: Listen %q, NonLoopback %v, error %v", tc.addr, c.Listen, c.NonLoopback(), err)
 		}
-		c, err = loadConfig("", overrides{Listen: tc.addr})
+		c, err = Load("", Overrides{Listen: tc.addr})
 		if err != nil || c.Listen != tc.addr || c.NonLoopback() != tc.nonLoopback {
 			t.Errorf("flag --listen %q: Listen %q, NonLoopback %v, error %v", tc.addr, c.Listen, c.NonLoopback(), err)
 		}
 	}
 	for _, addr := range []string{"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:65536", "127.0.0.1:http", "::1:80", "bad host:1", "a..b:1"} {
-		if err := checkListenAddr(addr); err == nil {
-			t.Errorf("checkListenAddr(%q) accepted", addr)
+		if err := CheckListenAddr(addr); err == nil {
+			t.Errorf("CheckListenAddr(%q) accepted", addr)
 		}
 	}
 }
 
-func TestConfigKeyLines(t *testing.T) {
+func TestKeyLines(t *testing.T) {
 	doc := "\ufeff" + `# comment with "quotes" and [brackets]
 listen = "127.0.0.1:1" # trailing
 modules = [
@@ -668,15 +669,16 @@ after = 1
 "k\u0065y" = 1
 'lit.key' = 1
 `
+	body := []byte(strings.TrimPrefix(doc, "\ufeff")) // as decodeFile gives it
 	var parsed map[string]any
-	if _, err := toml.Decode(doc, &parsed); err != nil {
+	if err := toml.Unmarshal(body, &parsed); err != nil {
 		t.Fatalf("test document does not parse: %v", err)
 	}
-	lines := configKeyLines(doc)
-	var root cfgPath
+	lines := keyLines(body)
+	var root keyPath
 	media := root.key("media")
 	tests := []struct {
-		p    cfgPath
+		p    keyPath
 		line int
 	}{
 		{root.key("listen"), 2},
@@ -713,23 +715,23 @@ after = 1
 			t.Errorf("line of %s %q = %d (found %v), want %d", tc.p, tc.p.id(), got, ok, tc.line)
 		}
 	}
-	for _, bogus := range []cfgPath{root.key("x"), root.key("not"), root.key("media").index(2)} {
+	for _, bogus := range []keyPath{root.key("x"), root.key("not"), root.key("media").index(2)} {
 		if l, ok := lines[bogus.id()]; ok {
 			t.Errorf("found key %s at line %d, which is not a key", bogus, l)
 		}
 	}
 }
 
-func TestConfigErrorFormat(t *testing.T) {
+func TestErrorFormat(t *testing.T) {
 	tests := []struct {
-		e    ConfigError
+		e    Error
 		want string
 	}{
-		{ConfigError{File: "/etc/tokenagent/config.toml", Line: 7, Key: "poll_interval", Err: errors.New(`invalid duration "1x"`)},
+		{Error{File: "/etc/tokenagent/config.toml", Line: 7, Key: "poll_interval", Err: errors.New(`invalid duration "1x"`)},
 			`config /etc/tokenagent/config.toml:7: key "poll_interval": invalid duration "1x"`},
-		{ConfigError{File: "c.toml", Line: 3, Err: errors.New("bad")}, "config c.toml:3: bad"},
-		{ConfigError{File: "c.toml", Err: errors.New("bad")}, "config c.toml: bad"},
-		{ConfigError{Key: "--listen", Err: errors.New("bad")}, "flag --listen: bad"},
+		{Error{File: "c.toml", Line: 3, Err: errors.New("bad")}, "config c.toml:3: bad"},
+		{Error{File: "c.toml", Err: errors.New("bad")}, "config c.toml: bad"},
+		{Error{Key: "--listen", Err: errors.New("bad")}, "flag --listen: bad"},
 	}
 	for _, tc := range tests {
 		if got := tc.e.Error(); got != tc.want {

@@ -1,6 +1,7 @@
-package main
+package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // FuzzConfig loads any bytes as the config file. It checks that the result
@@ -16,9 +17,8 @@ import (
 // the file and a line of it, in line order, and, past the TOML syntax, the
 // key; that a config loaded holds only what the loader promises (origins
 // normalised and unique, modules unique and not empty, values in their
-// ranges, TLS both or neither, media named); and that the key scanner,
-// whose panics configKeyLines swallows, does not rely on that for any file
-// that parses, nor puts a key on a line the file does not have.
+// ranges, TLS both or neither, media named); and that keyLines puts no key
+// on a line the file does not have.
 func FuzzConfig(f *testing.F) {
 	for _, seed := range []string{
 		fullConfig,
@@ -42,11 +42,12 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(path, doc, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c := defaultConfig()
+		c := Default()
 		errs := c.loadFile(path)
 		lines := strings.Count(string(doc), "\n") + 1
+		body := bytes.TrimPrefix(doc, bom)
 		var raw map[string]any
-		_, syntaxErr := toml.Decode(string(doc), &raw)
+		syntaxErr := toml.Unmarshal(body, &raw)
 		for i, e := range errs {
 			if e.File != path || e.Line < 1 || e.Line > lines || e.Err == nil {
 				t.Fatalf("%q: error %q names file %q line %d (of %d)", doc, e, e.File, e.Line, lines)
@@ -66,7 +67,7 @@ func FuzzConfig(f *testing.F) {
 				t.Fatalf("%q: %d errors for a syntax error, want 1", doc, len(errs))
 			}
 		} else {
-			checkKeyScanner(t, string(doc), lines)
+			checkKeyLines(t, body, lines)
 		}
 		if len(errs) == 0 {
 			checkLoaded(t, doc, c)
@@ -74,12 +75,10 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-// checkKeyScanner runs configKeyLines's scanner without its recover.
-func checkKeyScanner(t *testing.T, doc string, lines int) {
+// checkKeyLines checks the lines keyLines finds for a document that parses.
+func checkKeyLines(t *testing.T, doc []byte, lines int) {
 	t.Helper()
-	s := &cfgScanner{doc: doc, line: 1, lines: make(map[string]int), arrays: make(map[string]int)}
-	s.document()
-	for id, l := range s.lines {
+	for id, l := range keyLines(doc) {
 		if l < 1 || l > lines {
 			t.Fatalf("%q: key %q on line %d (of %d)", doc, id, l, lines)
 		}
@@ -93,7 +92,7 @@ func checkLoaded(t *testing.T, doc []byte, c Config) {
 		t.Helper()
 		t.Fatalf("%q: "+format, append([]any{doc}, args...)...)
 	}
-	if err := checkListenAddr(c.Listen); err != nil {
+	if err := CheckListenAddr(c.Listen); err != nil {
 		fail("listen: %v", err)
 	}
 	if unique(c.Modules) != nil || slices.Contains(c.Modules, "") {
@@ -106,7 +105,7 @@ func checkLoaded(t *testing.T, doc []byte, c Config) {
 			fail("origin %s: methods %q", o.Origin, o.Methods)
 		}
 		for _, m := range o.Methods {
-			if !slices.Contains(configMethodNames, m) {
+			if !slices.Contains(methodNames, m) {
 				fail("origin %s: unknown method %q", o.Origin, m)
 			}
 		}
@@ -116,20 +115,20 @@ func checkLoaded(t *testing.T, doc []byte, c Config) {
 			fail("origin %q twice", *dup)
 		}
 		for _, o := range list {
-			if n, err := normalizeOrigin(o); err != nil || n != o {
+			if n, err := NormalizeOrigin(o); err != nil || n != o {
 				fail("origin %q is not normalised (%q, %v)", o, n, err)
 			}
 		}
 	}
 	switch {
-	case c.MaxConnections < 1, c.MaxMessageBytes < minMaxMessageBytes, c.RenewBeforeDays < 0,
-		c.PollInterval < minPollInterval, c.PollInterval > maxPollInterval:
+	case c.MaxConnections < 1, c.MaxMessageBytes < MinMaxMessageBytes, c.RenewBeforeDays < 0,
+		c.PollInterval < MinPollInterval, c.PollInterval > MaxPollInterval:
 		fail("a limit out of range: %+v", c)
 	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
 		fail("tls %+v: one of cert and key", c.TLS)
 	}
 	for _, m := range c.Media {
-		if m.Name == "" || m.CarryOverMonths < 0 || m.CarryOverMonths > maxCarryOverMonths || m.UpgradeTo != "" && !m.Legacy {
+		if m.Name == "" || m.CarryOverMonths < 0 || m.CarryOverMonths > MaxCarryOverMonths || m.UpgradeTo != "" && !m.Legacy {
 			fail("media %+v", m)
 		}
 	}
