@@ -22,10 +22,13 @@ DEMOTOKEN = $(GO) run ./cmd/demotoken -dir "$(DEMO_DIR)" -listen "$(DEMO_LISTEN)
 # Tests that inject PKCS#11 faults load the shim from here (make shim).
 TOKENAGENT_P11SHIM ?= $(CURDIR)/build/p11shim/libp11shim.so
 export TOKENAGENT_P11SHIM
+# The GOST tests use the SoftHSM built with GOST here (make softhsm-gost).
+TOKENAGENT_SOFTHSM_GOST ?= $(CURDIR)/build/softhsm-gost
+export TOKENAGENT_SOFTHSM_GOST
 # CI comes from the environment and reaches go test unchanged: with CI set,
 # tests fail rather than skip when SoftHSM is missing.
 
-.PHONY: help build test lint fmt-check vet staticcheck deps shim demo demo-issue demo-reset bench package clean
+.PHONY: help build test lint fmt-check vet staticcheck deps softhsm-gost shim demo demo-issue demo-reset bench package clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,11 +41,15 @@ deps: ## install missing system packages (apt-get, through sudo when not root)
 	@echo "==> system packages"
 	@bash scripts/deps.sh
 
+softhsm-gost: deps ## build SoftHSM with GOST from Debian's source into build/softhsm-gost (once; about 3 minutes)
+	@echo "==> SoftHSM with GOST, from Debian's source"
+	@bash scripts/softhsm-gost.sh "$(TOKENAGENT_SOFTHSM_GOST)"
+
 shim: ## build the fault-injecting PKCS#11 module into build/p11shim
 	@echo "==> PKCS#11 fault-injection shim"
 	sh testdata/p11shim/build.sh build/p11shim
 
-test: deps shim lint ## everything CI runs: deps, shim, lint, go test -race
+test: deps shim softhsm-gost lint ## everything CI runs: deps, shim, the GOST SoftHSM, lint, go test -race
 	@echo "==> go test -race ./..."
 	$(GO) test -race -count=1 ./...
 
@@ -76,7 +83,7 @@ demo-reset: deps ## new demo tokens and demo CA (the demo's certificates valid a
 # How long make bench soaks the agent with mixed calls (a Go duration).
 SOAK ?= 10m
 
-bench: deps shim ## run the benchmarks and the load, soak and idle runs, and print the figures
+bench: deps shim softhsm-gost ## run the benchmarks and the load, soak and idle runs, and print the figures
 	@echo "==> go test -bench ./..."
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	@echo "==> load, soak ($(SOAK)) and idle runs against the agent on SoftHSM (internal/loadtest)"

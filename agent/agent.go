@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -216,6 +217,7 @@ type Certificate struct {
 	KeyAlgorithm string // "RSA", "EC", "Ed25519", or the x509 name of another
 	KeySize      int    // bits
 	Curve        string // "P-256", …; empty for non-EC keys
+	ParamSet     string // a GOST key's parameter set, "CryptoPro-A", …; empty for others
 	KeyUsage     []string
 	Lifetime     Lifetime
 }
@@ -258,6 +260,8 @@ func (a *Agent) certificate(c token.Certificate, now time.Time) Certificate {
 		out.KeyAlgorithm, out.KeySize, out.Curve = "EC", pub.Curve.Params().BitSize, pub.Curve.Params().Name
 	case ed25519.PublicKey:
 		out.KeyAlgorithm, out.KeySize = "Ed25519", 256
+	case *gost.PublicKey:
+		out.KeyAlgorithm, out.KeySize, out.ParamSet = gostKeyAlgorithm, pub.Variant.Bits, pub.ParamSet.String()
 	default:
 		out.KeyAlgorithm = c.Cert.PublicKeyAlgorithm.String()
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -24,20 +25,36 @@ type KeyAlgorithm = token.KeyAlgorithm
 // KeyAlgorithms are the key algorithms keys.generate takes.
 var KeyAlgorithms = token.KeyAlgorithms
 
+// KeySpec is a key algorithm with its options (a GOST key's parameter set).
+type KeySpec = token.KeySpec
+
 // GeneratedKey is a key pair made on a token.
 type GeneratedKey struct {
 	ID        string // object id of the private key (the public one shares it)
 	PublicKey crypto.PublicKey
 }
 
+// PublicKeyDER returns the public key as a DER SubjectPublicKeyInfo; a GOST
+// key's is encoded by package gost, since crypto/x509 knows none.
+func (k GeneratedKey) PublicKeyDER() ([]byte, error) {
+	if pub, ok := k.PublicKey.(*gost.PublicKey); ok {
+		return pub.MarshalPKIX()
+	}
+	return x509.MarshalPKIXPublicKey(k.PublicKey)
+}
+
 // GenerateKey makes a key pair on the token.
-func (a *Agent) GenerateKey(ctx context.Context, call Call, alg KeyAlgorithm, label string) (GeneratedKey, error) {
+func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label string) (GeneratedKey, error) {
 	var out GeneratedKey
 	p := a.attempt(ctx, call)
-	p.generates = alg
+	p.generates = spec.Algorithm
 	err := p.run(func() error {
+		// Refused before the token is asked anything.
+		if err := spec.Check(); err != nil {
+			return err
+		}
 		return p.login(func(s *token.Session) error {
-			k, err := s.GenerateKeyPair(alg, label)
+			k, err := s.GenerateKeyPair(spec, label)
 			if err != nil {
 				return err
 			}
@@ -120,6 +137,9 @@ func signCSR(s *token.Session, key token.PrivateKey, tmpl *x509.CertificateReque
 	k, err := signer.New(s, key)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := key.Public.(*gost.PublicKey); ok {
+		return signer.CreateGOSTCertificateRequest(k, tmpl)
 	}
 	// SHA-256 whatever the key: RSA with PKCS#1 v1.5, or ECDSA.
 	switch key.Public.(type) {
@@ -216,17 +236,24 @@ type Renewal struct {
 	CSR   []byte // DER
 }
 
-// PrepareRenewal starts renewing certificate certID: a new key pair of alg
-// (the old key's algorithm when empty), or the certificate's own key when
-// newKey is false, and a request with the certificate's subject and names.
-func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, alg KeyAlgorithm) (Renewal, error) {
+// PrepareRenewal starts renewing certificate certID: a new key pair of spec
+// (the old key's algorithm and GOST parameter set when spec.Algorithm is
+// empty), or the certificate's own key when newKey is false, and a request
+// with the certificate's subject and names.
+func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, newKey bool, spec KeySpec) (Renewal, error) {
 	var out Renewal
 	p := a.attempt(ctx, call)
 	if newKey {
-		p.writes, p.generates = true, alg // "" when the old key's: known only inside
+		p.writes, p.generates = true, spec.Algorithm // "" when the old key's: known only inside
 	}
 	p.rec.Object = certID
 	err := p.run(func() error {
+		if spec != (KeySpec{}) {
+			// Refused before the token is asked anything.
+			if err := spec.Check(); err != nil {
+				return err
+			}
+		}
 		return p.login(func(s *token.Session) error {
 			old, err := s.Certificate(certID)
 			if err != nil {
@@ -247,12 +274,12 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 				out.CSR, err = signCSR(s, key, tmpl)
 				return err
 			}
-			if alg == "" {
-				if alg = token.AlgorithmOf(old.Cert.PublicKey); alg == "" {
+			if spec.Algorithm == "" {
+				if spec = token.SpecOf(old.Cert.PublicKey); spec.Algorithm == "" {
 					return Errorf(InvalidInput, "the certificate's key type cannot be generated; name an algorithm")
 				}
 			}
-			key, err := s.GenerateKeyPair(alg, old.Label)
+			key, err := s.GenerateKeyPair(spec, old.Label)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -30,6 +31,7 @@ const (
 type SignOptions struct {
 	Cert     string // certificate id; its key signs
 	Hash     crypto.Hash
+	Streebog Streebog // instead of Hash, for GOST keys: the Streebog of the key's size
 	Format   SignFormat
 	PSS      bool // RSA-PSS instead of PKCS#1 v1.5
 	Detached bool // CMS: leave the data out
@@ -65,8 +67,8 @@ func checkInput(in SignInput, opts SignOptions) error {
 	switch {
 	case (in.Data == nil) == (in.Digest == nil):
 		return fmt.Errorf("exactly one of data and digest is required")
-	case in.Digest != nil && len(in.Digest) != opts.Hash.Size():
-		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), opts.Hash, opts.Hash.Size())
+	case in.Digest != nil && len(in.Digest) != opts.digestSize():
+		return fmt.Errorf("digest is %d bytes; %s needs %d", len(in.Digest), opts.digestName(), opts.digestSize())
 	case in.Digest != nil && opts.Format == FormatCMS && !opts.Detached:
 		return fmt.Errorf("an attached CMS signature needs the data, not its digest")
 	}
@@ -140,7 +142,7 @@ func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []S
 // checkBatch validates the options and every item before the token is
 // touched.
 func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
-	if _, ok := hashNames[opts.Hash]; !ok {
+	if _, ok := hashNames[opts.Hash]; !ok && !validStreebog(opts) {
 		return Errorf(InvalidInput, "unsupported digest algorithm")
 	}
 	if len(items) == 0 || len(items) > MaxBatch {
@@ -161,21 +163,29 @@ func checkBatch(opts SignOptions, items []SignInput, batch bool) error {
 
 // signOne makes one signature, raw or CMS, over data or a digest.
 func signOne(key *signer.Key, cert *token.Certificate, opts SignOptions, in SignInput, now time.Time) ([]byte, error) {
-	var so crypto.SignerOpts = opts.Hash
-	if opts.PSS {
-		so = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
-	}
 	if opts.Format != FormatCMS {
+		so := opts.signerOpts()
 		if in.Data != nil {
 			return key.SignData(in.Data, so)
 		}
 		return key.Sign(nil, in.Digest, so)
 	}
-	cmsOpts := signer.CMSOptions{Hash: opts.Hash, PSS: opts.PSS, Detached: opts.Detached, SigningTime: now}
+	cmsOpts := signer.CMSOptions{Hash: opts.Hash, Streebog: opts.Streebog, PSS: opts.PSS, Detached: opts.Detached, SigningTime: now}
 	if in.Data != nil {
 		return signer.SignCMS(key, cert.Cert, in.Data, cmsOpts)
 	}
 	return signer.SignCMSDigest(key, cert.Cert, in.Digest, cmsOpts)
+}
+
+// signerOpts are the crypto.SignerOpts of a raw signature as opts say.
+func (opts SignOptions) signerOpts() crypto.SignerOpts {
+	switch {
+	case opts.Streebog != 0:
+		return opts.Streebog
+	case opts.PSS:
+		return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: opts.Hash}
+	}
+	return opts.Hash
 }
 
 // hashNames are the hashes signing takes, as algorithm names spell them.
@@ -184,6 +194,9 @@ var hashNames = map[crypto.Hash]string{crypto.SHA256: "SHA256", crypto.SHA384: "
 // algorithmName names what signing with key and opts does, e.g.
 // "RSA-PSS-SHA512"; PSS with a key that is not RSA is an invalid request.
 func algorithmName(key token.PrivateKey, opts SignOptions) (string, error) {
+	if _, ok := key.Public.(*gost.PublicKey); ok || opts.Streebog != 0 {
+		return gostAlgorithmName(key, opts)
+	}
 	switch key.Public.(type) {
 	case *rsa.PublicKey:
 		if opts.PSS {

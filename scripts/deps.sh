@@ -36,6 +36,14 @@ required=(
 	"tpm2-tools|tpm2_dictionarylockout, which lowers the software TPM's lockout for tests"
 	"libtss2-tcti-swtpm0|the TCTI by which tpm2-pkcs11 and tpm2-tools reach swtpm"
 	"p11-kit-modules|p11-kit-trust.so, a real PKCS#11 module whose tokens are read-only, need no login and make no keys"
+	"libengine-gost-openssl|OpenSSL's GOST engine: the GOST SoftHSM signs through it, and the GOST tests verify CSRs, signatures and CMS with it"
+	"gnutls-bin|certtool --p7-verify, the GOST tests' second verifier of CMS signatures"
+	"botan|botan verify, the GOST tests' second verifier of raw signatures"
+	"g++|C++ compiler for the GOST SoftHSM (scripts/softhsm-gost.sh)"
+	"make|runs the GOST SoftHSM's build"
+	"libssl-dev|OpenSSL headers for the GOST SoftHSM's build"
+	"dpkg-dev|dpkg-source, with which apt-get source unpacks Debian's softhsm2 source for the GOST SoftHSM"
+	"libp11-kit-dev|pkcs11x.h, the TC26 vendor ids the GOST mechanism table is tested against"
 )
 if (($# > 0)); then
 	required=()

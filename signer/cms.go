@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/tokenagent/tokenagent/internal/gost"
 )
 
 // Errors SignCMS and SignCMSDigest return before anything reaches the token.
@@ -29,6 +31,7 @@ var (
 // CMSOptions says how SignCMS builds the SignedData.
 type CMSOptions struct {
 	Hash        crypto.Hash // SHA256, SHA384 or SHA512
+	Streebog    Streebog    // instead of Hash, for a GOST key: the Streebog of its size (gost.go)
 	PSS         bool        // RSA only: RSASSA-PSS, salt length = hash length, MGF1 with the same hash
 	Detached    bool        // true: no eContent
 	SigningTime time.Time   // the signing-time attribute; zero means now
@@ -44,8 +47,10 @@ func SignCMS(key crypto.Signer, cert *x509.Certificate, content []byte, opts CMS
 	if err != nil {
 		return nil, fmt.Errorf("signing cms: %w", err)
 	}
-	h := opts.Hash.New()
-	h.Write(content)
+	digest, err := algs.sum(content)
+	if err != nil {
+		return nil, fmt.Errorf("signing cms: %w", err)
+	}
 	var eContent []byte
 	if !opts.Detached {
 		// A nil eContent is left out, which would turn an empty attached
@@ -54,7 +59,7 @@ func SignCMS(key crypto.Signer, cert *x509.Certificate, content []byte, opts CMS
 			eContent = []byte{}
 		}
 	}
-	der, err := buildCMS(key, cert, algs, h.Sum(nil), eContent, opts.SigningTime)
+	der, err := buildCMS(key, cert, algs, digest, eContent, opts.SigningTime)
 	if err != nil {
 		return nil, fmt.Errorf("signing cms: %w", err)
 	}
@@ -71,8 +76,8 @@ func SignCMSDigest(key crypto.Signer, cert *x509.Certificate, digest []byte, opt
 	if err != nil {
 		return nil, fmt.Errorf("signing cms: %w", err)
 	}
-	if len(digest) != opts.Hash.Size() {
-		return nil, fmt.Errorf("signing cms: %w: %d bytes for %v", ErrDigestLength, len(digest), opts.Hash)
+	if len(digest) != algs.digestSize {
+		return nil, fmt.Errorf("signing cms: %w: %d bytes, want %d", ErrDigestLength, len(digest), algs.digestSize)
 	}
 	der, err := buildCMS(key, cert, algs, digest, nil, opts.SigningTime)
 	if err != nil {
@@ -145,11 +150,12 @@ type signingCertificateV2 struct {
 	Certs []essCertIDv2
 }
 
-// essCertIDv2 leaves out hashAlgorithm: the hash is always SHA-256, its
-// DEFAULT, which DER requires to be omitted.
+// essCertIDv2's hashAlgorithm is left out when it is SHA-256, its DEFAULT,
+// as DER requires.
 type essCertIDv2 struct {
-	CertHash     []byte
-	IssuerSerial issuerSerial
+	HashAlgorithm pkix.AlgorithmIdentifier `asn1:"optional"`
+	CertHash      []byte
+	IssuerSerial  issuerSerial
 }
 
 type issuerSerial struct {
@@ -174,11 +180,35 @@ type mgfAlgorithm struct {
 type cmsAlgs struct {
 	digest, signature pkix.AlgorithmIdentifier
 	signOpts          crypto.SignerOpts
+	digestSize        int
+	sum               func([]byte) ([]byte, error) // the digest of the content and of the signed attributes
+	// essHash and essSum make the signing-certificate-v2 certificate hash;
+	// a zero essHash is SHA-256.
+	essHash pkix.AlgorithmIdentifier
+	essSum  func([]byte) []byte
+}
+
+// localSum hashes with h, in this process.
+func localSum(h crypto.Hash) func([]byte) ([]byte, error) {
+	return func(data []byte) ([]byte, error) {
+		w := h.New()
+		w.Write(data)
+		return w.Sum(nil), nil
+	}
+}
+
+// sha256Sum is the signing-certificate-v2 hash of RSA and EC signatures.
+func sha256Sum(data []byte) []byte {
+	sum := sha256.Sum256(data)
+	return sum[:]
 }
 
 // cmsAlgorithms picks the algorithms for key and opts, rejecting what cannot
 // be signed before the token is asked to.
 func cmsAlgorithms(key crypto.Signer, cert *x509.Certificate, opts CMSOptions) (cmsAlgs, error) {
+	if cert = gost.WithPublicKey(cert); opts.Streebog != 0 || isGOST(cert.PublicKey) {
+		return gostCMSAlgorithms(key, cert, opts)
+	}
 	oids, ok := cmsHashes[opts.Hash]
 	if !ok {
 		return cmsAlgs{}, fmt.Errorf("%w: %v", ErrUnsupportedHash, opts.Hash)
@@ -190,7 +220,10 @@ func cmsAlgorithms(key crypto.Signer, cert *x509.Certificate, opts CMSOptions) (
 		return cmsAlgs{}, ErrKeyMismatch
 	}
 	// RFC 5754 §2: the SHA-2 digest algorithms go without parameters.
-	algs := cmsAlgs{digest: pkix.AlgorithmIdentifier{Algorithm: oids.digest}, signOpts: opts.Hash}
+	algs := cmsAlgs{
+		digest: pkix.AlgorithmIdentifier{Algorithm: oids.digest}, signOpts: opts.Hash,
+		digestSize: opts.Hash.Size(), sum: localSum(opts.Hash), essSum: sha256Sum,
+	}
 	switch cert.PublicKey.(type) {
 	case *rsa.PublicKey:
 		if !opts.PSS {
@@ -230,7 +263,6 @@ func buildCMS(key crypto.Signer, cert *x509.Certificate, algs cmsAlgs, digest, e
 	if signingTime.IsZero() {
 		signingTime = time.Now()
 	}
-	certHash := sha256.Sum256(cert.Raw)
 	attrs := []attribute{
 		{Type: oidContentType, Values: []any{oidData}},
 		{Type: oidMessageDigest, Values: []any{digest}},
@@ -238,7 +270,8 @@ func buildCMS(key crypto.Signer, cert *x509.Certificate, algs cmsAlgs, digest, e
 		// 1950–2049 and GeneralizedTime otherwise, as RFC 5652 §11.3 asks.
 		{Type: oidSigningTime, Values: []any{signingTime.UTC()}},
 		{Type: oidSigningCertificateV2, Values: []any{signingCertificateV2{Certs: []essCertIDv2{{
-			CertHash: certHash[:],
+			HashAlgorithm: algs.essHash,
+			CertHash:      algs.essSum(cert.Raw),
 			IssuerSerial: issuerSerial{
 				// directoryName [4] holds a CHOICE, so its tag is explicit.
 				Issuer:       []asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: cert.RawIssuer}},
@@ -252,9 +285,11 @@ func buildCMS(key crypto.Signer, cert *x509.Certificate, algs cmsAlgs, digest, e
 	if err != nil {
 		return nil, fmt.Errorf("encoding signed attributes: %w", err)
 	}
-	h := algs.signOpts.HashFunc().New()
-	h.Write(set)
-	sig, err := key.Sign(rand.Reader, h.Sum(nil), algs.signOpts)
+	attrsDigest, err := algs.sum(set)
+	if err != nil {
+		return nil, fmt.Errorf("hashing signed attributes: %w", err)
+	}
+	sig, err := key.Sign(rand.Reader, attrsDigest, algs.signOpts)
 	if err != nil {
 		return nil, fmt.Errorf("signing attributes: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -27,10 +28,10 @@ var _ crypto.Signer = (*Key)(nil)
 // New returns a signer for key in session s.
 func New(s *token.Session, key token.PrivateKey) (*Key, error) {
 	switch key.Public.(type) {
-	case *rsa.PublicKey, *ecdsa.PublicKey:
+	case *rsa.PublicKey, *ecdsa.PublicKey, *gost.PublicKey:
 		return &Key{s: s, key: key}, nil
 	}
-	return nil, fmt.Errorf("key %s: %w: only RSA and EC keys sign", key.ID, ErrUnsupportedKey)
+	return nil, fmt.Errorf("key %s: %w: only RSA, EC and GOST keys sign", key.ID, ErrUnsupportedKey)
 }
 
 // Public returns the key's public half.
@@ -38,7 +39,8 @@ func (k *Key) Public() crypto.PublicKey { return k.key.Public }
 
 // Sign signs a digest made with opts.HashFunc(): RSA PKCS#1 v1.5, RSA-PSS
 // when opts is *rsa.PSSOptions (salt length = hash length only), or ECDSA
-// returning an ASN.1 DER signature, as crypto.Signer expects.
+// returning an ASN.1 DER signature, as crypto.Signer expects. A GOST key
+// signs a Streebog digest (opts a Streebog) and returns s‖r.
 func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	m, err := k.mechanism(opts)
 	if err != nil {
@@ -48,8 +50,8 @@ func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, 
 }
 
 // SignData signs data itself, with the token's hash-and-sign mechanism when
-// it has one and else by hashing here and signing the digest. The result is
-// as Sign's.
+// it has one and else by hashing (a GOST key's Digest) and signing the
+// digest. The result is as Sign's.
 func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
 	m, err := k.mechanism(opts)
 	if err != nil {
@@ -64,6 +66,13 @@ func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if ok {
 		return k.sign(onToken, data)
 	}
+	if m.Scheme == token.GOSTR3410 {
+		digest, err := k.Digest(data)
+		if err != nil {
+			return nil, err
+		}
+		return k.sign(m, digest)
+	}
 	h := m.Hash.New()
 	h.Write(data)
 	return k.sign(m, h.Sum(nil))
@@ -71,6 +80,12 @@ func (k *Key) SignData(data []byte, opts crypto.SignerOpts) ([]byte, error) {
 
 // mechanism picks the token mechanism for opts and this key.
 func (k *Key) mechanism(opts crypto.SignerOpts) (token.Mechanism, error) {
+	if pub, ok := k.key.Public.(*gost.PublicKey); ok {
+		if err := gostOpts(pub, opts); err != nil {
+			return token.Mechanism{}, err
+		}
+		return token.Mechanism{Scheme: token.GOSTR3410, Streebog: pub.Variant.Bits}, nil
+	}
 	hash := opts.HashFunc()
 	switch hash {
 	case crypto.SHA256, crypto.SHA384, crypto.SHA512:

@@ -56,7 +56,7 @@ func TestReadOnlyTokenRefusesWrites(t *testing.T) {
 	// A session on it is read-only, and reading still works: logged in, a
 	// write that slips through is refused by the session too.
 	err := m.Login(ctx, bob.ID, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
-		if _, err := s.GenerateKeyPair(token.ECP256, "k"); !errors.Is(err, token.ErrReadOnly) {
+		if _, err := s.GenerateKeyPair(token.KeySpec{Algorithm: token.ECP256}, "k"); !errors.Is(err, token.ErrReadOnly) {
 			t.Errorf("GenerateKeyPair on a read-only token: %v, want ErrReadOnly", err)
 		}
 		_, err := s.Certificates()
@@ -167,7 +167,7 @@ func TestModuleWithoutKeyGeneration(t *testing.T) {
 	// mechanisms are checked before anything is asked of the token.
 	ctl.ClearCalls(t)
 	err := m.Login(ctx, tokensByLabel(t, m)["alice"].ID, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
-		if _, err := s.GenerateKeyPair(token.ECP256, "k"); !errors.Is(err, token.ErrMechanismUnsupported) {
+		if _, err := s.GenerateKeyPair(token.KeySpec{Algorithm: token.ECP256}, "k"); !errors.Is(err, token.ErrMechanismUnsupported) {
 			t.Errorf("GenerateKeyPair: %v, want ErrMechanismUnsupported", err)
 		}
 		key, err := s.PrivateKey("01a2") // RSA-2048

@@ -138,7 +138,7 @@ func TestDeviceFailuresMidCall(t *testing.T) {
 	ctl.Set(t)
 	var pub crypto.PublicKey
 	err = m.Login(ctx, bob, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
-		k, err := s.GenerateKeyPair(token.ECP256, "bob")
+		k, err := s.GenerateKeyPair(token.KeySpec{Algorithm: token.ECP256}, "bob")
 		pub = k.Public
 		return err
 	})

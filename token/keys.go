@@ -15,6 +15,8 @@ import (
 	"sort"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/tokenagent/tokenagent/internal/gost"
 )
 
 var (
@@ -38,8 +40,9 @@ const (
 	ECP384  KeyAlgorithm = "EC-P384"
 )
 
-// KeyAlgorithms are the key algorithms GenerateKeyPair makes.
-var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384}
+// KeyAlgorithms are the key algorithms GenerateKeyPair makes (the GOST ones,
+// gost.go, on tokens that offer them).
+var KeyAlgorithms = []KeyAlgorithm{RSA2048, RSA3072, RSA4096, ECP256, ECP384, GOST256, GOST512}
 
 var (
 	oidP256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7}
@@ -73,6 +76,8 @@ func AlgorithmOf(pub crypto.PublicKey) KeyAlgorithm {
 		case elliptic.P384():
 			return ECP384
 		}
+	case *gost.PublicKey:
+		return gostKeyAlgorithm(k)
 	}
 	return ""
 }
@@ -182,14 +187,14 @@ func (s *Session) publicKeys(ckaID []byte) (map[string][]crypto.PublicKey, error
 	return out, nil
 }
 
-// publicKey reads the RSA or EC public key of a public key object.
+// publicKey reads the RSA, EC or GOST public key of a public key object.
 func (s *Session) publicKey(h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
 	if pub, err := s.rsaPublicKey(h); err == nil {
 		return pub, nil
 	}
 	params, err := s.attribute(h, pkcs11.CKA_EC_PARAMS)
 	if err != nil {
-		return nil, err
+		return s.gostPublicKey(h)
 	}
 	point, err := s.attribute(h, pkcs11.CKA_EC_POINT)
 	if err != nil {
@@ -321,6 +326,7 @@ func (s *Session) ImportCertificate(cert *x509.Certificate, label string) (strin
 	if err := s.writable(); err != nil {
 		return "", err
 	}
+	cert = gost.WithPublicKey(cert)
 	certs, err := s.Certificates()
 	if err != nil {
 		return "", err

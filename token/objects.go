@@ -148,7 +148,7 @@ func (s *Session) certificates(publicOnly bool, ckaID []byte) ([]Certificate, er
 	ids := objectIDs(ckaIDs)
 	certs := make([]Certificate, 0, len(objs))
 	for i, o := range objs {
-		cert, err := x509.ParseCertificate(o.der)
+		cert, err := parseCertificate(o.der)
 		if err != nil {
 			// A certificate object that is not X.509 DER is of no use to
 			// a page; leave it out rather than fail the whole listing.

@@ -39,7 +39,7 @@ func TestGenerateImportSignDelete(t *testing.T) {
 			var key token.PrivateKey
 			err := loginTo(t, m, "bob", func(s *token.Session) error {
 				var err error
-				key, err = s.GenerateKeyPair(alg, "new-"+string(alg))
+				key, err = s.GenerateKeyPair(token.KeySpec{Algorithm: alg}, "new-"+string(alg))
 				return err
 			})
 			if err != nil {

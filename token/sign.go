@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/miekg/pkcs11"
+
+	"github.com/tokenagent/tokenagent/internal/gost"
 )
 
 // ErrMechanismUnsupported means the token cannot sign the way asked.
@@ -21,13 +23,17 @@ const (
 	RSAPKCS1v15 SignScheme = iota + 1
 	RSAPSS                 // salt length = hash length, MGF1 with the same hash
 	ECDSA                  // the token returns r‖s
+	GOSTR3410              // GOST R 34.10-2012; the token returns s‖r
 )
 
 // Mechanism says how to sign: a scheme, a hash, and whether the token hashes
 // the data itself or is given the digest.
 type Mechanism struct {
-	Scheme      SignScheme
-	Hash        crypto.Hash // SHA256, SHA384 or SHA512
+	Scheme SignScheme
+	Hash   crypto.Hash // SHA256, SHA384 or SHA512; not GOSTR3410's
+	// Streebog is GOSTR3410's hash, the Streebog of the key's size: 256
+	// or 512 (bits).
+	Streebog    int
 	HashOnToken bool
 }
 
@@ -52,6 +58,33 @@ var digestOnlyMechs = map[SignScheme]uint{
 	ECDSA:       pkcs11.CKM_ECDSA,
 }
 
+// tc26Vendor is the TC26 vendor base (p11-kit's pkcs11x.h:
+// NSSCK_VENDOR_PKCS11_RU_TEAM, 0x80000000 | 0x54321000).
+const tc26Vendor = 0xD4321000
+
+// gostMechs are, per GOST R 34.10-2012 key size (bits, which is also its
+// Streebog's): the key-pair mechanism, signing a digest made elsewhere,
+// hashing with Streebog and signing, and Streebog alone (C_Digest).
+// PKCS#11 v2.40 has the 256-bit key pair and signing; the rest are the TC26
+// vendor mechanisms as p11-kit's pkcs11x.h lists them (TestGOSTMechanismIDs
+// reads it), which no module here implements. PKCS#11's
+// CKM_GOSTR3410_WITH_GOSTR3411 hashes with the old GOST R 34.11-94 and is
+// never used.
+var gostMechs = map[int]struct{ keyPairGen, sign, signData, digest uint }{
+	256: {
+		keyPairGen: pkcs11.CKM_GOSTR3410_KEY_PAIR_GEN,
+		sign:       pkcs11.CKM_GOSTR3410,
+		signData:   tc26Vendor | 0x008, // CKM_GOSTR3410_WITH_GOSTR3411_2012_256
+		digest:     tc26Vendor | 0x012, // CKM_GOSTR3411_2012_256
+	},
+	512: {
+		keyPairGen: tc26Vendor | 0x005, // CKM_GOSTR3410_512_KEY_PAIR_GEN
+		sign:       tc26Vendor | 0x006, // CKM_GOSTR3410_512
+		signData:   tc26Vendor | 0x009, // CKM_GOSTR3410_WITH_GOSTR3411_2012_512
+		digest:     tc26Vendor | 0x013, // CKM_GOSTR3411_2012_512
+	},
+}
+
 // digestInfoPrefixes are the DER DigestInfo headers PKCS#1 v1.5 puts before
 // the digest; CKM_RSA_PKCS signs exactly the bytes it is given.
 var digestInfoPrefixes = map[crypto.Hash][]byte{
@@ -62,6 +95,16 @@ var digestInfoPrefixes = map[crypto.Hash][]byte{
 
 // pkcs11Mechanism returns the PKCS#11 mechanism for m.
 func (m Mechanism) pkcs11Mechanism() (*pkcs11.Mechanism, error) {
+	if m.Scheme == GOSTR3410 {
+		gm, ok := gostMechs[m.Streebog]
+		if !ok {
+			return nil, fmt.Errorf("%w: Streebog-%d", ErrMechanismUnsupported, m.Streebog)
+		}
+		if m.HashOnToken {
+			return pkcs11.NewMechanism(gm.signData, nil), nil
+		}
+		return pkcs11.NewMechanism(gm.sign, nil), nil
+	}
 	hm, ok := hashMechs[m.Hash]
 	if !ok {
 		return nil, fmt.Errorf("%w: hash %v", ErrMechanismUnsupported, m.Hash)
@@ -154,17 +197,15 @@ func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error
 	}
 	// Modules differ in how they refuse a scheme for the wrong key type
 	// (SoftHSM fails C_Sign with CKR_GENERAL_ERROR), so check first.
-	_, isRSA := key.Public.(*rsa.PublicKey)
-	_, isEC := key.Public.(*ecdsa.PublicKey)
-	if (m.Scheme == ECDSA && !isEC) || (m.Scheme != ECDSA && !isRSA) {
+	if !m.fits(key.Public) {
 		return nil, fmt.Errorf("signing: key %s: %w", key.ID, ErrMechanismUnsupported)
 	}
 	if err := s.offers(pm.Mechanism, 0); err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	if !m.HashOnToken {
-		if len(input) != m.Hash.Size() {
-			return nil, fmt.Errorf("digest is %d bytes, %v needs %d", len(input), m.Hash, m.Hash.Size())
+		if name, size := m.digest(); len(input) != size {
+			return nil, fmt.Errorf("digest is %d bytes, %s needs %d", len(input), name, size)
 		}
 		if m.Scheme == RSAPKCS1v15 {
 			input = append(append([]byte(nil), digestInfoPrefixes[m.Hash]...), input...)
@@ -190,14 +231,38 @@ func (s *Session) Sign(key PrivateKey, m Mechanism, input []byte) ([]byte, error
 	return sig, nil
 }
 
+// fits tells whether m signs with keys like pub.
+func (m Mechanism) fits(pub crypto.PublicKey) bool {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return m.Scheme == RSAPKCS1v15 || m.Scheme == RSAPSS
+	case *ecdsa.PublicKey:
+		return m.Scheme == ECDSA
+	case *gost.PublicKey:
+		return m.Scheme == GOSTR3410 && m.Streebog == k.Variant.Bits
+	}
+	return false
+}
+
+// digest names the digest m signs and gives its size in bytes.
+func (m Mechanism) digest() (string, int) {
+	if m.Scheme == GOSTR3410 {
+		return fmt.Sprintf("Streebog-%d", m.Streebog), m.Streebog / 8
+	}
+	return m.Hash.String(), m.Hash.Size()
+}
+
 // signatureSize is how long a signature by the key with public half pub
-// is: the modulus for RSA, both halves of r‖s for ECDSA; 0 when unknown.
+// is: the modulus for RSA, both halves of r‖s for ECDSA, of s‖r for GOST;
+// 0 when unknown.
 func signatureSize(pub crypto.PublicKey) int {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		return k.Size()
 	case *ecdsa.PublicKey:
 		return 2 * ((k.Curve.Params().BitSize + 7) / 8)
+	case *gost.PublicKey:
+		return 2 * k.Variant.DigestSize()
 	}
 	return 0
 }

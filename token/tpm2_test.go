@@ -49,7 +49,7 @@ func TestTPMTokens(t *testing.T) {
 	var key token.PrivateKey
 	err := m.Login(ctx, interop.ID, token.Credentials{PIN: []byte(userPIN), Generates: token.ECP256}, func(s *token.Session) error {
 		var err error
-		key, err = s.GenerateKeyPair(token.ECP256, "made on interop")
+		key, err = s.GenerateKeyPair(token.KeySpec{Algorithm: token.ECP256}, "made on interop")
 		return err
 	})
 	if err != nil {
@@ -105,7 +105,7 @@ func TestTPMCapabilities(t *testing.T) {
 		}
 	}
 	err := m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN)}, func(s *token.Session) error {
-		k, err := s.GenerateKeyPair(token.RSA2048, "rsa")
+		k, err := s.GenerateKeyPair(token.KeySpec{Algorithm: token.RSA2048}, "rsa")
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func TestTPMRestarted(t *testing.T) {
 	ctx := context.Background()
 	sign := func() error {
 		return m.Login(ctx, interop, token.Credentials{PIN: []byte(userPIN), Generates: token.ECP256}, func(s *token.Session) error {
-			k, err := s.GenerateKeyPair(token.ECP256, "k")
+			k, err := s.GenerateKeyPair(token.KeySpec{Algorithm: token.ECP256}, "k")
 			if err != nil {
 				return err
 			}

@@ -86,13 +86,20 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 	add("legacy-bob", softhsm.CertSpec{ID: []byte{0x03}, Label: "bob",
 		Subject: pkix.Name{CommonName: "Bob"}, NotAfter: now.AddDate(0, 20, 3).Add(time.Hour)})
 
-	logs := &syncbuf.Buffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
 	module, ctl := env.Module, (*p11shim.Control)(nil)
 	if shim {
 		module = p11shim.Path(t)
 		ctl = p11shim.Use(t, env.Module)
 	}
+	return servePage(t, env, ca, module), ctl
+}
+
+// servePage serves the page for an agent, its watcher running, over the
+// PKCS#11 module at path module, whose tokens are env's, and opens a
+// browser.
+func servePage(t *testing.T, env *softhsm.Env, ca *softhsm.CA, module string) *pageFixture {
+	logs := &syncbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	m := token.NewManager([]string{module}, log)
 	t.Cleanup(func() { _ = m.Close() })
 	auditLog := &syncbuf.Buffer{}
@@ -137,7 +144,7 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 		t.Fatal(err)
 	}
 	return &pageFixture{t: t, env: env, ca: ca, agent: a, origin: "http://" + ln.Addr().String(),
-		ctx: browsertest.New(t), stop: stop, out: out, audit: auditLog}, ctl
+		ctx: browsertest.New(t), stop: stop, out: out, audit: auditLog}
 }
 
 // tokenID is the id of the token labelled label.
@@ -217,6 +224,48 @@ func (f *pageFixture) submit(id, form string, values map[string]any) {
 		for (const [k, v] of Object.entries(%s)) { if (typeof v === "boolean") form.elements[k].checked = v; else form.elements[k].value = v; }
 		form.requestSubmit(); return true; })()`,
 		card(id), strings.Split(form, "-")[0], form, mustJSON(f.t, values)))
+}
+
+// chooseFileToSign opens the sign form of token id's card, chooses the
+// file at path and lets the browser download into the directory it returns.
+func (f *pageFixture) chooseFileToSign(id, path string) string {
+	f.t.Helper()
+	downloads := f.t.TempDir()
+	allowDownloads := func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return chromedp.Void{}, err
+	}
+	eval[bool](f, card(id)+`.querySelector("details.sign").open = true`)
+	if err := chromedp.Do(f.ctx, allowDownloads,
+		chromedp.SetUploadFiles(chromedp.CSS(`section[data-token="`+id+`"] form.sign input[type=file]`), []string{path}),
+	); err != nil {
+		f.t.Fatal(err)
+	}
+	return downloads
+}
+
+// signature waits for the sign form of token id's card to offer the
+// signature as name, and returns what the browser downloaded into
+// downloads.
+func (f *pageFixture) signature(id, downloads, name string) []byte {
+	f.t.Helper()
+	f.wait(card(id) + `.querySelector("details.sign a[download]")`)
+	if got := eval[string](f, card(id)+`.querySelector("details.sign a[download]").download`); got != name {
+		f.t.Errorf("download named %q, want %q", got, name)
+	}
+	// Chromium writes the download under a temporary name and renames it
+	// when complete.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := os.ReadFile(filepath.Join(downloads, name))
+		if err == nil && len(got) > 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%s not downloaded: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (f *pageFixture) message(id, form string) string {
@@ -364,40 +413,11 @@ func TestSelfServicePage(t *testing.T) {
 		dir := t.TempDir()
 		data := []byte(strings.Repeat("a document to sign\n", 1000))
 		openssl.WriteFiles(t, dir, map[string][]byte{"doc.txt": data, "ca.pem": f.ca.PEM})
-		downloads := t.TempDir()
-		allowDownloads := func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-			_, err := cdp.Call(ctx, tgt, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-				Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
-			return chromedp.Void{}, err
-		}
-		eval[bool](f, card(alice)+`.querySelector("details.sign").open = true`)
-		if err := chromedp.Do(f.ctx, allowDownloads,
-			chromedp.SetUploadFiles(chromedp.CSS(`section[data-token="`+alice+`"] form.sign input[type=file]`), []string{filepath.Join(dir, "doc.txt")}),
-		); err != nil {
-			t.Fatal(err)
-		}
+		downloads := f.chooseFileToSign(alice, filepath.Join(dir, "doc.txt"))
 		f.submit(alice, "sign", map[string]any{"cert": "01", "pin": userPIN})
 		f.wait(f.message(alice, "sign") + `.textContent.startsWith("Wrong PIN")`)
 		f.submit(alice, "sign", map[string]any{"cert": "01", "pin": "4321"})
-		f.wait(card(alice) + `.querySelector("details.sign a[download]")`)
-		name := eval[string](f, card(alice)+`.querySelector("details.sign a[download]").download`)
-		if name != "doc.txt.p7s" {
-			t.Errorf("download named %q", name)
-		}
-		// Chromium writes the download under a temporary name and renames
-		// it when complete.
-		var sig []byte
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			got, err := os.ReadFile(filepath.Join(downloads, "doc.txt.p7s"))
-			if err == nil && len(got) > 0 {
-				sig = got
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("doc.txt.p7s not downloaded: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		sig := f.signature(alice, downloads, "doc.txt.p7s")
 		openssl.WriteFiles(t, dir, map[string][]byte{"doc.txt.p7s": sig})
 		if out, ok := openssl.Run(t, dir, "cms", "-verify", "-binary", "-inform", "DER", "-in", "doc.txt.p7s",
 			"-content", "doc.txt", "-CAfile", "ca.pem", "-cades", "-out", os.DevNull); !ok {

@@ -234,9 +234,12 @@ export interface Certificate {
   notBefore: string;
   notAfter: string;
   sha256: string;
+  /** "RSA", "EC", "Ed25519", "GOST-2012", or OpenSSL's name of another. */
   keyAlgorithm: string;
   keySize: number;
   curve: string | null;
+  /** GOST keys only: the parameter set, e.g. "CryptoPro-A" (a dotted OID when unnamed). */
+  paramSet?: GOSTParamSet | string;
   keyUsage: string[];
   der: string;
   lifetime: Lifetime;
@@ -266,7 +269,17 @@ export interface MediaCheck {
   credit: MonthsDays;
 }
 
-export type KeyAlgorithm = "RSA-2048" | "RSA-3072" | "RSA-4096" | "EC-P256" | "EC-P384";
+/** GOST keys on tokens that offer them; GOST-2012-512 needs the TC26 vendor mechanisms. */
+export type KeyAlgorithm = "RSA-2048" | "RSA-3072" | "RSA-4096" | "EC-P256" | "EC-P384" | "GOST-2012-256" | "GOST-2012-512";
+
+/** GOST R 34.10-2012 parameter sets: the TC26-256-* and CryptoPro-* for GOST-2012-256, TC26-512-* for GOST-2012-512. */
+export type GOSTParamSet =
+  | "TC26-256-A" | "TC26-256-B" | "TC26-256-C" | "TC26-256-D"
+  | "CryptoPro-A" | "CryptoPro-B" | "CryptoPro-C" | "CryptoPro-XchA" | "CryptoPro-XchB"
+  | "TC26-512-A" | "TC26-512-B" | "TC26-512-C";
+
+/** SHA-2 for RSA and EC keys; Streebog (GOST R 34.11-2012) of the key's size for GOST keys. */
+export type DigestAlgorithm = "SHA-256" | "SHA-384" | "SHA-512" | "STREEBOG-256" | "STREEBOG-512";
 
 export interface Subject {
   commonName: string;
@@ -285,7 +298,7 @@ export interface SignParams {
   cert: string;
   data?: string;
   digest?: string;
-  digestAlgorithm?: "SHA-256" | "SHA-384" | "SHA-512";
+  digestAlgorithm?: DigestAlgorithm;
   format?: "raw" | "cms";
   padding?: "pkcs1v15" | "pss";
   detached?: boolean;
@@ -293,10 +306,19 @@ export interface SignParams {
 }
 
 export interface Signature {
+  /** Base64; a raw GOST signature is s‖r, each half big-endian, as X.509 and CMS carry it. */
   signature: string;
   format: "raw" | "cms";
-  algorithm: string;
+  algorithm: SignatureAlgorithm;
 }
+
+type SHA2 = "SHA256" | "SHA384" | "SHA512";
+export type SignatureAlgorithm =
+  | `RSA-PKCS1v15-${SHA2}`
+  | `RSA-PSS-${SHA2}`
+  | `ECDSA-${SHA2}`
+  | "GOST-2012-256-STREEBOG-256"
+  | "GOST-2012-512-STREEBOG-512";
 
 /** Methods with their params and results. */
 export interface Methods {
@@ -306,7 +328,7 @@ export interface Methods {
   "lifetime.check": { params: { token: string; at?: string }; result: LifetimeCheck };
   "media.check": { params: { token: string; cert?: string; at?: string }; result: MediaCheck };
   "keys.generate": {
-    params: { token: string; pin: string; algorithm: KeyAlgorithm; label?: string };
+    params: { token: string; pin: string; algorithm: KeyAlgorithm; paramSet?: GOSTParamSet; label?: string };
     result: { key: string; publicKey: string };
   };
   "csr.create": {
@@ -319,7 +341,7 @@ export interface Methods {
     result: { deleted: number };
   };
   "renewal.prepare": {
-    params: { token: string; pin: string; cert: string; newKey?: boolean; algorithm?: KeyAlgorithm };
+    params: { token: string; pin: string; cert: string; newKey?: boolean; algorithm?: KeyAlgorithm; paramSet?: GOSTParamSet };
     result: { key: string; csr: string };
   };
   "renewal.complete": {

@@ -23,6 +23,7 @@ const (
 	maxNames       = 100 // dnsNames, emails
 	maxDNSName     = 253 // characters (RFC 1035)
 	maxEmail       = 255 // characters (RFC 5280 ub-emailaddress-length)
+	maxParamSet    = 64  // bytes of a GOST parameter set's name or OID
 )
 
 // subjectBounds are RFC 5280's upper bounds (ub-…) on the subject's

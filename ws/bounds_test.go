@@ -38,6 +38,7 @@ func TestParamBounds(t *testing.T) {
 		{"object id of 257 bytes", "sign", base(map[string]any{"cert": strings.Repeat("0", 257), "data": "eA=="}), `"cert" must hold at most 256 bytes`},
 		{"key id of 257 bytes", "csr.create", base(map[string]any{"key": strings.Repeat("0", 257), "subject": map[string]any{"commonName": "A"}}), `"key" must hold at most 256 bytes`},
 		{"label of 257 bytes", "keys.generate", base(map[string]any{"algorithm": "EC-P256", "label": strings.Repeat("l", 257)}), `"label" must hold at most 256 bytes`},
+		{"paramSet of 65 bytes", "keys.generate", base(map[string]any{"algorithm": "GOST-2012-256", "paramSet": strings.Repeat("p", 65)}), `"paramSet" must hold at most 64 bytes`},
 		{"commonName of 65 characters", "csr.create", base(map[string]any{"key": "01", "subject": map[string]any{"commonName": cjk + "文"}}), "subject.commonName must hold at most 64 characters"},
 		{"country of 3 characters", "csr.create", base(map[string]any{"key": "01", "subject": map[string]any{"commonName": "A", "country": "DEU"}}), "subject.country must hold at most 2 characters"},
 		{"101 DNS names", "csr.create", base(map[string]any{"key": "01", "subject": map[string]any{"commonName": "A"}, "dnsNames": strs(101, "a.example")}), `"dnsNames" must hold at most 100 entries`},

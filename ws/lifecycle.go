@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"slices"
@@ -22,28 +21,40 @@ func (p paramSet) keyAlgorithm(name string) (agent.KeyAlgorithm, error) {
 	return agent.KeyAlgorithm(s), nil
 }
 
+// keySpec reads the optional "algorithm" and "paramSet" members. What they
+// mean together (a GOST key's parameter set) is the agent's to check
+// (agent.KeySpec.Check), before the token is asked anything.
+func (p paramSet) keySpec() (agent.KeySpec, error) {
+	alg, err := p.keyAlgorithm("algorithm")
+	if err != nil {
+		return agent.KeySpec{}, err
+	}
+	name, err := p.bounded("paramSet", "", maxParamSet)
+	return agent.KeySpec{Algorithm: alg, ParamSet: name}, err
+}
+
 type generatedKeyWire struct {
 	Key       string `json:"key"`
 	PublicKey string `json:"publicKey"`
 }
 
 func (s *Server) keysGenerate(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	alg, err := p.keyAlgorithm("algorithm")
+	spec, err := p.keySpec()
 	if err != nil {
 		return nil, err
 	}
-	if alg == "" {
+	if spec.Algorithm == "" {
 		return nil, invalid("missing %q", "algorithm")
 	}
 	label, err := p.bounded("label", "", maxLabel)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.agent.GenerateKey(ctx, call, alg, label)
+	k, err := s.agent.GenerateKey(ctx, call, spec, label)
 	if err != nil {
 		return nil, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(k.PublicKey)
+	spki, err := k.PublicKeyDER()
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +151,14 @@ func (s *Server) renewalPrepare(ctx context.Context, p paramSet, call agent.Call
 	if err != nil {
 		return nil, err
 	}
-	alg, err := p.keyAlgorithm("algorithm")
+	spec, err := p.keySpec()
 	if err != nil {
 		return nil, err
 	}
-	if alg != "" && !newKey {
-		return nil, invalid(`"algorithm" needs "newKey": true`)
+	if spec != (agent.KeySpec{}) && !newKey {
+		return nil, invalid(`"algorithm" and "paramSet" need "newKey": true`)
 	}
-	r, err := s.agent.PrepareRenewal(ctx, call, certID, newKey, alg)
+	r, err := s.agent.PrepareRenewal(ctx, call, certID, newKey, spec)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/tokenagent/tokenagent/agent"
 	"github.com/tokenagent/tokenagent/internal/audit"
+	"github.com/tokenagent/tokenagent/internal/gost"
+	"github.com/tokenagent/tokenagent/internal/gosttest"
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/p11shim"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
@@ -27,7 +28,9 @@ import (
 // The module tests run the same behaviours over the socket on each real
 // PKCS#11 module (module_*_test.go, one file per module, as smallstep's
 // kms/pkcs11 has), each opened through the fault shim so that the calls
-// the agent makes into it can be counted. Their PINs are long and odd, so
+// the agent makes into it can be counted. GOST keys are certified by a
+// GOST CA and checked by the GOST verifiers (internal/gosttest), the
+// others by a CA of softhsm's and plain OpenSSL. Their PINs are long and odd, so
 // that a search of the logs for them cannot match anything else.
 const (
 	modUserPIN  = "48151623"
@@ -44,7 +47,8 @@ type moduleRig struct {
 	c      *client
 	shim   *p11shim.Control
 	ca     *softhsm.CA
-	dir    string // OpenSSL's files
+	gostCA *gosttest.CA // made on first need (gostAuthority)
+	dir    string       // OpenSSL's files
 	logs   *syncbuf.Buffer
 	audit  *syncbuf.Buffer
 	module string            // the real module's path
@@ -106,6 +110,15 @@ type moduleCaps struct {
 type generated struct {
 	alg, key string
 	cert     *x509.Certificate
+}
+
+// digests are the digestAlgorithm names g's key signs with; the first is
+// the one the behaviours name where any will do.
+func (g generated) digests() []string {
+	if bits, ok := strings.CutPrefix(g.alg, "GOST-2012-"); ok {
+		return []string{"STREEBOG-" + bits}
+	}
+	return []string{"SHA-256", "SHA-384", "SHA-512"}
 }
 
 // testModule runs the behaviours every module must show, on token
@@ -184,7 +197,7 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		r.c.t = t
 		for _, g := range made {
 			rsa := strings.HasPrefix(g.alg, "RSA")
-			for _, hash := range []string{"SHA-256", "SHA-384", "SHA-512"} {
+			for _, hash := range g.digests() {
 				for _, input := range []map[string]any{{"data": b64}, {"digest": base64.StdEncoding.EncodeToString(digestOf(hash, data))}} {
 					input["cert"], input["digestAlgorithm"] = g.key, hash
 					sig := r.c.result("sign", params(input))
@@ -200,8 +213,8 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 				}
 				r.verifyRaw(g.cert, hash, true, data, decode64(t, r.c.result("sign", pss)["signature"]))
 			}
-			cms := r.c.result("sign", params(map[string]any{"cert": g.key, "data": b64, "format": "cms"}))
-			r.verifyCMS(data, decode64(t, cms["signature"]))
+			cms := r.c.result("sign", params(map[string]any{"cert": g.key, "data": b64, "digestAlgorithm": g.digests()[0], "format": "cms"}))
+			r.verifyCMS(g.cert, data, decode64(t, cms["signature"]))
 		}
 	})
 
@@ -212,42 +225,45 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 			for i := range 3 {
 				items = append(items, map[string]any{"data": base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "item %d", i))})
 			}
-			sigs := r.c.result("sign.batch", params(map[string]any{"cert": g.key, "items": items}))["signatures"].([]any)
+			sigs := r.c.result("sign.batch", params(map[string]any{"cert": g.key, "digestAlgorithm": g.digests()[0], "items": items}))["signatures"].([]any)
 			if len(sigs) != len(items) {
 				t.Fatalf("%s: %d signatures for %d items", g.alg, len(sigs), len(items))
 			}
 			for i, s := range sigs {
-				r.verifyRaw(g.cert, "SHA-256", false, fmt.Appendf(nil, "item %d", i), decode64(t, s.(map[string]any)["signature"]))
+				r.verifyRaw(g.cert, g.digests()[0], false, fmt.Appendf(nil, "item %d", i), decode64(t, s.(map[string]any)["signature"]))
 			}
 		}
 	})
 
 	t.Run("the calls of a sign", func(t *testing.T) {
 		r.c.t = t
-		i := slices.IndexFunc(made, func(g generated) bool { return g.alg == "EC-P256" })
-		if i < 0 {
-			t.Skip("no EC-P256 key on this module")
+		if len(made) == 0 {
+			t.Fatal("no key made")
 		}
-		digest := sha256.Sum256(data)
-		p := params(map[string]any{"cert": made[i].key, "digest": base64.StdEncoding.EncodeToString(digest[:])})
-		r.c.result("sign", p)
-		r.shim.ClearCalls(t)
-		r.c.result("sign", p)
 		want := []string{"C_GetTokenInfo", "C_GetSessionInfo", "C_Login", "C_GetAttributeValue",
 			"C_FindObjectsInit", "C_FindObjects", "C_FindObjects", "C_FindObjectsFinal", "C_SignInit", "C_Sign", "C_Logout"}
-		if got := r.shim.Calls(t); !slices.Equal(got, want) {
-			t.Errorf("one sign made %d calls %q, want %d: %q", len(got), got, len(want), want)
+		for _, g := range made {
+			hash := g.digests()[0]
+			p := params(map[string]any{"cert": g.key, "digestAlgorithm": hash, "digest": base64.StdEncoding.EncodeToString(digestOf(hash, data))})
+			r.c.result("sign", p)
+			r.shim.ClearCalls(t)
+			r.c.result("sign", p)
+			if got := r.shim.Calls(t); !slices.Equal(got, want) {
+				t.Errorf("%s: one sign made %d calls %q, want %d: %q", g.alg, len(got), got, len(want), want)
+			}
 		}
 	})
 
+	// signing is a sign by the first key made, with pin.
+	signing := func(pin string) map[string]any {
+		return map[string]any{"token": tok, "pin": pin, "cert": made[0].key, "digestAlgorithm": made[0].digests()[0], "data": b64}
+	}
 	t.Run("PINs", func(t *testing.T) {
 		r.c.t = t
 		if len(made) == 0 {
 			t.Fatal("no key made")
 		}
-		sign := func(pin string) rpcResponse {
-			return r.c.call("sign", map[string]any{"token": tok, "pin": pin, "cert": made[0].key, "data": b64})
-		}
+		sign := func(pin string) rpcResponse { return r.c.call("sign", signing(pin)) }
 		// A PIN the token could only reject costs no try.
 		r.shim.ClearCalls(t)
 		wantError(t, sign(""), 1013, "PIN_INVALID")
@@ -257,10 +273,10 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		}
 		// A wrong old PIN changes nothing, whatever C_SetPIN answers.
 		wantError(t, r.c.call("pin.change", map[string]any{"token": tok, "oldPin": modWrongPIN, "newPin": modNewPIN}), 1010, "PIN_INCORRECT")
-		r.c.result("sign", map[string]any{"token": tok, "pin": modUserPIN, "cert": made[0].key, "data": b64})
+		r.c.result("sign", signing(modUserPIN))
 		r.c.result("pin.change", map[string]any{"token": tok, "oldPin": modUserPIN, "newPin": modNewPIN})
 		wantError(t, sign(modUserPIN), 1010, "PIN_INCORRECT")
-		r.c.result("sign", map[string]any{"token": tok, "pin": modNewPIN, "cert": made[0].key, "data": b64})
+		r.c.result("sign", signing(modNewPIN))
 		r.c.result("pin.change", map[string]any{"token": tok, "oldPin": modNewPIN, "newPin": modUserPIN})
 	})
 
@@ -271,7 +287,7 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		}
 		wantError(t, r.c.call("pin.unlock", map[string]any{"token": tok, "soPin": modWrongPIN, "newPin": modNewPIN}), 1014, "SO_PIN_INCORRECT")
 		r.c.result("pin.unlock", map[string]any{"token": tok, "soPin": modSOPIN, "newPin": modNewPIN})
-		r.c.result("sign", map[string]any{"token": tok, "pin": modNewPIN, "cert": made[0].key, "data": b64})
+		r.c.result("sign", signing(modNewPIN))
 		r.c.result("pin.unlock", map[string]any{"token": tok, "soPin": modSOPIN, "newPin": modUserPIN})
 	})
 
@@ -317,8 +333,23 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 	})
 }
 
-// issue has the test CA certify a PEM CSR.
-func (r *moduleRig) issue(csrPEM string) *x509.Certificate {
+// gostAuthority is the rig's GOST CA, made by OpenSSL with its GOST engine
+// on first need.
+func (r *moduleRig) gostAuthority() *gosttest.CA {
+	if r.gostCA == nil {
+		r.gostCA = gosttest.NewCA(r.t, "Module GOST CA")
+	}
+	return r.gostCA
+}
+
+// gostKey is the GOST public key of cert, nil for a key of another kind.
+func gostKey(cert *x509.Certificate) *gost.PublicKey {
+	pub, _ := gost.WithPublicKey(cert).PublicKey.(*gost.PublicKey)
+	return pub
+}
+
+// parseCSR decodes a PEM CSR and tells whether its key is a GOST one.
+func (r *moduleRig) parseCSR(csrPEM string) (*x509.CertificateRequest, bool) {
 	r.t.Helper()
 	block, _ := pem.Decode([]byte(csrPEM))
 	if block == nil {
@@ -328,6 +359,17 @@ func (r *moduleRig) issue(csrPEM string) *x509.Certificate {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	_, err = gost.ParsePKIX(csr.RawSubjectPublicKeyInfo)
+	return csr, err == nil
+}
+
+// issue has the test CA certify a PEM CSR: the GOST CA for a GOST key.
+func (r *moduleRig) issue(csrPEM string) *x509.Certificate {
+	r.t.Helper()
+	csr, isGOST := r.parseCSR(csrPEM)
+	if isGOST {
+		return r.gostAuthority().Issue(r.t, []byte(csrPEM))
+	}
 	cert, err := r.ca.Issue(csr.PublicKey, pkix.Name{CommonName: csr.Subject.CommonName}, time.Now().Add(-time.Minute), time.Now().AddDate(1, 0, 0))
 	if err != nil {
 		r.t.Fatal(err)
@@ -335,19 +377,42 @@ func (r *moduleRig) issue(csrPEM string) *x509.Certificate {
 	return cert
 }
 
-// verifyCSR checks a PEM CSR with openssl req -verify and its subject.
+// verifyCSR checks a PEM CSR with openssl req -verify (with the GOST engine
+// for a GOST key) and its subject. openssl says whether the signature
+// verifies, but exits 0 either way.
 func (r *moduleRig) verifyCSR(csrPEM, subject string) {
 	r.t.Helper()
 	openssl.WriteFiles(r.t, r.dir, map[string][]byte{"req.pem": []byte(csrPEM)})
-	if out, ok := openssl.Run(r.t, r.dir, "req", "-in", "req.pem", "-verify", "-noout", "-subject", "-nameopt", "RFC2253"); !ok || !strings.Contains(out, subject) {
+	args := []string{"-in", "req.pem", "-verify", "-noout", "-subject", "-nameopt", "RFC2253"}
+	var out string
+	var ok bool
+	if _, isGOST := r.parseCSR(csrPEM); isGOST {
+		out, ok = openssl.RunGOST(r.t, r.dir, "req", args...)
+	} else {
+		out, ok = openssl.Run(r.t, r.dir, append([]string{"req"}, args...)...)
+	}
+	if !ok || !strings.Contains(out, "verify OK") || !strings.Contains(out, subject) {
 		r.t.Errorf("openssl req -verify: %s", out)
 	}
 }
 
 // verifyRaw checks a raw signature over data with openssl dgst and the
-// certificate's public key.
+// certificate's public key; a GOST one with OpenSSL's GOST engine and
+// Botan.
 func (r *moduleRig) verifyRaw(cert *x509.Certificate, hash string, pss bool, data, sig []byte) {
 	r.t.Helper()
+	if pub := gostKey(cert); pub != nil {
+		spki, err := pub.MarshalPKIX()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		for name, verify := range map[string]func(testing.TB, []byte, int, []byte, []byte) error{"openssl": gosttest.OpenSSLRaw, "botan": gosttest.BotanRaw} {
+			if err := verify(r.t, spki, pub.Variant.Bits, data, sig); err != nil {
+				r.t.Errorf("%s %s: %s: %v", cert.Subject.CommonName, hash, name, err)
+			}
+		}
+		return
+	}
 	spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
 	if err != nil {
 		r.t.Fatal(err)
@@ -363,10 +428,21 @@ func (r *moduleRig) verifyRaw(cert *x509.Certificate, hash string, pss bool, dat
 	}
 }
 
-// verifyCMS checks a detached CMS signature with openssl cms -verify
-// -cades against the test CA.
-func (r *moduleRig) verifyCMS(data, sig []byte) {
+// verifyCMS checks a detached CMS signature by cert's key with openssl cms
+// -verify -cades against the test CA; one by a GOST key with OpenSSL's
+// GOST engine and GnuTLS's certtool against the GOST CA.
+func (r *moduleRig) verifyCMS(cert *x509.Certificate, data, sig []byte) {
 	r.t.Helper()
+	if gostKey(cert) != nil {
+		ca := r.gostAuthority().PEM
+		if err := gosttest.OpenSSLCMS(r.t, ca, sig, data, nil); err != nil {
+			r.t.Errorf("%s: %v", cert.Subject.CommonName, err)
+		}
+		if err := gosttest.CertToolCMS(r.t, ca, sig, data); err != nil {
+			r.t.Errorf("%s: %v", cert.Subject.CommonName, err)
+		}
+		return
+	}
 	openssl.WriteFiles(r.t, r.dir, map[string][]byte{"data.bin": data, "sig.p7s": sig})
 	if out, ok := openssl.Run(r.t, r.dir, "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s",
 		"-CAfile", "ca.pem", "-cades", "-content", "data.bin", "-out", "out.bin"); !ok {

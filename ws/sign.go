@@ -14,12 +14,14 @@ import (
 // This file reads the params of sign and sign.batch and shapes their
 // results.
 
-// digestAlgorithms are the protocol's digestAlgorithm names, and
-// signFormats its format names; the params of sign name them, and what
-// the agent checks of the values is the agent's.
+// digestAlgorithms and streebogAlgorithms (GOST R 34.11-2012, for GOST
+// keys) are the protocol's digestAlgorithm names, and signFormats its
+// format names; the params of sign name them, and what the agent checks of
+// the values is the agent's.
 var (
-	digestAlgorithms = map[string]crypto.Hash{"SHA-256": crypto.SHA256, "SHA-384": crypto.SHA384, "SHA-512": crypto.SHA512}
-	signFormats      = map[string]agent.SignFormat{"raw": agent.FormatRaw, "cms": agent.FormatCMS}
+	digestAlgorithms   = map[string]crypto.Hash{"SHA-256": crypto.SHA256, "SHA-384": crypto.SHA384, "SHA-512": crypto.SHA512}
+	streebogAlgorithms = map[string]agent.Streebog{"STREEBOG-256": agent.Streebog256, "STREEBOG-512": agent.Streebog512}
+	signFormats        = map[string]agent.SignFormat{"raw": agent.FormatRaw, "cms": agent.FormatCMS}
 )
 
 // signOptions reads the options sign and sign.batch share.
@@ -35,7 +37,9 @@ func (p paramSet) signOptions() (agent.SignOptions, error) {
 	}
 	var ok bool
 	if opts.Hash, ok = digestAlgorithms[hashName]; !ok {
-		return opts, invalid("unknown digestAlgorithm %q", hashName)
+		if opts.Streebog, ok = streebogAlgorithms[hashName]; !ok {
+			return opts, invalid("unknown digestAlgorithm %q", hashName)
+		}
 	}
 	format, err := p.optionalString("format", "raw")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/internal/streebog"
 	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
 )
@@ -123,6 +124,12 @@ func digestOf(hash string, data []byte) []byte {
 		return d[:]
 	case "SHA-512":
 		d := sha512.Sum512(data)
+		return d[:]
+	case "STREEBOG-256":
+		d := streebog.Sum256(data)
+		return d[:]
+	case "STREEBOG-512":
+		d := streebog.Sum512(data)
 		return d[:]
 	}
 	d := sha256.Sum256(data)

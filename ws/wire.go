@@ -208,6 +208,7 @@ type certWire struct {
 	KeyAlgorithm string       `json:"keyAlgorithm"`
 	KeySize      int          `json:"keySize"`
 	Curve        *string      `json:"curve"`
+	ParamSet     string       `json:"paramSet,omitempty"` // GOST keys only
 	KeyUsage     []string     `json:"keyUsage"`
 	DER          string       `json:"der"`
 	Lifetime     lifetimeWire `json:"lifetime"`
@@ -235,6 +236,7 @@ func toCert(c agent.Certificate) certWire {
 		KeyAlgorithm: c.KeyAlgorithm,
 		KeySize:      c.KeySize,
 		Curve:        nullable(c.Curve),
+		ParamSet:     c.ParamSet,
 		KeyUsage:     nonNil(c.KeyUsage),
 		DER:          base64.StdEncoding.EncodeToString(c.Cert.Raw),
 		Lifetime:     toLifetime(c.Lifetime),

@@ -31,6 +31,12 @@ func Run(t testing.TB, dir string, args ...string) (string, bool) {
 	return out.String(), err == nil
 }
 
+// runQuiet runs openssl outside any test, for checks made once.
+func runQuiet(args ...string) (string, bool) {
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	return string(out), err == nil
+}
+
 // WriteFiles writes name → content files into dir.
 func WriteFiles(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()

@@ -84,6 +84,17 @@ type Env struct {
 	Dir      string // absolute
 	ConfPath string // Dir/softhsm2.conf; give it to the module as SOFTHSM2_CONF
 	Module   string // path of libsofthsm2.so
+	// Util is the softhsm2-util of the same build as Module; empty means
+	// the one on PATH.
+	Util string
+}
+
+// utilPath is the softhsm2-util to run.
+func (e *Env) utilPath() string {
+	if e.Util != "" {
+		return e.Util
+	}
+	return utilTool
 }
 
 // NewEnv makes dir (if needed) into a SoftHSM environment. It writes
@@ -146,20 +157,20 @@ func (e *Env) InitToken(label, soPIN, userPIN string) error {
 			return fmt.Errorf("initializing token %q: %w", label, ErrTokenExists)
 		}
 	}
-	_, err = e.run(utilTool+" --init-token", []string{soPIN, userPIN}, utilTool,
+	_, err = e.run(utilTool+" --init-token", []string{soPIN, userPIN}, e.utilPath(),
 		"--init-token", "--free", "--label", label, "--so-pin", soPIN, "--pin", userPIN)
 	return err
 }
 
 // DeleteToken removes the token with this label and everything on it.
 func (e *Env) DeleteToken(label string) error {
-	_, err := e.run(utilTool+" --delete-token", nil, utilTool, "--delete-token", "--token", label)
+	_, err := e.run(utilTool+" --delete-token", nil, e.utilPath(), "--delete-token", "--token", label)
 	return err
 }
 
 // TokenLabels lists the labels of the initialized tokens in the Env.
 func (e *Env) TokenLabels() ([]string, error) {
-	out, err := e.run(utilTool+" --show-slots", nil, utilTool, "--show-slots")
+	out, err := e.run(utilTool+" --show-slots", nil, e.utilPath(), "--show-slots")
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +210,7 @@ func (e *Env) ImportKey(tokenLabel, userPIN string, id []byte, label string, key
 		return fmt.Errorf("importing key: %w", err)
 	}
 	defer os.Remove(path)
-	_, err = e.run(utilTool+" --import", []string{userPIN}, utilTool, "--import", path,
+	_, err = e.run(utilTool+" --import", []string{userPIN}, e.utilPath(), "--import", path,
 		"--token", tokenLabel, "--pin", userPIN, "--id", hex.EncodeToString(id), "--label", label)
 	return err
 }

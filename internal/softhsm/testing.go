@@ -15,16 +15,24 @@ import (
 // silent skip would pass the run without testing anything.
 func New(t testing.TB) *Env {
 	t.Helper()
-	if err := CheckInstalled(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("softhsm: %v (CI is set, so this is not skipped)", err)
-		}
-		t.Skipf("softhsm: %v", err)
-	}
+	require(t, CheckInstalled())
 	env, err := NewEnv(t.TempDir())
 	if err != nil {
 		t.Fatalf("softhsm: %v", err)
 	}
 	t.Setenv(confEnv, env.ConfPath)
 	return env
+}
+
+// require skips the test when err says something is missing, or fails it
+// under CI.
+func require(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("softhsm: %v (CI is set, so this is not skipped)", err)
+	}
+	t.Skipf("softhsm: %v", err)
 }

@@ -185,6 +185,15 @@ function unlockForm(card) {
     method: "pin.unlock", submit: "submitUnlock", done: "pinUnlocked", summary: "unlockPin" });
 }
 
+// signDigest says how the page signs a file with cert's key: WebCrypto
+// hashes the file here and only the digest goes to the agent, except for a
+// GOST key: WebCrypto has no Streebog, so the file goes whole and the agent
+// hashes it with the Streebog of the key's size.
+function signDigest(cert) {
+  if (cert && cert.keyAlgorithm === "GOST-2012") return { digestAlgorithm: "STREEBOG-" + cert.keySize, webCrypto: null };
+  return { digestAlgorithm: "SHA-256", webCrypto: "SHA-256" };
+}
+
 function signForm(card) {
   const out = h("p", { class: "msg", role: "alert" });
   const link = h("p", { class: "download" });
@@ -198,17 +207,20 @@ function signForm(card) {
     ev.preventDefault();
     const el = form.elements;
     const file = el.file.files[0];
+    const digest = signDigest(card.certs.find((c) => c.id === el.cert.value));
     const params = { token: card.token.id, pin: el.pin.value, cert: el.cert.value,
-      digestAlgorithm: "SHA-256", format: "cms", detached: true };
+      digestAlgorithm: digest.digestAlgorithm, format: "cms", detached: true };
     if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
     el.pin.value = "";
     el.confirmFinalTry.checked = false;
     form.querySelector(".final").hidden = true;
     if (!file) return say(out, "error", t("chooseFile"));
-    say(out, "", t("hashing"));
+    say(out, "", t(digest.webCrypto ? "hashing" : "working"));
     busy(form, async () => {
       try {
-        params.digest = b64(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+        const bytes = await file.arrayBuffer();
+        if (digest.webCrypto) params.digest = b64(await crypto.subtle.digest(digest.webCrypto, bytes));
+        else params.data = b64(bytes);
         say(out, "", t("working"));
         const res = await agent.call("sign", params);
         delete params.pin;
