@@ -27,23 +27,26 @@ func TestSelfServicePageGOST(t *testing.T) {
 	f.t = t
 	ca := gosttest.NewCA(t, "GOST CA")
 	ctx := context.Background()
-	call := agent.Call{Origin: agent.LocalOrigin, Token: f.tokenID("gost"), PIN: []byte(userPIN)}
-	key, err := f.agent.GenerateKey(ctx, call, agent.KeySpec{Algorithm: "GOST-2012-256"}, "gost")
+	// A call's PIN is cleared when the call ends, so each call gets its own.
+	call := func() agent.Call {
+		return agent.Call{Origin: agent.LocalOrigin, Token: f.tokenID("gost"), PIN: []byte(userPIN)}
+	}
+	key, err := f.agent.GenerateKey(ctx, call(), agent.KeySpec{Algorithm: "GOST-2012-256"}, "gost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := f.agent.CreateCSR(ctx, call, key.ID, agent.CertificateRequest{Subject: agent.Subject{CommonName: "GOST Signer"}})
+	csr, err := f.agent.CreateCSR(ctx, call(), key.ID, agent.CertificateRequest{Subject: agent.Subject{CommonName: "GOST Signer"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cert := ca.Issue(t, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
-	certID, err := f.agent.ImportCertificate(ctx, call, cert, "")
+	certID, err := f.agent.ImportCertificate(ctx, call(), cert, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	f.open("en")
-	id := call.Token
+	id := call().Token
 	dir := t.TempDir()
 	data := []byte(strings.Repeat("документ на подпись\n", 500))
 	openssl.WriteFiles(t, dir, map[string][]byte{"doc.txt": data})
