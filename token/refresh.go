@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/pkcs11"
@@ -170,11 +172,17 @@ func (mod *Module) forgetHandles() {
 }
 
 // tokenStore is SoftHSM's token directory, watched so that the module is
-// re-initialised only when a token was made or deleted there. SoftHSM keeps
-// each token in a subdirectory with a fresh name, and re-reads the files
-// inside one (objects, PIN flags) by itself, so the list of names is what
-// needs watching. Listing one directory per poll is what keeps an idle
-// agent's CPU near zero; re-initialising each time cost ~3 ms a second.
+// re-initialised only when a token was made or deleted there, or got its
+// user PIN. SoftHSM keeps each token in a subdirectory with a fresh name,
+// and re-reads the files inside one (objects, PIN flags) by itself, except
+// the PIN blobs, which it reads only at C_Initialize: a module initialised
+// between another process's C_InitToken and its C_InitPIN answers
+// CKR_USER_PIN_NOT_INITIALIZED to every login until it is initialised
+// again. So the listing holds each token's name and the size of its
+// token.object, which grows by the user PIN's blob and by nothing a login,
+// a wrong PIN or a key adds. Listing one directory and a stat per token per
+// poll is what keeps an idle agent's CPU near zero; re-initialising each
+// time cost ~3 ms a second.
 type tokenStore struct {
 	dir string
 	// seen is the listing when the module was last initialised; it starts
@@ -261,6 +269,9 @@ func (s *tokenStore) listing() string {
 	names := make([]string, len(entries))
 	for i, e := range entries {
 		names[i] = e.Name()
+		if fi, err := os.Stat(filepath.Join(s.dir, e.Name(), "token.object")); err == nil {
+			names[i] += " " + strconv.FormatInt(fi.Size(), 10)
+		}
 	}
 	return strings.Join(names, "\n")
 }

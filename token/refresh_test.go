@@ -200,3 +200,32 @@ func TestRefreshClosed(t *testing.T) {
 		t.Errorf("refresh of a closed module = %v, %v", done, err)
 	}
 }
+
+// TestRefreshAfterUserPINInitialised makes a token in two steps from another
+// process, as softhsm2-util and pkcs11-tool do (C_InitToken, then the SO's
+// C_InitPIN), with the Manager re-initialised between them. SoftHSM reads a
+// token's PIN blobs only at C_Initialize, so without another
+// re-initialisation every login answers CKR_USER_PIN_NOT_INITIALIZED.
+func TestRefreshAfterUserPINInitialised(t *testing.T) {
+	env := softhsm.New(t)
+	m := NewManager([]string{env.Module}, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { _ = m.Close() })
+	m.Refresh()
+	if _, err := env.P11Tool([]string{"so-pin-1"}, "--init-token", "--label", "late", "--so-pin", "so-pin-1"); err != nil {
+		t.Fatal(err)
+	}
+	m.Refresh()
+	infos, err := m.Tokens(context.Background())
+	if err != nil || len(infos) != 1 || infos[0].Label != "late" {
+		t.Fatalf("tokens %+v, %v; want the one token late", infos, err)
+	}
+	if _, err := env.P11Tool([]string{"so-pin-1", "user-pin-1"}, "--token-label", "late",
+		"--login", "--login-type", "so", "--so-pin", "so-pin-1", "--init-pin", "--new-pin", "user-pin-1"); err != nil {
+		t.Fatal(err)
+	}
+	m.Refresh()
+	err = m.Login(context.Background(), infos[0].ID, Credentials{PIN: []byte("user-pin-1")}, func(*Session) error { return nil })
+	if err != nil {
+		t.Fatalf("login after the user PIN was set by another process: %v", err)
+	}
+}
