@@ -36,6 +36,7 @@ const (
 // the init system of the machine it runs on.
 var (
 	newService  = service.New
+	pid1Name    = func() ([]byte, error) { return os.ReadFile("/proc/1/comm") }
 	interactive = service.Interactive // false when the service manager started us
 	exitProcess = os.Exit             // how a service tells its manager it failed
 )
@@ -45,7 +46,9 @@ const serviceUsage = `usage: tokenagent service install|uninstall|start|stop|res
   --user  the current user's service (systemd user unit, launchd LaunchAgent)
           instead of the system-wide one; not on Windows
 
-status exits 0 when the service runs, 3 when it is stopped or not installed.
+status exits as LSB init scripts do: 0 when the service runs, 3 when it is
+stopped or not installed, 4 when its state cannot be known (no service
+manager runs here, or it did not answer).
 `
 
 // serviceNameFor returns the service's name on goos.
@@ -141,6 +144,14 @@ func runService(args []string, stdout, stderr io.Writer) int {
 	if *user {
 		kind = "user service"
 	}
+	if why := noServiceManager(s.Platform(), *user); why != "" {
+		if action == "status" {
+			fmt.Fprintf(stdout, "%s (%s): no service manager: %s\n", s, kind, why)
+			return 4
+		}
+		fmt.Fprintf(stderr, "tokenagent: %s the %s: no service manager: %s\n", serviceVerbs[action], kind, why)
+		return 1
+	}
 	var done string
 	switch action {
 	case "install":
@@ -177,6 +188,29 @@ var serviceVerbs = map[string]string{
 	"stop": "stopping", "restart": "restarting",
 }
 
+// noServiceManager tells why no service manager can run the service, or ""
+// when one can. kardianos/service falls back to System V init scripts on a
+// Linux where it finds no other init system, such as a container whose
+// PID 1 is its own program and runs no scripts at all, and it has no user
+// services there; `service status` would then fail with the bare "exit
+// status 1" of the `service` command.
+func noServiceManager(platform string, user bool) string {
+	if platform != "unix-systemv" {
+		return ""
+	}
+	if user {
+		return "user services need systemd, which is not running"
+	}
+	comm, err := pid1Name()
+	if err != nil {
+		return ""
+	}
+	if name := strings.TrimSpace(string(comm)); name != "init" {
+		return fmt.Sprintf("process 1 is %q, not an init system", name)
+	}
+	return ""
+}
+
 // userFlag returns " --user" when user is set, for commands we suggest.
 func userFlag(user bool) string {
 	if user {
@@ -203,7 +237,7 @@ func printServiceStatus(s service.Service, kind string, stdout, stderr io.Writer
 		return 3
 	case err != nil:
 		fmt.Fprintf(stderr, "tokenagent: reading the service status: %v\n", err)
-		return 1
+		return 4
 	case st == service.StatusRunning:
 		fmt.Fprintf(stdout, "%s (%s, %s): running\n", s, kind, s.Platform())
 		return 0
@@ -212,7 +246,7 @@ func printServiceStatus(s service.Service, kind string, stdout, stderr io.Writer
 		return 3
 	}
 	fmt.Fprintf(stdout, "%s (%s, %s): state unknown\n", s, kind, s.Platform())
-	return 1
+	return 4
 }
 
 // runCommand runs `tokenagent run`: in the foreground until SIGINT or

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +26,8 @@ type fakeService struct {
 	mu        sync.Mutex
 	calls     []string
 	status    service.Status
+	platform  string // "fake-init" when empty
+	pid1      string // process 1's name, for noServiceManager; "process_api" when empty
 	statusErr error
 	err       error             // returned by the control methods
 	run       func() error      // what Run does; nil: nothing
@@ -56,8 +59,13 @@ func (f *fakeService) Logger(chan<- error) (service.Logger, error) {
 func (f *fakeService) SystemLogger(chan<- error) (service.Logger, error) {
 	return nil, errors.New("no logger in tests")
 }
-func (f *fakeService) String() string   { return f.cfg.DisplayName }
-func (f *fakeService) Platform() string { return "fake-init" }
+func (f *fakeService) String() string { return f.cfg.DisplayName }
+func (f *fakeService) Platform() string {
+	if f.platform != "" {
+		return f.platform
+	}
+	return "fake-init"
+}
 func (f *fakeService) Status() (service.Status, error) {
 	_ = f.call("Status")
 	return f.status, f.statusErr
@@ -190,7 +198,11 @@ func TestServiceStatusAndErrors(t *testing.T) {
 	}{
 		{"stopped", &fakeService{status: service.StatusStopped}, []string{"status"}, 3, ": stopped"},
 		{"not installed", &fakeService{statusErr: service.ErrNotInstalled}, []string{"status"}, 3, ": not installed"},
-		{"status fails", &fakeService{statusErr: errors.New("boom")}, []string{"status"}, 1, "reading the service status: boom"},
+		{"status fails", &fakeService{statusErr: errors.New("boom")}, []string{"status"}, 4, "reading the service status: boom"},
+		{"no init system", &fakeService{platform: "unix-systemv", statusErr: errors.New("exit status 1")}, []string{"status"}, 4, `: no service manager: process 1 is "process_api", not an init system`},
+		{"no user services", &fakeService{platform: "unix-systemv"}, []string{"status", "--user"}, 4, "(user service): no service manager: user services need systemd"},
+		{"install without init system", &fakeService{platform: "unix-systemv"}, []string{"install"}, 1, "installing the system service: no service manager"},
+		{"System V init", &fakeService{platform: "unix-systemv", pid1: "init", statusErr: service.ErrNotInstalled}, []string{"status"}, 3, ": not installed"},
 		{"not root", &fakeService{err: fs.ErrPermission}, []string{"install"}, 1, "installing the system service: permission denied (the system service needs root"},
 		{"fails", &fakeService{err: errors.New("boom")}, []string{"stop", "--user"}, 1, "stopping the user service: boom\n"},
 		{"no action", &fakeService{}, nil, 2, "usage:"},
@@ -200,12 +212,13 @@ func TestServiceStatusAndErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			useFakeService(t, tc.f)
+			pid1 := cmp.Or(tc.f.pid1, "process_api")
+			saved := pid1Name
+			pid1Name = func() ([]byte, error) { return []byte(pid1 + "\n"), nil }
+			t.Cleanup(func() { pid1Name = saved })
 			var stdout, stderr bytes.Buffer
 			code := runService(tc.args, &stdout, &stderr)
-			out := stdout.String()
-			if code == 1 || code == 2 {
-				out = stderr.String()
-			}
+			out := stdout.String() + stderr.String()
 			if code != tc.code || !strings.Contains(out, tc.out) {
 				t.Errorf("exit code %d, output %q; want %d and %q", code, out, tc.code, tc.out)
 			}
