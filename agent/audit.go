@@ -13,6 +13,7 @@ type AuditRecord struct {
 	Object     string // certificate or key id, when one is involved
 	CertSHA256 string // hex, when a certificate is involved
 	DataSHA256 string // hex SHA-256 of what was signed, for signing
+	Consent    string // ConsentAgent when the person typed the PIN on the consent page; else empty
 	Outcome    string // "ok", or the name of the error's Kind
 }
 

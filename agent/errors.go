@@ -37,6 +37,10 @@ const (
 	RateLimited                      // too many wrong PINs from this origin; Error.RetryAfter says how long to wait
 	TokenRemoved                     // the token went away during the call
 	DeviceError                      // the module or the reader failed
+	PermissionDenied                 // the origin may not make the call as it came (a PIN sent where the person must type it on the consent page)
+	ConsentDenied                    // the person said no on the consent page, or closed it
+	ConsentTimeout                   // the person did not answer on the consent page in time
+	ConsentUnavailable               // no consent page showed the call
 	kindCount
 )
 
@@ -59,6 +63,10 @@ var kindNames = [kindCount]string{
 	RateLimited:          "RATE_LIMITED",
 	TokenRemoved:         "TOKEN_REMOVED",
 	DeviceError:          "DEVICE_ERROR",
+	PermissionDenied:     "PERMISSION_DENIED",
+	ConsentDenied:        "CONSENT_DENIED",
+	ConsentTimeout:       "CONSENT_TIMEOUT",
+	ConsentUnavailable:   "CONSENT_UNAVAILABLE",
 }
 
 // String returns the kind's name in the audit log.

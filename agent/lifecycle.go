@@ -48,6 +48,7 @@ func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label 
 	var out GeneratedKey
 	p := a.attempt(ctx, call)
 	p.generates = spec.Algorithm
+	p.shown.Key, p.shown.NewKey, p.shown.Label = spec, true, label
 	err := p.run(func() error {
 		// Refused before the token is asked anything.
 		if err := spec.Check(); err != nil {
@@ -115,6 +116,7 @@ func (a *Agent) CreateCSR(ctx context.Context, call Call, keyID string, req Cert
 	var csr []byte
 	p := a.attempt(ctx, call)
 	p.rec.Object = keyID
+	p.shown.Object, p.shown.Subject = keyID, req.Subject.name().String()
 	if req.Subject.CommonName == "" {
 		return nil, p.finish(Errorf(InvalidInput, "subject.commonName is required"))
 	}
@@ -162,6 +164,7 @@ func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Cer
 	p := a.attempt(ctx, call)
 	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
+	p.shown.Import, p.shown.Label = cert, label
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			var err error
@@ -195,6 +198,7 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 	p := a.attempt(ctx, call)
 	p.writes = true
 	p.rec.Object = id
+	p.shown.Object, p.shown.Delete = id, what
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			cert, certErr := s.Certificate(id)
@@ -247,6 +251,8 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 		p.writes, p.generates = true, spec.Algorithm // "" when the old key's: known only inside
 	}
 	p.rec.Object = certID
+	p.shown.Object, p.shown.Key, p.shown.NewKey = certID, spec, newKey
+	p.certRequired = true
 	err := p.run(func() error {
 		if spec != (KeySpec{}) {
 			// Refused before the token is asked anything.
@@ -306,6 +312,10 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 	p := a.attempt(ctx, call)
 	p.writes = true
 	p.rec.CertSHA256 = certHash(cert)
+	p.shown.Import, p.shown.Object = cert, replaces
+	if removeOld && replaces != "" {
+		p.shown.Delete = DeleteCertificate
+	}
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			var old *token.Certificate
@@ -371,11 +381,13 @@ func removeReplaced(s *token.Session, old *token.Certificate) error {
 	return err
 }
 
-// ChangePIN changes the user PIN from call.PIN to newPIN.
+// ChangePIN changes the user PIN from call.PIN to newPIN (with a
+// Consent, both are the person's answer and newPIN is nil).
 func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN []byte) error {
 	p := a.attempt(ctx, call, newPIN)
+	p.shown.NewPIN = true
 	return p.run(func() error {
-		return a.hw.ChangePIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())
+		return a.hw.ChangePIN(ctx, p.call.Token, p.call.PIN, p.newPIN, p.call.finalTryConfirmed())
 	})
 }
 
@@ -384,7 +396,8 @@ func (a *Agent) ChangePIN(ctx context.Context, call Call, newPIN []byte) error {
 func (a *Agent) UnlockPIN(ctx context.Context, call Call, newPIN []byte) error {
 	p := a.attempt(ctx, call, newPIN)
 	p.kind = soPIN
+	p.shown.SOPIN, p.shown.NewPIN = true, true
 	return p.run(func() error {
-		return a.hw.UnlockPIN(ctx, call.Token, call.PIN, newPIN, call.finalTryConfirmed())
+		return a.hw.UnlockPIN(ctx, p.call.Token, p.call.PIN, p.newPIN, p.call.finalTryConfirmed())
 	})
 }

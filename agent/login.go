@@ -26,16 +26,26 @@ type Call struct {
 	// Attended: the call comes from where a person, and no web page,
 	// decides: the agent's own page or a program on this computer.
 	Attended bool
+	// Consent, when set, is where the person approves the call and types
+	// its PINs (consent.go): the call comes without them, and PIN,
+	// the new PIN and ConfirmFinalTry are the person's answer.
+	Consent Consent
 }
 
 // finalTryConfirmed reports whether the call may spend a PIN's final try
 // (PROTOCOL.md section 5): it asks to, and the person decided so where no
-// web page can decide for them. A web page's confirmFinalTry alone does
-// not count: a script adding it would spend the last try of a card without
-// anyone choosing to. (A consent page of the agent's, where the person
-// confirms for a web page's call, would be one more place that counts.)
+// web page can decide for them: the agent's own page, a program on this
+// computer, or the consent page, whose answer ConfirmFinalTry is then. A
+// web page's confirmFinalTry alone does not count: a script adding it
+// would spend the last try of a card without anyone choosing to.
 func (c Call) finalTryConfirmed() bool {
-	return c.ConfirmFinalTry && c.Attended
+	return c.ConfirmFinalTry && c.personDecides()
+}
+
+// personDecides reports whether a person, and no web page, answers for
+// the call's final try.
+func (c Call) personDecides() bool {
+	return c.Attended || c.Consent != nil
 }
 
 // pinAttempt is one PIN-taking call in progress: it applies the throttle
@@ -57,35 +67,58 @@ type pinAttempt struct {
 	inputs []SignInput
 	batch  bool
 	signed []bool
-	// secrets are the PINs the call was given, cleared when it ends.
-	secrets [][]byte
+	// newPIN is the new user PIN pin.change and pin.unlock set, cleared
+	// with the call's PIN when the call ends.
+	newPIN []byte
+	// certRequired: the call cannot be made without the certificate
+	// shown.Object, so a consent is not asked for when it is missing.
+	certRequired bool
+	// shown is what the consent page shows of the call, which the use
+	// case fills in beside what every call shows (consent.go).
+	shown ConsentRequest
 }
 
-// attempt starts a PIN-taking call; newPINs are the new PINs it sets, which
-// finish clears with the call's PIN.
-func (a *Agent) attempt(ctx context.Context, call Call, newPINs ...[]byte) *pinAttempt {
-	return &pinAttempt{a: a, ctx: ctx, call: call, secrets: append(newPINs, call.PIN),
+// attempt starts a PIN-taking call; newPIN is the new PIN it sets, if
+// any, which finish clears with the call's PIN.
+func (a *Agent) attempt(ctx context.Context, call Call, newPIN ...[]byte) *pinAttempt {
+	p := &pinAttempt{a: a, ctx: ctx, call: call,
 		rec: AuditRecord{Origin: call.Origin, Method: call.Method, Token: call.Token}}
+	if len(newPIN) > 0 {
+		p.newPIN = newPIN[0]
+	}
+	if call.Consent != nil {
+		p.rec.Consent = ConsentAgent
+	}
+	return p
 }
 
 // run refuses the call when the throttle holds its kind of PIN on the
 // token (for its origin, or for all), else runs op, then counts a wrong
-// PIN or a right one, audits, and maps the error. The check, op and the
+// PIN or a right one, audits, and maps the error. A call with a Consent
+// first asks the person for its PINs, and again after a wrong one
+// (consent.go).
+func (p *pinAttempt) run(op func() error) error {
+	if p.call.Consent != nil {
+		return p.consented(op)
+	}
+	return p.finish(p.try(op))
+}
+
+// try is one try of the call's PIN: the throttle's check, op and the
 // count happen in the turn of the kind of PIN on the token, so that
 // concurrent calls see each other's wrong PINs.
-func (p *pinAttempt) run(op func() error) error {
-	k := throttleKey{p.call.Token, p.kind}
+func (p *pinAttempt) try(op func() error) error {
+	k := p.throttleKey()
 	leave, err := p.a.throttle.enter(p.ctx, k)
 	if err != nil {
-		return p.finish(err)
+		return err
 	}
 	defer leave()
 	now := p.a.opts.Now()
-	if wait, scope := p.a.throttle.blocked(k, p.call.Origin, now); scope != notThrottled {
-		err = rateLimited(p.kind, scope, wait)
-	} else {
-		err = op()
+	if err := p.throttled(now); err != nil {
+		return err
 	}
+	err = op()
 	var pe *token.PINError
 	switch {
 	case errors.As(err, &pe) && pe.Problem == token.PINIncorrect && pe.SO == (p.kind == soPIN):
@@ -93,7 +126,18 @@ func (p *pinAttempt) run(op func() error) error {
 	case err == nil || p.pinsOK:
 		p.a.throttle.rightPIN(k, p.call.Origin, now)
 	}
-	return p.finish(err)
+	return err
+}
+
+func (p *pinAttempt) throttleKey() throttleKey { return throttleKey{p.call.Token, p.kind} }
+
+// throttled returns the RateLimited error when the throttle holds the
+// call's kind of PIN on the token for its origin, or for all; else nil.
+func (p *pinAttempt) throttled(now time.Time) error {
+	if wait, scope := p.a.throttle.blocked(p.throttleKey(), p.call.Origin, now); scope != notThrottled {
+		return rateLimited(p.kind, scope, wait)
+	}
+	return nil
 }
 
 // rateLimited is the error of a call the throttle refuses.
@@ -113,16 +157,14 @@ func rateLimited(kind pinKind, scope throttleScope, wait time.Duration) *Error {
 // finish clears the call's PINs, audits its outcome and returns err as an
 // *Error.
 func (p *pinAttempt) finish(err error) error {
-	for _, pin := range p.secrets {
-		clear(pin)
-	}
+	p.clearPINs()
 	var ae *Error
 	if err != nil {
 		ae = classify(err)
 	}
 	if ae != nil && ae.Kind == PINFinalTry {
-		ae.FinalTryConfirmable = p.call.Attended
-		if !p.call.Attended {
+		ae.FinalTryConfirmable = p.call.personDecides()
+		if !p.call.personDecides() {
 			ae.Message = "the token has one PIN try left, which a web page may not spend: " +
 				"only the agent's own page or a program on this computer may use it"
 		}
@@ -132,6 +174,12 @@ func (p *pinAttempt) finish(err error) error {
 		return nil
 	}
 	return ae
+}
+
+// clearPINs overwrites the call's PINs with zeros.
+func (p *pinAttempt) clearPINs() {
+	clear(p.call.PIN)
+	clear(p.newPIN)
 }
 
 // login runs fn logged in with the call's PIN.

@@ -94,6 +94,7 @@ func (a *Agent) SignBatch(ctx context.Context, call Call, opts SignOptions, item
 func (a *Agent) sign(ctx context.Context, call Call, opts SignOptions, items []SignInput, batch bool) ([]Signature, error) {
 	p := a.attempt(ctx, call)
 	p.rec.Object = opts.Cert
+	p.shown.Object, p.certRequired = opts.Cert, true
 	p.inputs, p.batch = items, batch
 	p.signed = make([]bool, len(items))
 	if err := checkBatch(opts, items, batch); err != nil {

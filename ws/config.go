@@ -25,6 +25,17 @@ const (
 	DefaultRequestTimeout          = 10 * time.Second
 )
 
+// PINEntry says where the person types the PINs of an origin's calls
+// (the config's [[origin]] pin_entry, PROTOCOL.md "Consent").
+type PINEntry string
+
+// The places a PIN may be typed.
+const (
+	PINEntryPage   PINEntry = "page"   // in the page that asks, which sends it as a param
+	PINEntryAgent  PINEntry = "agent"  // on the agent's consent page only: a call with a PIN is refused
+	PINEntryEither PINEntry = "either" // either (the default)
+)
+
 // NoIdleTimeout, as Config.IdleTimeout, keeps idle connections open.
 const NoIdleTimeout time.Duration = -1
 
@@ -56,6 +67,14 @@ type Config struct {
 	// origin that is not a key may call every method. Connections without
 	// Origin are never restricted by it.
 	OriginMethods map[string][]string
+	// OriginPINEntry says where the person types the PINs of each
+	// origin's calls; an origin that is not a key, a local program and
+	// the agent's own page have PINEntryEither.
+	OriginPINEntry map[string]PINEntry
+	// ConsentTimeout is how long a call held for the person's consent
+	// waits for each answer on the consent page (CONSENT_TIMEOUT after).
+	// Default DefaultConsentTimeout.
+	ConsentTimeout time.Duration
 	// TLS says the agent is served over HTTPS/WSS, which makes its own
 	// origin https://…. ServeTLS implies it.
 	TLS bool

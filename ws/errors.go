@@ -43,6 +43,10 @@ const (
 	reasonRateLimited    reason = "RATE_LIMITED"
 	reasonTokenRemoved   reason = "TOKEN_REMOVED"
 	reasonDeviceError    reason = "DEVICE_ERROR"
+	// The consent flow's (an extension, PROTOCOL.md "Consent").
+	reasonConsentDenied      reason = "CONSENT_DENIED"
+	reasonConsentTimeout     reason = "CONSENT_TIMEOUT"
+	reasonConsentUnavailable reason = "CONSENT_UNAVAILABLE"
 )
 
 // codes maps each reason of the protocol's error table to its JSON-RPC
@@ -68,6 +72,10 @@ var codes = map[reason]int{
 	reasonRateLimited:    1031,
 	reasonTokenRemoved:   1040,
 	reasonDeviceError:    1041,
+
+	reasonConsentDenied:      1050,
+	reasonConsentTimeout:     1051,
+	reasonConsentUnavailable: 1052,
 }
 
 // kindReasons maps each kind of agent failure to its reason. The audit
@@ -90,6 +98,10 @@ var kindReasons = map[agent.Kind]reason{
 	agent.RateLimited:          reasonRateLimited,
 	agent.TokenRemoved:         reasonTokenRemoved,
 	agent.DeviceError:          reasonDeviceError,
+	agent.PermissionDenied:     reasonPermission,
+	agent.ConsentDenied:        reasonConsentDenied,
+	agent.ConsentTimeout:       reasonConsentTimeout,
+	agent.ConsentUnavailable:   reasonConsentUnavailable,
 }
 
 // code returns the JSON-RPC error code of r; a reason this package does

@@ -245,9 +245,6 @@ func methodNames(s *Server) []string {
 	return names
 }
 
-// pinMembers are the params that carry PINs.
-var pinMembers = []string{"pin", "oldPin", "newPin", "soPin"}
-
 // FuzzParams calls the handler of method methodNames[index % 16] with a
 // params object. The methods that need no token succeed; every other ends
 // in INVALID_PARAMS or, when its params decode, TOKEN_NOT_FOUND, which only

@@ -186,7 +186,7 @@ func (s *Server) renewalComplete(ctx context.Context, p paramSet, call agent.Cal
 }
 
 func (s *Server) pinChange(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	newPIN, err := p.pin("newPin")
+	newPIN, err := p.newPIN(call)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Server) pinChange(ctx context.Context, p paramSet, call agent.Call) (an
 }
 
 func (s *Server) pinUnlock(ctx context.Context, p paramSet, call agent.Call) (any, error) {
-	newPIN, err := p.pin("newPin")
+	newPIN, err := p.newPIN(call)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,13 @@ type lifecycle struct {
 // newLifecycle builds the agent; options, when given, adjust its Options.
 func newLifecycle(t *testing.T, throughShim bool, options ...func(*agent.Options)) *lifecycle {
 	t.Helper()
+	return newLifecycleServing(t, throughShim, Config{}, options...)
+}
+
+// newLifecycleServing is newLifecycle with the server's cfg (its origins
+// and logger are the lifecycle's).
+func newLifecycleServing(t *testing.T, throughShim bool, cfg Config, options ...func(*agent.Options)) *lifecycle {
+	t.Helper()
 	env := softhsm.New(t)
 	for _, label := range []string{"alice", "bob"} {
 		if err := env.InitToken(label, lcSOPIN, lcUserPIN); err != nil {
@@ -83,11 +90,10 @@ func newLifecycle(t *testing.T, throughShim bool, options ...func(*agent.Options
 		o(&opts)
 	}
 	lc.agent = agent.New(m, opts)
-	lc.ts = startServer(t, Config{
-		AllowNoOrigin:  true,
-		AllowedOrigins: []string{"https://a.example", "https://b.example"},
-		Logger:         log,
-	}, lc.agent)
+	cfg.AllowNoOrigin = true
+	cfg.AllowedOrigins = []string{"https://a.example", "https://b.example"}
+	cfg.Logger = log
+	lc.ts = startServer(t, cfg, lc.agent)
 	for _, tok := range lc.dial("").result("tokens.list", nil)["tokens"].([]any) {
 		tm := tok.(map[string]any)
 		lc.tokens[tm["label"].(string)] = tm["id"].(string)

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tokenagent/tokenagent/agent"
 )
@@ -28,12 +31,19 @@ func (s *Server) pinTaking(method, pinName string, h pinMethod) handler {
 		defer p.clear() // the PINs in it, as they came
 		var call agent.Call
 		defer func() { clear(call.PIN) }() // the agent clears it too, when it is reached
+		var held *heldCall
 		if err == nil {
-			call, err = p.call(c, method, pinName)
+			// Which members came, never what they hold: whether a
+			// page sent a PIN shows here.
+			c.log.Debug("params", "method", method, "members", p.memberNames())
+			call, held, err = s.readCall(ctx, c, p, method, pinName)
 		}
 		var result any
 		if err == nil {
 			result, err = h(ctx, p, call)
+		}
+		if held != nil {
+			held.finish(err)
 		}
 		var pe *paramsError
 		if errors.As(err, &pe) {
@@ -121,6 +131,58 @@ func (p paramSet) certificate(name string) (*x509.Certificate, error) {
 		return nil, invalid("%q is not an X.509 certificate: %v", name, err)
 	}
 	return cert, nil
+}
+
+// pinMembers are the params that carry PINs, in every method.
+var pinMembers = []string{"pin", "oldPin", "newPin", "soPin"}
+
+// memberNames returns the members' names, sorted.
+func (p paramSet) memberNames() []string {
+	return slices.Sorted(maps.Keys(p))
+}
+
+// readCall reads what every PIN-taking method starts from (call) and
+// applies the origin's pin_entry. A call with consent carries no PIN: it
+// gets a heldCall as its Consent, holding its nonce, which the caller
+// must finish when the call ends.
+func (s *Server) readCall(ctx context.Context, c *conn, p paramSet, method, pinName string) (agent.Call, *heldCall, error) {
+	consent := p.present("consent")
+	if refused := s.pinEntryRefuses(c.origin, consent); refused != "" {
+		c.log.Info("request refused", "reason", string(reasonPermission), "method", method, "why", refused)
+		s.agent.AuditRefused(ctx, agent.Call{Method: method, Origin: c.caller(), Token: p.auditTokenID()}, agent.PermissionDenied)
+		return agent.Call{}, nil, &agent.Error{Kind: agent.PermissionDenied, Message: refused}
+	}
+	if !consent {
+		call, err := p.call(c, method, pinName)
+		return call, nil, err
+	}
+	for _, name := range pinMembers {
+		if _, ok := p[name]; ok {
+			return agent.Call{}, nil, invalid("a call with %q carries no %q: the person types it on the consent page", "consent", name)
+		}
+	}
+	tokenID, err := p.tokenID()
+	if err != nil {
+		return agent.Call{}, nil, err
+	}
+	nonce, description, err := p.consentParams()
+	if err != nil {
+		return agent.Call{}, nil, err
+	}
+	held := &heldCall{s: s, nonce: nonce, description: description, origin: c.caller(), since: time.Now()}
+	if err := s.consents.hold(held); err != nil {
+		return agent.Call{}, nil, err
+	}
+	return agent.Call{Method: method, Origin: c.caller(), Token: tokenID, Attended: c.attended(), Consent: held}, held, nil
+}
+
+// newPIN reads the new PIN of pin.change and pin.unlock, which a call
+// with consent leaves to the person.
+func (p paramSet) newPIN(call agent.Call) ([]byte, error) {
+	if call.Consent != nil {
+		return nil, nil
+	}
+	return p.pin("newPin")
 }
 
 // call reads what every PIN-taking method starts from: the token and the

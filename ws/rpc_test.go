@@ -38,6 +38,9 @@ func TestReasonCodes(t *testing.T) {
 		{1031, reasonRateLimited, "RATE_LIMITED"},
 		{1040, reasonTokenRemoved, "TOKEN_REMOVED"},
 		{1041, reasonDeviceError, "DEVICE_ERROR"},
+		{1050, reasonConsentDenied, "CONSENT_DENIED"},
+		{1051, reasonConsentTimeout, "CONSENT_TIMEOUT"},
+		{1052, reasonConsentUnavailable, "CONSENT_UNAVAILABLE"},
 	}
 	if len(codes) != len(table) {
 		t.Errorf("codes has %d reasons, the protocol %d", len(codes), len(table))

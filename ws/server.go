@@ -38,7 +38,12 @@ type Server struct {
 	allowed  map[string]bool            // normalised allowed origins
 	perms    map[string]map[string]bool // normalised origin → allowed methods
 	methods  map[string]handler
+	pinEntry map[string]PINEntry // normalised origin → where its PINs are typed
+	consents *consentHub         // held calls and consent windows (consent.go)
 	upgrader websocket.Upgrader
+	// consentUpgrader upgrades the consent page's socket, whose origin
+	// serveConsentSocket has checked.
+	consentUpgrader websocket.Upgrader
 	http     *http.Server
 	inFlight int // per connection; a field so tests can lower it
 	refusals refusalLimiter
@@ -84,6 +89,9 @@ func New(cfg Config, a *agent.Agent) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.ConsentTimeout <= 0 {
+		cfg.ConsentTimeout = DefaultConsentTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,6 +101,8 @@ func New(cfg Config, a *agent.Agent) *Server {
 		log:       cfg.Logger,
 		allowed:   map[string]bool{},
 		perms:     map[string]map[string]bool{},
+		pinEntry:  map[string]PINEntry{},
+		consents:  newConsentHub(),
 		inFlight:  maxInFlight,
 		conns:     map[*conn]struct{}{},
 		perOrigin: map[string]int{},
@@ -122,10 +132,22 @@ func New(cfg Config, a *agent.Agent) *Server {
 			set[m] = true
 		}
 	}
+	for o, entry := range cfg.OriginPINEntry {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			s.log.Warn("ignoring pin_entry", "origin", o, "err", err)
+			continue
+		}
+		s.pinEntry[n] = entry
+	}
 	s.methods = s.methodTable()
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.RequestTimeout,
 		CheckOrigin:      s.checkOrigin,
+	}
+	s.consentUpgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.RequestTimeout,
+		CheckOrigin:      func(*http.Request) bool { return true },
 	}
 	s.http = &http.Server{
 		Handler:           s,
@@ -272,6 +294,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWS(w, r)
 	case "/healthz":
 		s.serveHealth(w, r)
+	case "/consent/ws":
+		s.serveConsentSocket(w, r)
 	case "/", "/tokenagent.js", "/tokenagent.d.ts", "/app/app.js", "/app/i18n.js", "/app/app.css":
 		if !onlyGet(w, r) {
 			return

@@ -133,6 +133,7 @@ type line struct {
 	Serial     string `json:"serial"`
 	Object     string `json:"object,omitempty"`
 	CertSHA256 string `json:"certSha256,omitempty"`
+	Consent    string `json:"consent,omitempty"`
 	DataSHA256 string `json:"dataSha256,omitempty"`
 	Outcome    string `json:"outcome"`
 }
@@ -159,6 +160,7 @@ func (l *Log) Audit(records ...agent.AuditRecord) {
 				Serial:     r.Serial,
 				Object:     r.Object,
 				CertSHA256: r.CertSHA256,
+				Consent:    r.Consent,
 			})
 			head = bytes.TrimSuffix(b, []byte(`,"outcome":""}`))
 		}
