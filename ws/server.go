@@ -44,9 +44,9 @@ type Server struct {
 	// consentUpgrader upgrades the consent page's socket, whose origin
 	// serveConsentSocket has checked.
 	consentUpgrader websocket.Upgrader
-	http     *http.Server
-	inFlight int // per connection; a field so tests can lower it
-	refusals refusalLimiter
+	http            *http.Server
+	inFlight        int // per connection; a field so tests can lower it
+	refusals        refusalLimiter
 
 	mu        sync.Mutex
 	serving   bool
