@@ -38,15 +38,16 @@ type Server struct {
 	allowed  map[string]bool            // normalised allowed origins
 	perms    map[string]map[string]bool // normalised origin → allowed methods
 	methods  map[string]handler
+	upgrader websocket.Upgrader
+	http     *http.Server
+	inFlight int // per connection; a field so tests can lower it
+	refusals refusalLimiter
+
 	pinEntry map[string]PINEntry // normalised origin → where its PINs are typed
 	consents *consentHub         // held calls and consent windows (consent.go)
-	upgrader websocket.Upgrader
 	// consentUpgrader upgrades the consent page's socket, whose origin
 	// serveConsentSocket has checked.
 	consentUpgrader websocket.Upgrader
-	http            *http.Server
-	inFlight        int // per connection; a field so tests can lower it
-	refusals        refusalLimiter
 
 	mu        sync.Mutex
 	serving   bool
