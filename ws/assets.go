@@ -28,6 +28,11 @@ var assets = map[string]asset{
 	"/app/app.js":      loadAsset("app/app.js", "text/javascript; charset=utf-8"),
 	"/app/i18n.js":     loadAsset("app/i18n.js", "text/javascript; charset=utf-8"),
 	"/app/app.css":     loadAsset("app/app.css", "text/css; charset=utf-8"),
+
+	"/consent":             loadPage("consent/index.html"),
+	"/consent/consent.js":  loadAsset("consent/consent.js", "text/javascript; charset=utf-8"),
+	"/consent/i18n.js":     loadAsset("consent/i18n.js", "text/javascript; charset=utf-8"),
+	"/consent/consent.css": loadAsset("consent/consent.css", "text/css; charset=utf-8"),
 }
 
 func loadAsset(name, contentType string) asset {
@@ -46,7 +51,8 @@ func loadPage(name string) asset {
 	return a
 }
 
-// pagePolicy keeps the self-service page from being framed (it takes PINs)
+// pagePolicy keeps the self-service page and the consent page from being
+// framed (they take PINs)
 // and limits it to the agent's own scripts, styles and socket.
 const pagePolicy = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 

@@ -302,6 +302,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveAsset(w, r)
+	case "/consent", "/consent/consent.js", "/consent/i18n.js", "/consent/consent.css":
+		if onlyGet(w, r) {
+			s.serveAsset(w, r)
+		}
 	default:
 		http.NotFound(w, r)
 	}
