@@ -55,12 +55,13 @@ export async function portal(): Promise<string> {
     const first: Token | undefined = tokens[0];
     if (!first) return "no token";
     const sig: Signature = await agent.call("sign", { token: first.id, pin: "1234", cert: "01", data: "aGk=", format: "cms" });
+    const consented: Signature = await agent.call("sign", { token: first.id, cert: "01", data: "aGk=", consent: { description: "Contract 42" } });
     // @ts-expect-error: the agent's URL is a string
     await connect(24321);
     // @ts-expect-error: a token's label is a string
     const n: number = first.label;
     agent.close();
-    return sig.signature + n;
+    return sig.signature + consented.signature + n;
   } catch (err) {
     if (err instanceof AgentError && (err.reason === LOCAL_NETWORK_DENIED || err.reason === AGENT_UNREACHABLE)) {
       return err.data?.agentRunning ? "origin not allowed" : String(err.data?.permission);
@@ -117,7 +118,7 @@ func TestNPMPackage(t *testing.T) {
 	}
 	exports := runCmd(t, project, nil, node, "--input-type=module", "-e",
 		`import * as m from "@tokenagent/client"; console.log(Object.keys(m).sort().join(" "))`)
-	if want := "AGENT_UNREACHABLE Agent AgentError CLOSED DEFAULT_URL LOCAL_NETWORK_DENIED TIMEOUT connect localNetworkPermission"; strings.TrimSpace(exports) != want {
+	if want := "AGENT_UNREACHABLE Agent AgentError CLOSED CONSENT_UNAVAILABLE DEFAULT_URL LOCAL_NETWORK_DENIED TIMEOUT connect consentURL localNetworkPermission"; strings.TrimSpace(exports) != want {
 		t.Errorf("node imports %q, want %q", strings.TrimSpace(exports), want)
 	}
 	t.Logf("tsc %s", strings.TrimSpace(runCmd(t, project, nil, tsc, "--version")))

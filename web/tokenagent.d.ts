@@ -35,7 +35,7 @@ export type ProtocolReason =
   | "DEVICE_ERROR";
 
 /** Every reason an AgentError may carry. */
-export type Reason = ProtocolReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED" | "LOCAL_NETWORK_DENIED";
+export type Reason = ProtocolReason | ConsentReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED" | "LOCAL_NETWORK_DENIED";
 
 /**
  * What calls and connect reject with. code, reason and data come from the
@@ -139,6 +139,7 @@ export class Agent extends EventTarget {
    * socket drops, LOCAL_NETWORK_DENIED when reconnection waits for the
    * browser's permission, CLOSED after close()). params defaults to {}.
    */
+  call<M extends ConsentMethod>(method: M, params: WithConsent<Methods[M]["params"]>, options?: CallOptions): Promise<Methods[M]["result"]>;
   call<M extends keyof Methods>(method: M, params: Methods[M]["params"], options?: CallOptions): Promise<Methods[M]["result"]>;
   call(method: string, params?: object, options?: CallOptions): Promise<any>;
   /** Subscribes to a notification (sending events.subscribe once); returns the unsubscribe function. */
@@ -357,3 +358,28 @@ export interface Methods {
   };
   "events.subscribe": { params: Record<string, never>; result: { subscribed: true } };
 }
+
+// ---- Consent (docs/PROTOCOL.md section 7) ----------------------------------
+
+/** Reasons of calls with consent. CONSENT_UNAVAILABLE also comes from the client (code undefined) when the window is blocked. */
+export type ConsentReason = "CONSENT_DENIED" | "CONSENT_TIMEOUT" | "CONSENT_UNAVAILABLE";
+export const CONSENT_UNAVAILABLE: "CONSENT_UNAVAILABLE";
+
+/** The PIN-taking methods, which take consent instead of their PINs. */
+export type ConsentMethod =
+  | "keys.generate" | "csr.create" | "certs.import" | "objects.delete" | "renewal.prepare" | "renewal.complete"
+  | "pin.change" | "pin.unlock" | "sign" | "sign.batch";
+
+/**
+ * consent: true (or {description}, the site's own words shown on the
+ * consent page) has the client make the nonce and open the agent's consent
+ * window, from the user action this call must be made in; {nonce} is the
+ * contract's param, for a page that opens the window itself (consentURL).
+ */
+export type Consent = true | { description?: string } | { nonce: string; description?: string };
+
+/** A PIN-taking method's params with consent in place of the PINs, which the person types on the consent page. */
+export type WithConsent<P> = Omit<P, "pin" | "oldPin" | "newPin" | "soPin" | "confirmFinalTry"> & { consent: Consent };
+
+/** The URL of the consent page for nonce at the agent whose socket is socketURL. */
+export function consentURL(socketURL: string, nonce: string): string;

@@ -17,7 +17,9 @@
 // agent.close(), and the browser's permission for public pages to reach this
 // computer (Local Network Access: localNetworkPermission, reason
 // LOCAL_NETWORK_DENIED), a busy agent (AGENT_UNREACHABLE with data.busy) and
-// sockets the agent closed as idle, opened again by the next call ("idle").
+// sockets the agent closed as idle, opened again by the next call ("idle"),
+// and calls whose PIN the person types on the agent's consent page
+// (consent: true; see "Consent" at the end of the file).
 //
 // One file on purpose, past the usual length: the agent serves it and the
 // npm package ships it as it is, with no build step and no imports.
@@ -196,6 +198,7 @@ export class Agent extends EventTarget {
    * (options of connect, or of this call); CLOSED after close().
    */
   call(method, params = {}, options = {}) {
+    if (wantsConsent(params)) return callWithConsent(this, method, params, options); // see Consent, below
     if (this._idle && !this._closed) return this._wake().then(() => this.call(method, params, options));
     return new Promise((resolve, reject) => {
       if (this._closed) {
@@ -512,4 +515,65 @@ function report(err) {
   } else {
     console.error(err);
   }
+}
+
+// ---- Consent (docs/PROTOCOL.md section 7) ----------------------------------
+//
+// agent.call(method, {...params, consent: true}) (or consent: {description})
+// has the person type the PIN on the agent's own consent page, which this
+// page never sees: the client makes a nonce, opens the consent window at
+// once (synchronously, in the page's user action, so that no popup blocker
+// stops it), sends the call with consent: {nonce, description} and no PIN,
+// and settles with its outcome, closing the window. A call must come from a
+// user action (a click); a blocked window rejects with CONSENT_UNAVAILABLE
+// before anything is sent. The call has no client timeout unless the call's
+// options give one: the agent bounds the person's time (consent_timeout).
+
+/** Reason of a call with consent whose window could not be opened (code undefined), also a protocol reason. */
+export const CONSENT_UNAVAILABLE = "CONSENT_UNAVAILABLE";
+
+// wantsConsent tells a call that asks the client for consent from one
+// that carries its own nonce (or none).
+function wantsConsent(params) {
+  const c = params?.consent;
+  return c === true || (c !== null && typeof c === "object" && c.nonce === undefined);
+}
+
+// newNonce returns 32 random bytes in base64url.
+function newNonce() {
+  const b = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The consent page's URL for nonce at the agent of socketURL (ws://127.0.0.1:24321/ws → http://127.0.0.1:24321/consent?n=…). */
+export function consentURL(socketURL, nonce) {
+  const u = new URL(socketURL);
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+  u.pathname = "/consent";
+  u.search = "?n=" + encodeURIComponent(nonce);
+  u.hash = "";
+  return u.href;
+}
+
+function callWithConsent(agent, method, params, options) {
+  const nonce = newNonce();
+  const description = params.consent === true ? undefined : params.consent.description;
+  const win = globalThis.open?.(consentURL(agent.url, nonce), "tokenagent-consent-" + nonce, "popup,width=520,height=760");
+  if (!win) {
+    return Promise.reject(new AgentError("the consent window could not be opened (blocked as a popup?): call from a user action, such as a click", CONSENT_UNAVAILABLE));
+  }
+  const consent = description === undefined ? { nonce } : { nonce, description };
+  const close = () => {
+    if (!win.closed) win.close();
+  };
+  return agent.call(method, { ...params, consent }, { ...options, timeout: options.timeout ?? 0 }).then(
+    (result) => {
+      close();
+      return result;
+    },
+    (err) => {
+      close();
+      throw err;
+    },
+  );
 }
