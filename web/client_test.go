@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenagent/tokenagent/agent"
+	"github.com/tokenagent/tokenagent/internal/audit"
 	"github.com/tokenagent/tokenagent/internal/browsertest"
 	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
@@ -143,7 +144,8 @@ type agentServer struct {
 	cfg   ws.Config
 	agent *agent.Agent
 	port  string
-	logs  *syncbuf.Buffer
+	logs  *syncbuf.Buffer // at debug level
+	audit *syncbuf.Buffer // the agent's audit log
 
 	mu     sync.Mutex
 	srv    *ws.Server
@@ -160,10 +162,21 @@ func startAgent(t *testing.T, cfg ws.Config, modules ...string) *agentServer {
 func serveAgent(t *testing.T, cfg ws.Config, ln net.Listener, modules ...string) *agentServer {
 	m := token.NewManager(modules, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() { _ = m.Close() })
-	logs := &syncbuf.Buffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	logs, auditLog := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ag := agent.New(m, agent.Options{Version: "1.2.3", Audit: audit.New(auditLog, log)})
+	return serveWith(t, cfg, ln, ag, logs, auditLog)
+}
+
+// alongside serves a's agent with cfg on another port, logging to a's log.
+func (a *agentServer) alongside(t *testing.T, cfg ws.Config) *agentServer {
+	return serveWith(t, cfg, listenAgent(t, "0"), a.agent, a.logs, a.audit)
+}
+
+func serveWith(t *testing.T, cfg ws.Config, ln net.Listener, ag *agent.Agent, logs, auditLog *syncbuf.Buffer) *agentServer {
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Version = "1.2.3"
-	a := &agentServer{cfg: cfg, agent: agent.New(m, agent.Options{Version: "1.2.3"}), logs: logs}
+	a := &agentServer{cfg: cfg, agent: ag, logs: logs, audit: auditLog}
 	_, a.port, _ = net.SplitHostPort(ln.Addr().String())
 	a.serve(ln)
 	t.Cleanup(func() {

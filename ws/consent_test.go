@@ -433,3 +433,37 @@ func TestPINEntry(t *testing.T) {
 		t.Errorf("%d audit lines PERMISSION_DENIED, want 4:\n%s", refused, lc.audit.String())
 	}
 }
+
+// TestConsentPageHeaders: the consent page is served like the self-service
+// page, which no other page may frame.
+func TestConsentPageHeaders(t *testing.T) {
+	ts := startServer(t, Config{}, emptyAgent(t))
+	for _, tc := range []struct {
+		path, contentType string
+		page              bool
+	}{
+		{"/consent?n=" + newNonce(t), "text/html; charset=utf-8", true},
+		{"/consent/consent.js", "text/javascript; charset=utf-8", false},
+		{"/consent/i18n.js", "text/javascript; charset=utf-8", false},
+		{"/consent/consent.css", "text/css; charset=utf-8", false},
+	} {
+		resp, err := http.Get(ts.httpURL(tc.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		framing := strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") && h.Get("X-Frame-Options") == "DENY"
+		if resp.StatusCode != http.StatusOK || h.Get("Content-Type") != tc.contentType || framing != tc.page {
+			t.Errorf("GET %s: %s %v", tc.path, resp.Status, h)
+		}
+	}
+	resp, err := http.Post(ts.httpURL("/consent"), "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /consent: %s", resp.Status)
+	}
+}

@@ -17,16 +17,13 @@ const approveDelay = 500;
 const $ = (id) => document.getElementById(id);
 const nonce = new URLSearchParams(location.search).get("n") || "";
 
-// The page that opened this window may not reach back into it through
-// opener, nor this one into it.
-window.opener = null;
-
 let socket = null;
 let current = null; // the request shown
 let shownAt = 0;
 let ended = false; // done or error: nothing more to answer
 let delayTimer = null;
-let countdown = null;
+let countdown = null; // the interval that updates the time left
+let expiresAt = 0; // when the request shown expires (Date.now() time)
 
 function setState(state, outcome) {
   document.body.dataset.state = state;
@@ -58,7 +55,10 @@ function renderStatic() {
     sel.addEventListener("change", () => {
       setLanguage(sel.value);
       renderStatic();
-      if (current && !ended) render(current, false);
+      if (current && !ended) {
+        render(current, false);
+        tick();
+      }
     });
   }
   sel.value = language();
@@ -198,13 +198,14 @@ function render(req, fresh) {
 
 function startCountdown(seconds) {
   clearInterval(countdown);
-  const end = Date.now() + seconds * 1000;
-  const tick = () => {
-    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
-    $("expires").textContent = t("expires", { n: left });
-  };
+  expiresAt = Date.now() + seconds * 1000;
   tick();
   countdown = setInterval(tick, 1000);
+}
+
+function tick() {
+  const left = Math.max(0, Math.ceil((expiresAt - Date.now()) / 1000));
+  $("expires").textContent = t("expires", { n: left });
 }
 
 function send(msg) {
