@@ -220,6 +220,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		IdleTimeout:             idle,
 		MaxMessageBytes:         cfg.MaxMessageBytes,
 		OriginMethods:           cfg.OriginMethods(),
+		OriginPINEntry:          cfg.OriginPINEntry(),
+		ConsentTimeout:          cfg.ConsentTimeout,
 		TLS:                     cfg.TLS.Cert != "",
 		Version:                 agentVersion(),
 		Logger:                  log,

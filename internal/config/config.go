@@ -27,6 +27,7 @@ type Config struct {
 	MaxConnectionsPerOrigin int
 	MaxMessageBytes         int64
 	IdleTimeout             time.Duration // 0: idle connections stay open
+	ConsentTimeout          time.Duration // how long the consent page waits for each answer
 	RenewBeforeDays         int
 	PollInterval            time.Duration
 	StateDir                string         // as given; empty means the standard place, resolved elsewhere
@@ -45,10 +46,12 @@ type TLS struct {
 	Key  string
 }
 
-// OriginPolicy restricts the methods one origin may call.
+// OriginPolicy restricts the methods one origin may call, and where the
+// person types its calls' PINs.
 type OriginPolicy struct {
-	Origin  string   // normalised
-	Methods []string // protocol method names; nil when the file leaves methods out: every method
+	Origin   string      // normalised
+	Methods  []string    // protocol method names; nil when the file leaves methods out: every method
+	PINEntry ws.PINEntry // empty when the file leaves pin_entry out: ws.PINEntryEither
 }
 
 // Overrides are the command-line flags that override the config file. An
@@ -67,6 +70,8 @@ const (
 	MaxCarryOverMonths = 120
 	MinIdleTimeout     = 10 * time.Second
 	MaxIdleTimeout     = 24 * time.Hour
+	MinConsentTimeout  = 10 * time.Second
+	MaxConsentTimeout  = time.Hour
 	MinAuditMaxBytes   = 64 << 10 // a line always fits
 	MaxAuditKeep       = 1000
 )
@@ -82,6 +87,7 @@ func Default() Config {
 		MaxConnectionsPerOrigin: ws.DefaultMaxConnectionsPerOrigin,
 		MaxMessageBytes:         ws.DefaultMaxMessageBytes,
 		IdleTimeout:             ws.DefaultIdleTimeout,
+		ConsentTimeout:          ws.DefaultConsentTimeout,
 		RenewBeforeDays:         agent.DefaultRenewBeforeDays,
 		PollInterval:            agent.DefaultPollInterval,
 		AuditMaxBytes:           audit.DefaultMaxBytes,
@@ -110,6 +116,23 @@ func (c Config) OriginMethods() map[string][]string {
 			m = make(map[string][]string)
 		}
 		m[o.Origin] = slices.Clone(o.Methods)
+	}
+	return m
+}
+
+// OriginPINEntry returns where the person types the PINs of each origin
+// whose [[origin]] table says, as ws.Config.OriginPINEntry takes it.
+// Origins absent from the map take PINs either way.
+func (c Config) OriginPINEntry() map[string]ws.PINEntry {
+	var m map[string]ws.PINEntry
+	for _, o := range c.Origins {
+		if o.PINEntry == "" {
+			continue
+		}
+		if m == nil {
+			m = make(map[string]ws.PINEntry)
+		}
+		m[o.Origin] = o.PINEntry
 	}
 	return m
 }

@@ -46,6 +46,7 @@ func TestDefaultConfig(t *testing.T) {
 		MaxConnectionsPerOrigin: 32,
 		MaxMessageBytes:         8388608,
 		IdleTimeout:             5 * time.Minute,
+		ConsentTimeout:          120 * time.Second,
 		RenewBeforeDays:         30,
 		PollInterval:            time.Second,
 		AuditMaxBytes:           16 << 20,
@@ -83,6 +84,7 @@ max_connections = 10
 max_connections_per_origin = 4
 max_message_bytes = 1024
 idle_timeout = "90s"
+consent_timeout = "45s"
 renew_before_days = 0
 poll_interval = "250ms"
 state_dir = "/srv/tokenagent"
@@ -100,6 +102,7 @@ methods = ["agent.info","tokens.list","certs.list","sign","sign"]
 
 [[origin]]
 origin = "http://127.0.0.1:8080"
+pin_entry = "agent"
 
 [[media]]
 name = "cpp-blue"
@@ -131,6 +134,7 @@ func TestLoadConfigFull(t *testing.T) {
 		MaxConnectionsPerOrigin: 4,
 		MaxMessageBytes:         1024,
 		IdleTimeout:             90 * time.Second,
+		ConsentTimeout:          45 * time.Second,
 		RenewBeforeDays:         0,
 		PollInterval:            250 * time.Millisecond,
 		StateDir:                "/srv/tokenagent",
@@ -140,7 +144,7 @@ func TestLoadConfigFull(t *testing.T) {
 		TLS:                     TLS{Cert: "/etc/tokenagent/cert.pem", Key: "/etc/tokenagent/key.pem"},
 		Origins: []OriginPolicy{
 			{Origin: "https://shop.example.com", Methods: []string{"agent.info", "tokens.list", "certs.list", "sign"}},
-			{Origin: "http://127.0.0.1:8080"},
+			{Origin: "http://127.0.0.1:8080", PINEntry: ws.PINEntryAgent},
 		},
 		Media: []agent.MediaProfile{
 			{
@@ -168,6 +172,10 @@ func TestLoadConfigFull(t *testing.T) {
 	}
 	if m := got.OriginMethods(); !reflect.DeepEqual(m, wantMethods) {
 		t.Errorf("OriginMethods() = %v, want %v", m, wantMethods)
+	}
+	wantEntry := map[string]ws.PINEntry{"http://127.0.0.1:8080": ws.PINEntryAgent}
+	if m := got.OriginPINEntry(); !reflect.DeepEqual(m, wantEntry) {
+		t.Errorf("OriginPINEntry() = %v, want %v", m, wantEntry)
 	}
 }
 
@@ -505,6 +513,10 @@ func TestLoadErrors(t *testing.T) {
 			`config FILE:1: key "idle_timeout": must be 0 (never) or between 10s and 24h, not 5s`},
 		{"idle_timeout too long", "idle_timeout = \"25h\"\n",
 			`config FILE:1: key "idle_timeout": must be 0 (never) or between 10s and 24h, not 25h0m0s`},
+		{"consent_timeout too short", "consent_timeout = \"2s\"\n",
+			`config FILE:1: key "consent_timeout": must be between 10s and 1h, not 2s`},
+		{"pin_entry unknown", "[[origin]]\norigin = \"https://a.example\"\npin_entry = \"portal\"\n",
+			`config FILE:3: key "origin.pin_entry": must be "page", "agent" or "either", not "portal"`},
 		{"audit_max_bytes small", "audit_max_bytes = 65535\n",
 			`config FILE:1: key "audit_max_bytes": must be at least 65536, not 65535`},
 		{"audit_keep zero", "audit_keep = 0\n",

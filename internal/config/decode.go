@@ -18,18 +18,21 @@ import (
 var (
 	topKeys = []string{
 		"listen", "modules", "allowed_origins", "allow_no_origin",
-		"max_connections", "max_connections_per_origin", "max_message_bytes", "idle_timeout",
+		"max_connections", "max_connections_per_origin", "max_message_bytes", "idle_timeout", "consent_timeout",
 		"renew_before_days", "poll_interval", "state_dir", "audit_log", "audit_max_bytes", "audit_keep",
 		"tls", "origin", "media",
 	}
 	tlsKeys    = []string{"cert", "key"}
-	originKeys = []string{"origin", "methods"}
+	originKeys = []string{"origin", "methods", "pin_entry"}
 	mediaKeys  = []string{"name", "description", "legacy", "upgrade_to", "carry_over_months",
 		"match_manufacturer", "match_model", "match_label", "match_atr"}
 )
 
 // methodNames are the protocol's methods, which [[origin]] methods may name.
 var methodNames = ws.Methods()
+
+// pinEntries are the values of [[origin]] pin_entry.
+var pinEntries = []ws.PINEntry{ws.PINEntryPage, ws.PINEntryAgent, ws.PINEntryEither}
 
 var bom = []byte("\ufeff")
 
@@ -137,6 +140,15 @@ func (d *decoder) decode(c *Config, m map[string]any) {
 				d.errorf(p, "must be 0 (never) or between %v and 24h, not %v", MinIdleTimeout, dur)
 			} else {
 				c.IdleTimeout = dur
+			}
+		}
+	}
+	if v, p, ok := field(root, m, "consent_timeout"); ok {
+		if dur, ok := d.duration(p, v); ok {
+			if dur < MinConsentTimeout || dur > MaxConsentTimeout {
+				d.errorf(p, "must be between %v and 1h, not %v", MinConsentTimeout, dur)
+			} else {
+				c.ConsentTimeout = dur
 			}
 		}
 	}
@@ -251,6 +263,16 @@ func (d *decoder) decodeOrigins(p keyPath, ts []map[string]any) []OriginPolicy {
 				case !slices.Contains(pol.Methods, name):
 					pol.Methods = append(pol.Methods, name)
 				}
+			}
+		}
+		if v, kp, found := field(ip, t, "pin_entry"); found {
+			if s, isStr := d.str(kp, v); !isStr {
+				ok = false
+			} else if e := ws.PINEntry(s); !slices.Contains(pinEntries, e) {
+				d.errorf(kp, "must be \"page\", \"agent\" or \"either\", not %q", s)
+				ok = false
+			} else {
+				pol.PINEntry = e
 			}
 		}
 		if ok {

@@ -109,6 +109,9 @@ func checkLoaded(t *testing.T, doc []byte, c Config) {
 				fail("origin %s: unknown method %q", o.Origin, m)
 			}
 		}
+		if o.PINEntry != "" && !slices.Contains(pinEntries, o.PINEntry) {
+			fail("origin %s: pin_entry %q", o.Origin, o.PINEntry)
+		}
 	}
 	for _, list := range [][]string{c.AllowedOrigins, origins} {
 		if dup := unique(list); dup != nil {
@@ -122,7 +125,8 @@ func checkLoaded(t *testing.T, doc []byte, c Config) {
 	}
 	switch {
 	case c.MaxConnections < 1, c.MaxMessageBytes < MinMaxMessageBytes, c.RenewBeforeDays < 0,
-		c.PollInterval < MinPollInterval, c.PollInterval > MaxPollInterval:
+		c.PollInterval < MinPollInterval, c.PollInterval > MaxPollInterval,
+		c.ConsentTimeout < MinConsentTimeout, c.ConsentTimeout > MaxConsentTimeout:
 		fail("a limit out of range: %+v", c)
 	case (c.TLS.Cert == "") != (c.TLS.Key == ""):
 		fail("tls %+v: one of cert and key", c.TLS)
@@ -159,12 +163,14 @@ audit_log = ""                  # JSON lines; empty = next to the service's stat
 audit_max_bytes = 16777216      # extension: the audit log is rotated before it grows past this
 audit_keep = 4                  # extension: rotated audit logs kept (audit.log.1 … audit.log.4)
 state_dir = ""                  # extension: the agent's state directory; empty = the standard place
+consent_timeout = "120s"        # extension: how long the consent page waits for each answer (section 7)
 [tls]                           # optional; both or neither
 cert = ""
 key = ""
 [[origin]]                      # optional per-origin method allow-list (default: all methods)
 origin = "https://shop.example.com"
 methods = ["agent.info","tokens.list","certs.list","sign"]
+pin_entry = "either"            # extension: "page", "agent" or "either" (section 7)
 [[media]]                       # media catalogue: first match wins
 name = "cpp-blue"
 description = "Legacy CPP media"
