@@ -27,6 +27,11 @@
 // of its file in the state directory (Options.State), which it saves
 // after each change that matters, before the call answers.
 //
+// Consent: a call with a Consent (consent.go) carries no PIN; the agent
+// asks the person for it through the Consent, outside the turn, so that a
+// person taking their time holds up no other call, and tries each answer
+// in the turn as any other call's PIN.
+//
 // Errors: every error an Agent method returns is an *Error of a Kind, with
 // the details of its kind as typed fields, so callers never have to guess
 // how to report it; the ws package maps kinds to the protocol's codes,

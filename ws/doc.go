@@ -1,6 +1,7 @@
 // Package ws serves tokenagent's wire protocol (PROTOCOL.md): the HTTP routes
 // /healthz, / (the self-service page, with its files under /app/),
-// /tokenagent.js, /tokenagent.d.ts and /ws, and JSON-RPC 2.0
+// /tokenagent.js, /tokenagent.d.ts, /ws, and /consent (the consent page,
+// with its files and its socket under /consent/), and JSON-RPC 2.0
 // over WebSocket on /ws. It owns
 // everything that is about the wire and nothing below it: the handshake
 // checks (Host, Origin, connection limit), frame rules, the JSON-RPC
@@ -40,6 +41,13 @@
 //   - a goroutine per request, at most 32 at a time: when they are all busy
 //     the reader waits, which pushes back on the peer. Responses carry the
 //     request's id and may leave in another order than the requests came.
+//
+// A PIN-taking call with consent is held on its request's goroutine while
+// the person answers on the consent page (consent.go): the consent
+// page's socket has one goroutine, its HTTP handler, which reads the
+// answers; the held call writes to it. A held call waits at most
+// Config.ConsentTimeout for each answer, and a socket no call comes to
+// is closed after 15 s, so both stay bounded.
 //
 // A request's context ends when its connection closes. A panic in a method
 // is recovered and answered INTERNAL. Connections are bounded by
