@@ -158,19 +158,19 @@ func TestConsentSign(t *testing.T) {
 // verifyAlice checks an ECDSA signature over data with alice's certificate 01.
 func verifyAlice(t *testing.T, lc *lifecycle, c *client, data, sig []byte) {
 	t.Helper()
-	for _, cm := range c.result("certs.list", map[string]any{"token": lc.tokens["alice"]})["certificates"].([]any) {
-		der, _ := base64.StdEncoding.DecodeString(cm.(map[string]any)["der"].(string))
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(data)
-		if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), sum[:], sig) {
-			t.Errorf("the signature does not verify with %v", cert.Subject)
-		}
-		return
+	certs := c.result("certs.list", map[string]any{"token": lc.tokens["alice"]})["certificates"].([]any)
+	if len(certs) != 1 {
+		t.Fatalf("alice has %d certificates, want 1", len(certs))
 	}
-	t.Fatal("alice has no certificate")
+	der, _ := base64.StdEncoding.DecodeString(certs[0].(map[string]any)["der"].(string))
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), sum[:], sig) {
+		t.Errorf("the signature does not verify with %v", cert.Subject)
+	}
 }
 
 // TestConsentRefused: the person denies, closes the window, or mistypes
@@ -466,4 +466,59 @@ func TestConsentPageHeaders(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /consent: %s", resp.Status)
 	}
+}
+
+// TestConsentFinalTry: with the token on its final try, the consent page
+// says so, an approval without the person's confirmation tries nothing and
+// asks again, and their confirmation spends the try, though the call comes
+// from a web page. A PIN pad's token takes no PIN from the page.
+func TestConsentFinalTry(t *testing.T) {
+	lc := newLifecycle(t, true)
+	portal := lc.dial(portalOrigin)
+	data := []byte("the last try")
+
+	t.Run("final try", func(t *testing.T) {
+		lc.t, portal.t = t, t
+		lc.shim.Set(t, "slot_label = alice", "token_flags_set = CKF_USER_PIN_FINAL_TRY")
+		lc.shim.ClearCalls(t)
+		nonce := newNonce(t)
+		p := lc.consentSign(nonce, data)
+		p["confirmFinalTry"] = true // the page's own word does not count
+		id := portal.send("sign", p)
+		w := lc.openWindow(nonce)
+		req := w.expect("request")
+		if pin := req["token"].(map[string]any)["pin"].(map[string]any); pin["finalTry"] != true {
+			t.Fatalf("the window is not told of the final try: %v", pin)
+		}
+		w.answer(req, "approve", map[string]any{"pin": lcUserPIN})
+		req = w.expect("request")
+		if retry, _ := req["retry"].(map[string]any); retry["data"].(map[string]any)["reason"] != "PIN_FINAL_TRY" {
+			t.Fatalf("an unconfirmed final try: the window shows %v", req)
+		}
+		if n := lc.shim.Called(t, "C_Login"); n != 0 {
+			t.Fatalf("%d logins before the person confirmed the final try", n)
+		}
+		w.answer(req, "approve", map[string]any{"pin": lcUserPIN, "confirmFinalTry": true})
+		if r := portal.reply("sign", id); r.Error != nil {
+			t.Fatalf("the confirmed final try: %+v", r.Error)
+		}
+		if n := lc.shim.Called(t, "C_Login"); n != 1 {
+			t.Errorf("%d logins for the confirmed final try, want 1", n)
+		}
+	})
+	t.Run("PIN pad", func(t *testing.T) {
+		lc.t, portal.t = t, t
+		lc.shim.Set(t, "slot_label = alice", "token_flags_set = CKF_PROTECTED_AUTHENTICATION_PATH", "pinpad = "+lcUserPIN)
+		nonce := newNonce(t)
+		id := portal.send("sign", lc.consentSign(nonce, data))
+		w := lc.openWindow(nonce)
+		req := w.expect("request")
+		if pin := req["token"].(map[string]any)["pin"].(map[string]any); pin["protectedAuthPath"] != true {
+			t.Fatalf("the window is not told of the PIN pad: %v", pin)
+		}
+		w.answer(req, "approve", map[string]any{"pin": ""})
+		if r := portal.reply("sign", id); r.Error != nil {
+			t.Fatalf("sign on the PIN pad: %+v", r.Error)
+		}
+	})
 }
