@@ -299,10 +299,10 @@ func TestConsentNonces(t *testing.T) {
 		lc.t, portal.t = t, t
 		nonce := newNonce(t)
 		id := portal.send("sign", lc.consentSign(nonce, data))
+		w := lc.openWindow(nonce)
+		req := w.expect("request") // the first call has the nonce now
 		other := lc.dial("https://b.example")
 		wantError(t, other.call("sign", lc.consentSign(nonce, []byte("other"))), -32602, "INVALID_PARAMS")
-		w := lc.openWindow(nonce)
-		req := w.expect("request")
 		if req["origin"] != portalOrigin || fmt.Sprint(req["items"]) != fmt.Sprint([]any{hexSHA256(data)}) {
 			t.Fatalf("the window shows %v, not the first call", req)
 		}
