@@ -105,17 +105,27 @@ func (f *consentFixture) open(a *agentServer) {
 // waitJS waits until the JavaScript expression cond is true in ctx's tab.
 func waitJS(t *testing.T, ctx context.Context, cond string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	js := fmt.Sprintf(`new Promise((resolve) => { const poll = () => { try { if (%s) return resolve(true); } catch {} setTimeout(poll, 20); }; poll(); })`, cond)
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
-		text, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.body.innerText`))
+	if err := poll(ctx, cond); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Fatalf("waiting for %s: %v\npage:\n%s", cond, err, text)
 	}
 }
 
+// poll waits, for 30 s at most, until cond is true in ctx's tab.
+func poll(ctx context.Context, cond string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	js := fmt.Sprintf(`new Promise((resolve) => { const poll = () => { try { if (%s) return resolve(true); } catch {} setTimeout(poll, 20); }; poll(); })`, cond)
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
+	return err
+}
+
 func evalJS[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", js, err)
@@ -138,8 +148,16 @@ func (f *consentFixture) signWithConsent(text string) consentWindow {
 	f.t.Helper()
 	evalJS[bool](f.t, f.ctx, fmt.Sprintf(`(() => { document.getElementById("text").value = %q; const r = document.getElementById("result");
 		delete r.dataset.signature; delete r.dataset.reason; return true; })()`, text))
+	return f.clickForConsent("#sign-consent")
+}
+
+// clickForConsent clicks the portal's button sel, which makes a call with
+// consent, and returns the consent window that opens, once it shows the
+// request.
+func (f *consentFixture) clickForConsent(sel string) consentWindow {
+	f.t.Helper()
 	opened := chromedp.WaitNewTarget(f.ctx, func(info *target.Info) bool { return strings.Contains(info.URL, "/consent?n=") })
-	if err := chromedp.Do(f.ctx, chromedp.Click("#sign-consent")); err != nil {
+	if err := chromedp.Do(f.ctx, chromedp.Click(sel)); err != nil {
 		f.t.Fatal(err)
 	}
 	var id target.ID
@@ -150,10 +168,17 @@ func (f *consentFixture) signWithConsent(text string) consentWindow {
 	}
 	ctx, cancel := chromedp.NewContext(f.ctx, chromedp.WithTargetID(id))
 	f.t.Cleanup(cancel)
+	// The first run attaches the target for as long as its context
+	// lives: this one's, not a timeout's.
+	if err := chromedp.Do(ctx); err != nil {
+		f.t.Fatal(err)
+	}
 	w := consentWindow{ctx: ctx, id: id}
 	w.url = evalJS[string](f.t, ctx, `location.href`)
 	w.nonce = regexp.MustCompile(`[?&]n=([A-Za-z0-9_-]+)`).FindStringSubmatch(w.url)[1]
-	waitJS(f.t, ctx, `document.body.dataset.state === "request"`)
+	if err := poll(ctx, `document.body.dataset.state === "request"`); err != nil {
+		f.t.Fatalf("the consent window shows no request (%v); the portal shows %q", err, evalJS[string](f.t, f.ctx, `document.getElementById("result").textContent`))
+	}
 	return w
 }
 
@@ -175,6 +200,11 @@ func (w consentWindow) approve(t *testing.T, pin string) {
 	waitJS(t, w.ctx, `!document.getElementById("approve").disabled`)
 	if err := chromedp.Do(w.ctx, chromedp.SendKeys("#pin", pin), chromedp.Click("#approve")); err != nil {
 		t.Fatal(err)
+	}
+	// The click's handler has run: the answer is built and sent, and
+	// the PIN has left the field.
+	if left := evalJS[string](t, w.ctx, `[...document.querySelectorAll("input[type=password]")].map((i) => i.value).join("")`); left != "" {
+		t.Errorf("the PIN fields hold %q after Approve", left)
 	}
 }
 
@@ -328,6 +358,49 @@ func TestConsentInBrowser(t *testing.T) {
 		}
 		if _, reason := f.outcome(); reason != "CONSENT_DENIED" {
 			t.Errorf("denied: the portal got %q, want CONSENT_DENIED", reason)
+		}
+	})
+
+	t.Run("batch", func(t *testing.T) {
+		f.t = t
+		f.open(f.agent)
+		texts := []string{"first", "second", "third"}
+		var items []map[string]string
+		var hashes []string
+		for _, s := range texts {
+			items = append(items, map[string]string{"data": base64.StdEncoding.EncodeToString([]byte(s))})
+			hashes = append(hashes, sha256Hex(s))
+		}
+		// The portal's own script sends the batch with a nonce of its
+		// own (the contract's consent param, which the client passes
+		// on), and the person opens the consent page for it in a tab.
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		nonce := base64.RawURLEncoding.EncodeToString(b)
+		evalJS[bool](t, f.ctx, fmt.Sprintf(`import("/tokenagent.js").then(async (m) => {
+			const a = await m.connect("ws://127.0.0.1:%s/ws");
+			window.__batch = a.call("sign.batch", { token: %q, cert: "01", items: %s, consent: { nonce: %q } })
+				.then((r) => String(r.signatures.length), (e) => e.reason);
+			return true;
+		})`, f.agent.port, f.tokenID(), mustJSON(t, items), nonce))
+		tab, cancel := chromedp.NewContext(f.ctx)
+		defer cancel()
+		if err := chromedp.Do(tab, chromedp.Navigate("http://127.0.0.1:"+f.agent.port+"/consent?n="+nonce)); err != nil {
+			t.Fatal(err)
+		}
+		w := consentWindow{ctx: tab, nonce: nonce}
+		waitJS(t, tab, `document.body.dataset.state === "request"`)
+		if op := w.view(t).Operation; op != "Sign 3 items with your certificate" {
+			t.Errorf("operation %q", op)
+		}
+		shown := evalJS[[]string](t, w.ctx, `(() => { document.querySelector("#items details").open = true;
+			return [...document.querySelectorAll("#items li")].map((li) => li.textContent); })()`)
+		if fmt.Sprint(shown) != fmt.Sprint(hashes) {
+			t.Errorf("the window lists %q, want %q", shown, hashes)
+		}
+		w.approve(t, userPIN)
+		if n := evalJS[string](t, f.ctx, `window.__batch`); n != "3" {
+			t.Errorf("sign.batch with consent: %s", n)
 		}
 	})
 

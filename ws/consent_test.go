@@ -155,6 +155,48 @@ func TestConsentSign(t *testing.T) {
 	}
 }
 
+// TestConsentBatch: the window shows the SHA-256 of every item of a
+// sign.batch, and the audit log has a line per item.
+func TestConsentBatch(t *testing.T) {
+	lc := newLifecycle(t, false)
+	portal := lc.dial(portalOrigin)
+	texts := []string{"one", "two", "three"}
+	var items []map[string]any
+	var want []any
+	for _, s := range texts {
+		items = append(items, map[string]any{"data": base64.StdEncoding.EncodeToString([]byte(s))})
+		want = append(want, hexSHA256([]byte(s)))
+	}
+	nonce := newNonce(t)
+	id := portal.send("sign.batch", map[string]any{"token": lc.tokens["alice"], "cert": "01", "items": items, "consent": map[string]any{"nonce": nonce}})
+	w := lc.openWindow(nonce)
+	req := w.expect("request")
+	if req["method"] != "sign.batch" || fmt.Sprint(req["items"]) != fmt.Sprint(want) || req["description"] != nil {
+		t.Fatalf("the consent page is shown %v", req)
+	}
+	w.answer(req, "approve", map[string]any{"pin": lcUserPIN})
+	r := portal.reply("sign.batch", id)
+	if r.Error != nil {
+		t.Fatalf("sign.batch with consent: %+v", r.Error)
+	}
+	var out struct{ Signatures []struct{ Signature []byte } }
+	if err := json.Unmarshal(r.Result, &out); err != nil || len(out.Signatures) != len(texts) {
+		t.Fatalf("result %s: %v", r.Result, err)
+	}
+	for i, s := range texts {
+		verifyAlice(t, lc, portal, []byte(s), out.Signatures[i].Signature)
+	}
+	var audited []any
+	for _, line := range lc.auditLines() {
+		if line["method"] == "sign.batch" && line["consent"] == "agent" && line["outcome"] == "ok" {
+			audited = append(audited, line["dataSha256"])
+		}
+	}
+	if fmt.Sprint(audited) != fmt.Sprint(want) {
+		t.Errorf("audited items %v, want %v", audited, want)
+	}
+}
+
 // verifyAlice checks an ECDSA signature over data with alice's certificate 01.
 func verifyAlice(t *testing.T, lc *lifecycle, c *client, data, sig []byte) {
 	t.Helper()
