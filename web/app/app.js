@@ -2,6 +2,14 @@
 // certificates and PINs, over the agent that serves this page. PINs are read
 // from their inputs only to build one request; the inputs are cleared before
 // the request is sent, and no PIN is logged or kept.
+//
+// Each token's card leads with what needs doing (its tasks): a locked PIN to
+// unlock, renewals waiting for the issuer's certificate (renewal.pending,
+// kept by the agent across reloads and restarts), certificates to renew,
+// keys without a certificate, an enrolment for a token with none, legacy
+// media to replace. The other actions follow, each shown only where it
+// applies. While the agent throttles a kind of PIN (RATE_LIMITED) the card
+// counts down and the forms taking that kind cannot be submitted.
 
 import { connect, LOCAL_NETWORK_DENIED } from "../tokenagent.js";
 import { t, has, setLanguage, language, languages, pick, span } from "./i18n.js";
@@ -9,8 +17,12 @@ import { t, has, setLanguage, language, languages, pick, span } from "./i18n.js"
 const LANG_KEY = "tokenagent.lang";
 const $ = (id) => document.getElementById(id);
 
+// The key algorithms an enrolment offers, the first being the default: what
+// issuers accept most widely first.
+const ENROL_ALGORITHMS = ["RSA-2048", "RSA-3072", "EC-P256", "EC-P384"];
+
 let agent = null;
-const cards = new Map(); // token id → {token, certs, certErr, el, parts}
+const cards = new Map(); // token id → card (see newCard)
 let refreshing = null;
 let again = false;
 
@@ -45,27 +57,57 @@ function unb64(s) {
   return out;
 }
 
-// explain turns an error of the client into guidance for people.
-function explain(err) {
+// commonName is the CN of an RFC 4514 distinguished name as the agent
+// writes it (Go's pkix.Name.String: "CN=Alice,O=Example", specials escaped
+// with a backslash), or the whole name when it has none.
+function commonName(dn) {
+  let part = "";
+  const parts = [];
+  for (let i = 0; i < dn.length; i++) {
+    if (dn[i] === "\\" && i + 1 < dn.length) part += dn[i] + dn[++i];
+    else if (dn[i] === "," || dn[i] === "+") parts.push(part), (part = "");
+    else part += dn[i];
+  }
+  parts.push(part);
+  const cn = parts.find((p) => /^\s*CN=/i.test(p));
+  return cn ? cn.replace(/^\s*CN=/i, "").replace(/\\(.)/g, "$1") : dn;
+}
+
+// dnText shows a distinguished name as its CN, the whole name on hover.
+function dnText(dn) {
+  return h("span", { class: "dn", title: dn }, commonName(dn));
+}
+
+function day(time) {
+  return h("time", { datetime: time }, time.slice(0, 10));
+}
+
+// explain turns an error of the client into a sentence in the page's
+// language. The agent's message is English and never shown; ctx.certificate
+// says the call's params hold a pasted certificate, the usual INVALID_PARAMS.
+function explain(err, ctx = {}) {
   const reason = err && err.reason;
   const data = (err && err.data) || {};
+  if (err && err.message) console.debug("tokenagent:", reason, err.message);
   switch (reason) {
     case "PIN_INCORRECT":
-      return t(data.finalTry ? "err.PIN_INCORRECT_FINAL" : data.countLow ? "err.PIN_INCORRECT_LOW" : "err.PIN_INCORRECT");
+      return t(data.finalTry ? "err.PIN_INCORRECT_FINAL" : "err.PIN_INCORRECT");
     case "SO_PIN_INCORRECT":
       return t(data.finalTry ? "err.SO_PIN_INCORRECT_FINAL" : "err.SO_PIN_INCORRECT");
     case "PIN_INVALID":
       return t("err.PIN_INVALID", { min: data.minLen ?? "?", max: data.maxLen ?? "?" });
     case "RATE_LIMITED":
       return t("err.RATE_LIMITED", { n: data.retryAfterSeconds ?? 60 });
+    case "INVALID_PARAMS":
+      return t(ctx.certificate ? "err.INVALID_CERTIFICATE" : "err.INVALID_PARAMS");
   }
-  if (reason && has("err." + reason)) return t("err." + reason, { msg: err.message });
-  return t("err.other", { msg: (err && err.message) || String(err) });
+  return t(reason && has("err." + reason) ? "err." + reason : "err.other");
 }
 
 function say(out, kind, text) {
   out.className = "msg " + kind;
   out.textContent = text;
+  delete out.dataset.countdown;
 }
 
 function notice(kind, text) {
@@ -74,7 +116,633 @@ function notice(kind, text) {
   n.textContent = text;
 }
 
-// ---- the token cards
+// ---- the wrong-PIN throttle
+
+// A card's throttle holds, per kind of PIN ("user", "so"), the time
+// (Date.now()) until which the agent answers RATE_LIMITED. One timer ticks
+// for all cards while any is throttled.
+let ticker = 0;
+
+function throttled(card, kind) {
+  return card.throttle[kind] > Date.now();
+}
+
+function secondsLeft(card, kind) {
+  return Math.max(0, Math.ceil((card.throttle[kind] - Date.now()) / 1000));
+}
+
+function startThrottle(card, kind, seconds) {
+  card.throttle[kind] = Date.now() + seconds * 1000;
+  if (!ticker) ticker = setInterval(tick, 250);
+  renderCard(card);
+}
+
+function countdownText(kind, n) {
+  return t(kind === "so" ? "throttledSO" : "throttled", { n });
+}
+
+// tick updates the countdowns, and ends the throttles whose time is up.
+function tick() {
+  let any = false;
+  for (const card of cards.values()) {
+    for (const kind of ["user", "so"]) {
+      if (!card.throttle[kind]) continue;
+      const n = secondsLeft(card, kind);
+      for (const el of card.el.querySelectorAll(`[data-countdown="${kind}"]`)) {
+        if (n > 0) {
+          if (el.dataset.seconds !== String(n)) el.textContent = countdownText(kind, n);
+        } else say(el, "ok", t("throttleOver"));
+        if (n > 0) el.dataset.seconds = String(n);
+      }
+      if (n > 0) any = true;
+      else {
+        card.throttle[kind] = 0;
+        renderCard(card);
+      }
+    }
+  }
+  if (!any) {
+    clearInterval(ticker);
+    ticker = 0;
+  }
+}
+
+// countdown makes out show the live countdown of kind's throttle.
+function countdown(card, out, kind) {
+  const n = secondsLeft(card, kind);
+  out.className = "msg warn";
+  out.textContent = countdownText(kind, n);
+  out.dataset.countdown = kind;
+  out.dataset.seconds = String(n);
+}
+
+// lockButtons disables the submit buttons of the card's forms that are
+// busy or take a kind of PIN being throttled.
+function lockButtons(card) {
+  for (const form of card.forms) {
+    const off = form.dataset.busy === "1" || (!!form.dataset.pin && throttled(card, form.dataset.pin));
+    for (const b of form.querySelectorAll("button[type=submit]")) b.disabled = off;
+  }
+}
+
+// ---- forms
+
+function field(key, input) {
+  return h("label", {}, h("span", {}, t(key)), input);
+}
+
+function pinInput(name, autocomplete) {
+  return h("input", { type: "password", name, required: true, autocomplete, inputmode: "text" });
+}
+
+function finalTryBox() {
+  return h("label", { class: "check final", hidden: true },
+    h("input", { type: "checkbox", name: "confirmFinalTry" }), h("span", {}, t("confirmFinal")));
+}
+
+// The params that carry PINs; they are dropped from a request's params once
+// it has been answered.
+const PIN_PARAMS = ["pin", "oldPin", "newPin", "soPin"];
+
+// action wires form to a call: on submit, read(elements, params) adds the
+// form's values to params (the token id already there) and returns the key
+// of a problem to show instead of calling, if any; the PIN inputs and the
+// final-try box are cleared before anything is sent; then run(params)
+// makes the calls and returns the key of the message that says it worked.
+// kind is the kind of PIN the form takes ("user", "so"), whose throttle
+// keeps it from being submitted; ctx goes to explain.
+function action(card, form, out, { kind = "user", read, run, ctx }) {
+  form.dataset.pin = kind;
+  card.forms.add(form);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (form.dataset.busy === "1" || throttled(card, kind)) return;
+    const el = form.elements;
+    const params = { token: card.token.id };
+    const problem = read(el, params);
+    if (el.confirmFinalTry && el.confirmFinalTry.checked) params.confirmFinalTry = true;
+    for (const input of form.querySelectorAll("input[type=password]")) input.value = "";
+    const box = form.querySelector(".final");
+    if (box) {
+      el.confirmFinalTry.checked = false;
+      box.hidden = true;
+    }
+    if (problem) return say(out, "error", t(problem));
+    say(out, "", t("working"));
+    form.dataset.busy = "1";
+    lockButtons(card);
+    (async () => {
+      try {
+        const done = await run(params, out);
+        if (done) say(out, "ok", t(done));
+      } catch (err) {
+        failed(card, form, out, err, kind, ctx);
+      } finally {
+        for (const p of PIN_PARAMS) delete params[p];
+        delete form.dataset.busy;
+        lockButtons(card);
+        scheduleRefresh();
+      }
+    })();
+  });
+  return form;
+}
+
+// failed explains err in out: after PIN_FINAL_TRY it shows the form's
+// confirmation box, after RATE_LIMITED it counts down.
+function failed(card, form, out, err, kind, ctx) {
+  say(out, "error", explain(err, ctx));
+  switch (err && err.reason) {
+    case "PIN_FINAL_TRY": {
+      const box = form.querySelector(".final");
+      if (box) box.hidden = false;
+      break;
+    }
+    case "RATE_LIMITED":
+      startThrottle(card, kind, (err.data && err.data.retryAfterSeconds) || 60);
+      countdown(card, out, kind);
+      break;
+    case "PIN_INCORRECT":
+    case "SO_PIN_INCORRECT":
+      card.wrongPIN = true;
+      renderCard(card);
+      break;
+  }
+}
+
+// pinForm builds the form of a PIN operation: a secret (the current PIN or
+// the unlock code), a new PIN typed twice, and the final-try confirmation.
+// spec names the form's class, the secret's field, the method and texts.
+function pinForm(card, spec) {
+  const out = h("p", { class: "msg", role: "alert" });
+  const form = h("form", { class: spec.kind },
+    ...(spec.hint ? [h("p", { class: "hint" }, t(spec.hint))] : []),
+    field(spec.secretLabel, pinInput(spec.secret, spec.autocomplete)),
+    field("newPin", pinInput("newPin", "new-password")),
+    field("repeatPin", pinInput("newPin2", "new-password")),
+    finalTryBox(),
+    h("button", { type: "submit" }, t(spec.submit)));
+  action(card, form, out, {
+    kind: spec.pinKind,
+    read: (el, params) => {
+      Object.assign(params, { [spec.secret]: el[spec.secret].value, newPin: el.newPin.value });
+      return el.newPin.value === el.newPin2.value ? null : "pinMismatch";
+    },
+    run: async (params) => {
+      await agent.call(spec.method, params);
+      if (spec.method === "pin.unlock") card.wrongPIN = false;
+      return spec.done;
+    },
+  });
+  return h("details", { class: spec.kind }, h("summary", {}, t(spec.summary)), form, out);
+}
+
+function changeForm(card) {
+  return pinForm(card, { kind: "change", secret: "oldPin", secretLabel: "currentPin", autocomplete: "current-password",
+    method: "pin.change", submit: "submitChange", done: "pinChanged", summary: "changePin", pinKind: "user" });
+}
+
+function unlockForm(card) {
+  return pinForm(card, { kind: "unlock", hint: "unlockHint", secret: "soPin", secretLabel: "unlockCode", autocomplete: "off",
+    method: "pin.unlock", submit: "submitUnlock", done: "pinUnlocked", summary: "unlockPin", pinKind: "so" });
+}
+
+// signDigest says how the page signs a file with cert's key: WebCrypto
+// hashes the file here and only the digest goes to the agent, except for a
+// GOST key: WebCrypto has no Streebog, so the file goes whole and the agent
+// hashes it with the Streebog of the key's size.
+function signDigest(cert) {
+  if (cert && cert.keyAlgorithm === "GOST-2012") return { digestAlgorithm: "STREEBOG-" + cert.keySize, webCrypto: null };
+  return { digestAlgorithm: "SHA-256", webCrypto: "SHA-256" };
+}
+
+// expiryWarning says, before signing with cert, that it expires soon or has
+// expired, and offers to renew it; null for a valid certificate.
+function expiryWarning(card, cert) {
+  const lt = (cert && cert.lifetime) || {};
+  let text;
+  switch (lt.status) {
+    case "expiring": text = t("signExpiring", { n: lt.daysLeft, date: cert.notAfter.slice(0, 10) }); break;
+    case "expired": text = t("signExpired", { date: cert.notAfter.slice(0, 10) }); break;
+    case "not_yet_valid": text = t("signNotYet"); break;
+    default: return null;
+  }
+  const renew = card.token.readOnly || lt.status === "not_yet_valid" ? null
+    : h("button", { type: "button", class: "link", onclick: () => openRenewal(card, cert.id) }, t("renewNow"));
+  return h("p", { class: "msg warn expiry-warning", "data-status": lt.status }, text, renew ? " " : null, renew);
+}
+
+// preferredCert is the certificate a form offers first: the valid one that
+// lasts longest, else the one that lasts longest.
+function preferredCert(certs) {
+  const last = (list) => list.reduce((a, c) => (!a || c.notAfter > a.notAfter ? c : a), null);
+  return last(certs.filter((c) => c.lifetime && c.lifetime.status === "valid")) || last(certs);
+}
+
+function certOptions(select, certs, preferred) {
+  const chosen = select.value;
+  select.replaceChildren(...certs.map((c) =>
+    h("option", { value: c.id, title: c.subject }, commonName(c.subject) + " — " + c.notAfter.slice(0, 10))));
+  if (certs.some((c) => c.id === chosen)) select.value = chosen;
+  else if (preferred) select.value = preferred.id;
+}
+
+function signForm(card) {
+  const out = h("p", { class: "msg", role: "alert" });
+  const link = h("p", { class: "download" });
+  const warning = h("div", { class: "warning" });
+  const select = h("select", { name: "cert", required: true });
+  const showWarning = () => warning.replaceChildren(...[expiryWarning(card, card.certs.find((c) => c.id === select.value))].filter(Boolean));
+  select.addEventListener("change", showWarning);
+  const form = h("form", { class: "sign" },
+    field("certificate", select),
+    warning,
+    field("file", h("input", { type: "file", name: "file", required: true })),
+    field("pin", pinInput("pin", "current-password")),
+    finalTryBox(),
+    h("button", { type: "submit" }, t("submitSign")));
+  let file = null;
+  action(card, form, out, {
+    read: (el, params) => {
+      file = el.file.files[0];
+      const digest = signDigest(card.certs.find((c) => c.id === el.cert.value));
+      Object.assign(params, { pin: el.pin.value, cert: el.cert.value, digestAlgorithm: digest.digestAlgorithm, format: "cms", detached: true });
+      return file ? null : "chooseFile";
+    },
+    run: async (params, o) => {
+      const digest = signDigest(card.certs.find((c) => c.id === params.cert));
+      const bytes = await file.arrayBuffer();
+      if (digest.webCrypto) {
+        say(o, "", t("hashing"));
+        params.digest = b64(await crypto.subtle.digest(digest.webCrypto, bytes));
+      } else params.data = b64(bytes);
+      say(o, "", t("working"));
+      const res = await agent.call("sign", params);
+      const name = file.name + ".p7s";
+      const old = link.querySelector("a");
+      if (old) URL.revokeObjectURL(old.href);
+      const url = URL.createObjectURL(new Blob([unb64(res.signature)], { type: "application/pkcs7-signature" }));
+      const a = h("a", { href: url, download: name }, t("downloadAgain", { name }));
+      link.replaceChildren(a);
+      a.click();
+      say(o, "ok", t("signed", { name }));
+      return null;
+    },
+  });
+  const details = h("details", { class: "sign" }, h("summary", {}, t("signFile")), form, out, link);
+  details.update = () => {
+    certOptions(select, card.certs, preferredCert(card.certs));
+    showWarning();
+  };
+  return details;
+}
+
+// csrBlock shows a CSR with a copy button and a download link.
+function csrBlock(card, key, csr, out) {
+  const text = h("textarea", { class: "csr", name: "csr", readonly: true, rows: 8, spellcheck: "false" });
+  text.value = csr;
+  const name = (card.token.label || "token") + "-" + key + ".csr";
+  const url = URL.createObjectURL(new Blob([csr], { type: "application/pkcs10" }));
+  const copy = h("button", { type: "button" }, t("copy"));
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(csr);
+      say(out, "ok", t("copied"));
+    } catch {
+      text.select();
+    }
+  });
+  return h("div", { class: "csr-block" }, field("csr", text),
+    h("p", { class: "actions" }, copy, h("a", { href: url, download: name }, t("downloadCsr", { name }))));
+}
+
+// prepared records a request the page just made for key, to show it at
+// once (an enrolment's is not kept by the agent) and open it.
+function prepared(card, key, csr, done) {
+  card.csrs.set(key, csr);
+  card.opened = key;
+  say(card.parts.msg, "ok", t(done));
+}
+
+// renewal.prepare for the certificate params.cert; the renewal then waits
+// in the card's tasks.
+async function prepareRenewal(card, params) {
+  const res = await agent.call("renewal.prepare", params);
+  prepared(card, res.key, res.csr, "prepared");
+  return null;
+}
+
+// certificateInput reads the issued certificate from a textarea or a file
+// into params.certificate (PEM as it is, DER as base64).
+async function certificateInput(text, file) {
+  if (text) return text;
+  if (!file) return "";
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const pemText = new TextDecoder().decode(bytes);
+  return pemText.includes("-----BEGIN") ? pemText : b64(bytes);
+}
+
+// completeForm stores the certificate issued for key: renewal.complete,
+// which also clears a pending renewal's record (replaces: the certificate
+// renewed, if any).
+function completeForm(card, key, replaces, out) {
+  const form = h("form", { class: "complete" },
+    h("h4", {}, t("pasteIssued")),
+    field("issuedCert", h("textarea", { name: "certificate", rows: 6, spellcheck: "false" })),
+    field("issuedFile", h("input", { type: "file", name: "file", accept: ".pem,.crt,.cer,.der" })),
+    replaces ? h("label", { class: "check" }, h("input", { type: "checkbox", name: "removeOld" }), h("span", {}, t("removeOld"))) : null,
+    field("pin", pinInput("pin", "current-password")),
+    finalTryBox(),
+    h("button", { type: "submit" }, t("submitComplete")));
+  let file = null;
+  let text = "";
+  return action(card, form, out, {
+    ctx: { certificate: true },
+    read: (el, params) => {
+      file = el.file.files[0];
+      text = el.certificate.value.trim();
+      params.pin = el.pin.value;
+      if (replaces) params.replaces = replaces;
+      if (el.removeOld && el.removeOld.checked) params.removeOld = true;
+      return text || file ? null : "noIssued";
+    },
+    run: async (params) => {
+      params.certificate = await certificateInput(text, file);
+      await agent.call("renewal.complete", params);
+      card.csrs.delete(key);
+      say(card.parts.msg, "ok", t("renewed"));
+      return "renewed";
+    },
+  });
+}
+
+// discardForm deletes key, a renewal's or an enrolment's key that has no
+// certificate, and the agent's record of it (renewal.cancel).
+function discardForm(card, key, out) {
+  const form = h("form", { class: "discard" },
+    h("p", {}, t("discardText")),
+    field("pin", pinInput("pin", "current-password")),
+    finalTryBox(),
+    h("button", { type: "submit", class: "danger" }, t("submitDiscard")));
+  action(card, form, out, {
+    read: (el, params) => {
+      Object.assign(params, { pin: el.pin.value, key });
+    },
+    run: async (params) => {
+      await agent.call("renewal.cancel", params);
+      card.csrs.delete(key);
+      say(card.parts.msg, "ok", t("discarded"));
+      return "discarded";
+    },
+  });
+  return h("details", { class: "discard" }, h("summary", {}, t("discard")), form);
+}
+
+// subjectFields asks for the name a request is made for.
+function subjectFields() {
+  return field("commonName", h("input", { type: "text", name: "commonName", required: true, maxlength: 64, autocomplete: "name" }));
+}
+
+// remakeForm makes the request for key again (after a reload the page no
+// longer has an enrolment's request; the agent keeps only renewals').
+function remakeForm(card, key, out) {
+  const form = h("form", { class: "remake" }, subjectFields(), field("pin", pinInput("pin", "current-password")), finalTryBox(),
+    h("button", { type: "submit" }, t("submitRemake")));
+  action(card, form, out, {
+    read: (el, params) => {
+      Object.assign(params, { pin: el.pin.value, key, subject: { commonName: el.commonName.value.trim() } });
+    },
+    run: async (params) => {
+      const res = await agent.call("csr.create", params);
+      prepared(card, key, res.csr, "enrolled");
+      renderCard(card);
+      return null;
+    },
+  });
+  return h("details", { class: "remake" }, h("summary", {}, t("remakeCsr")), form);
+}
+
+// ---- tasks: what needs doing, first on a card
+
+// task builds a task's box; update, when given, refreshes its title and text
+// after a listing. The box keeps its forms (and what is typed in them)
+// across updates.
+function taskBox(name, attrs, ...children) {
+  return h("div", { class: "task", "data-task": name, ...attrs }, ...children);
+}
+
+function throttleTask(card, kind) {
+  const count = h("p", { class: "count" });
+  countdown(card, count, kind);
+  count.className = "count";
+  const box = taskBox("throttle", { "data-kind": kind, role: "status" }, count);
+  if (kind === "user" && unlockApplies(card)) box.append(h("p", {}, t("throttledUnlock")));
+  return box;
+}
+
+function unlockTask(card) {
+  if (card.token.pin.soLocked) return taskBox("locked", {}, h("strong", {}, t("taskUnlock")), h("p", {}, t("taskBothLocked")));
+  const box = taskBox("unlock", {}, h("strong", {}, t("taskUnlock")), h("p", {}, t("taskUnlockText")));
+  box.update = () => {
+    card.parts.unlock.open = true;
+    if (card.parts.unlock.parentNode !== box) box.append(card.parts.unlock);
+  };
+  return box;
+}
+
+// awaitingTask is a key waiting for its certificate: a pending renewal
+// (pending from renewal.pending) or a key without a certificate from
+// keys.list (an enrolment's, or a renewal the agent did not record).
+function awaitingTask(card, key, pending, label) {
+  const out = h("p", { class: "msg", role: "alert" });
+  const title = h("strong", {});
+  const request = h("div", { class: "request" });
+  const box = taskBox(pending ? "pending" : "key", { "data-key": key },
+    title, h("p", {}, t(pending ? "taskPendingText" : "taskKeyText")), request,
+    completeForm(card, key, pending && pending.cert, out), discardForm(card, key, out), out);
+  box.update = () => {
+    if (pending) {
+      const cert = card.certs.find((c) => c.id === pending.cert);
+      title.textContent = t("taskPending", { cn: cert ? commonName(cert.subject) : pending.cert, date: pending.createdAt.slice(0, 10) });
+    } else title.textContent = label ? t("taskKeyLabel", { label }) : t("taskKey");
+    const csr = (pending && pending.csr) || card.csrs.get(key);
+    if (request.dataset.csr !== String(!!csr)) {
+      request.dataset.csr = String(!!csr);
+      request.replaceChildren(csr
+        ? h("details", { class: "csr", open: card.opened === key }, h("summary", {}, t("csr")), csrBlock(card, key, csr, out))
+        : remakeForm(card, key, out));
+    }
+  };
+  return box;
+}
+
+function renewTask(card, cert) {
+  const out = h("p", { class: "msg", role: "alert" });
+  const title = h("strong", {});
+  const form = h("form", { class: "renew-now", hidden: true },
+    field("pin", pinInput("pin", "current-password")), finalTryBox(),
+    h("button", { type: "submit" }, t("submitPrepare")));
+  action(card, form, out, {
+    read: (el, params) => {
+      Object.assign(params, { pin: el.pin.value, cert: cert.id });
+    },
+    run: (params) => prepareRenewal(card, params),
+  });
+  const open = h("button", { type: "button", class: "cta" }, t("renewNow"));
+  open.addEventListener("click", () => showRenewForm(form, open));
+  const box = taskBox("renew", { "data-cert": cert.id }, title, h("p", {}, t("taskRenewText")), open, form, out);
+  box.update = () => {
+    const c = card.certs.find((x) => x.id === cert.id) || cert;
+    title.replaceChildren(c.lifetime.status === "expired"
+      ? t("taskExpired", { cn: commonName(c.subject), date: c.notAfter.slice(0, 10) })
+      : t("taskExpiring", { cn: commonName(c.subject), n: c.lifetime.daysLeft, date: c.notAfter.slice(0, 10) }));
+    title.title = c.subject;
+  };
+  return box;
+}
+
+function showRenewForm(form, button) {
+  form.hidden = false;
+  button.hidden = true;
+  form.elements.pin.focus();
+}
+
+// openRenewal opens the renewal of the certificate id: its task when it has
+// one, else the renewal form among the other actions.
+function openRenewal(card, id) {
+  const waiting = card.pending.find((p) => p.cert === id);
+  const box = card.taskEls.get(waiting ? "pending-" + waiting.key : "renew-" + id);
+  if (box && waiting) return box.scrollIntoView({ block: "nearest" });
+  if (box) {
+    showRenewForm(box.querySelector("form.renew-now"), box.querySelector("button.cta"));
+    box.scrollIntoView({ block: "nearest" });
+    return;
+  }
+  const d = card.parts.renew;
+  d.open = true;
+  d.querySelector("select").value = id;
+  d.querySelector("input[type=password]").focus();
+}
+
+function enrolTask(card) {
+  const out = h("p", { class: "msg", role: "alert" });
+  const form = h("form", { class: "enrol" },
+    subjectFields(),
+    field("algorithm", h("select", { name: "algorithm" }, ENROL_ALGORITHMS.map((a) => h("option", { value: a }, a)))),
+    field("pin", pinInput("pin", "current-password")), finalTryBox(),
+    h("button", { type: "submit" }, t("submitEnrol")));
+  action(card, form, out, {
+    read: (el, params) => {
+      Object.assign(params, { pin: el.pin.value, algorithm: el.algorithm.value, label: el.commonName.value.trim(),
+        subject: { commonName: el.commonName.value.trim() } });
+    },
+    run: async (params) => {
+      const { subject, algorithm, label } = params;
+      const { key } = await agent.call("keys.generate", { token: params.token, pin: params.pin, algorithm, label,
+        ...(params.confirmFinalTry ? { confirmFinalTry: true } : {}) });
+      const { csr } = await agent.call("csr.create", { token: params.token, pin: params.pin, key, subject });
+      prepared(card, key, csr, "enrolled");
+      return null;
+    },
+  });
+  return taskBox("enrol", {}, h("strong", {}, t("taskEnrol")), h("p", {}, t("taskEnrolText")), form, out);
+}
+
+// mediaTask explains, for legacy media, what of the certificate's lifetime
+// carries over to new media, what becomes credit, and what to do next.
+function mediaTask(card) {
+  const title = h("strong", {});
+  const report = h("div", { class: "report" });
+  const box = taskBox("media", { "data-legacy": "true" }, title, report, h("p", {}, t("mediaNext")));
+  box.update = () => {
+    const { media } = card.token;
+    title.textContent = media.description ? t("taskMedia", { desc: media.description }) : t("taskMediaNoDesc");
+    const r = card.media;
+    if (!r) return report.replaceChildren();
+    const left = r.remaining.months || r.remaining.days;
+    const carries = r.carryOver.months || r.carryOver.days;
+    const vars = { remaining: span(r.remaining), carry: span(r.carryOver), credit: span(r.credit) };
+    report.replaceChildren(
+      h("p", { class: "explain" }, !left ? t("mediaExplainNothing") : t(carries ? "mediaExplain" : "mediaExplainNoCarry", vars)),
+      h("dl", { class: "media" },
+        h("dt", {}, t("mediaRemaining")), h("dd", { "data-part": "remaining" }, vars.remaining),
+        h("dt", {}, t("mediaCarry")), h("dd", { "data-part": "carryOver" }, vars.carry),
+        h("dt", {}, t("mediaCredit")), h("dd", { "data-part": "credit" }, vars.credit)));
+  };
+  return box;
+}
+
+// unlockApplies tells whether to offer the unlock: a wrong PIN was entered
+// (the token's flags, or this page saw one), the user PIN is throttled, or
+// the PIN is locked; not when the unlock code is locked too.
+function unlockApplies(card) {
+  const pin = card.token.pin || {};
+  if (pin.soLocked || card.token.readOnly) return false;
+  return !!(pin.locked || pin.countLow || pin.finalTry || card.wrongPIN || throttled(card, "user"));
+}
+
+// tasks lists what needs doing on the card, most pressing first, each with
+// a key that stays the same across listings and a builder.
+function tasks(card) {
+  const tok = card.token;
+  const pin = tok.pin || {};
+  const list = [];
+  for (const kind of ["user", "so"]) {
+    if (throttled(card, kind)) list.push({ key: "throttle-" + kind, build: () => throttleTask(card, kind) });
+  }
+  if (pin.locked) list.push({ key: pin.soLocked ? "locked" : "unlock", build: () => unlockTask(card) });
+  const writable = !tok.readOnly && !pin.locked;
+  if (writable) {
+    const waiting = new Set();
+    for (const p of card.pending) {
+      waiting.add(p.key);
+      list.push({ key: "pending-" + p.key, build: () => awaitingTask(card, p.key, p) });
+    }
+    const renewing = new Set(card.pending.map((p) => p.cert));
+    const due = card.certs.filter((c) => !renewing.has(c.id) && ["expired", "expiring"].includes(c.lifetime && c.lifetime.status));
+    due.sort((a, b) => a.notAfter.localeCompare(b.notAfter));
+    for (const c of due) list.push({ key: "renew-" + c.id, build: () => renewTask(card, c) });
+    for (const k of card.keys) {
+      if (k.certificates.length || waiting.has(k.id)) continue;
+      list.push({ key: "key-" + k.id, build: () => awaitingTask(card, k.id, null, k.label) });
+    }
+    if (!card.certErr && !card.certs.length && !list.some((x) => /^(pending|key)-/.test(x.key))) {
+      list.push({ key: "enrol", build: () => enrolTask(card) });
+    }
+  }
+  if (tok.media && tok.media.legacy) list.push({ key: "media", build: () => mediaTask(card) });
+  return list;
+}
+
+// place puts children into box in order, moving nothing when they are
+// there already (moving a node would take the focus from what is typed in).
+function place(box, children) {
+  const now = [...box.children];
+  if (now.length === children.length && now.every((c, i) => c === children[i])) return;
+  box.replaceChildren(...children);
+}
+
+function renderTasks(card) {
+  const next = new Map();
+  for (const spec of tasks(card)) {
+    let el = card.taskEls.get(spec.key);
+    if (!el) el = spec.build();
+    if (el.update) el.update();
+    next.set(spec.key, el);
+  }
+  card.taskEls = next;
+  place(card.parts.tasks, [...next.values()]);
+}
+
+// ---- the cards
+
+// newCard is the page's state of one token: the agent's listings, the
+// requests this page made (csrs: key id → CSR), the throttles, and the
+// elements showing them.
+function newCard(token) {
+  return { token, certs: [], certErr: null, pending: [], keys: [], media: null, listErr: null,
+    csrs: new Map(), opened: null, wrongPIN: false, throttle: { user: 0, so: 0 } };
+}
 
 function pinBadge(pin) {
   if (!pin) return null;
@@ -99,321 +767,96 @@ function certTable(certs) {
   return h("table", {},
     h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, t(c))))),
     h("tbody", {}, certs.map((c) => h("tr", { "data-cert": c.id },
-      h("td", { "data-label": t("subject") }, c.subject),
-      h("td", { "data-label": t("issuer") }, c.issuer),
-      h("td", { "data-label": t("validUntil") }, h("time", { datetime: c.notAfter }, c.notAfter.slice(0, 10))),
+      h("td", { "data-label": t("subject") }, dnText(c.subject)),
+      h("td", { "data-label": t("issuer") }, dnText(c.issuer)),
+      h("td", { "data-label": t("validUntil") }, day(c.notAfter)),
       h("td", { "data-label": t("status") }, lifetimeBadge(c.lifetime)),
       h("td", { "data-label": t("remaining"), class: "remaining" }, span(c.lifetime && c.lifetime.remaining)),
     ))));
 }
 
-function field(key, input) {
-  return h("label", {}, h("span", {}, t(key)), input);
-}
-
-function pinInput(name, autocomplete) {
-  return h("input", { type: "password", name, required: true, autocomplete, inputmode: "text" });
-}
-
-// busy runs fn with the form's button disabled.
-async function busy(form, fn) {
-  const button = form.querySelector("button");
-  button.disabled = true;
-  try {
-    await fn();
-  } finally {
-    button.disabled = false;
-  }
-}
-
-// handleError explains err in out; after PIN_FINAL_TRY it shows the form's
-// confirmation box, after PIN_LOCKED it opens the unlock form.
-function handleError(card, form, out, err) {
-  say(out, "error", explain(err));
-  if (err && err.reason === "PIN_FINAL_TRY") form.querySelector(".final").hidden = false;
-  if (err && err.reason === "PIN_LOCKED") card.parts.unlock.open = true;
-  scheduleRefresh();
-}
-
-function finalTryBox() {
-  return h("label", { class: "check final", hidden: true },
-    h("input", { type: "checkbox", name: "confirmFinalTry" }), h("span", {}, t("confirmFinal")));
-}
-
-// pinForm builds the form of a PIN operation: a secret (the current PIN or
-// the unlock code), a new PIN typed twice, and the final-try confirmation.
-// spec names the form's class, the secret's field, the method and texts.
-function pinForm(card, spec) {
-  const out = h("p", { class: "msg", role: "alert" });
-  const form = h("form", { class: spec.kind },
-    ...(spec.hint ? [h("p", { class: "hint" })] : []),
-    field(spec.secretLabel, pinInput(spec.secret, spec.autocomplete)),
-    field("newPin", pinInput("newPin", "new-password")),
-    field("repeatPin", pinInput("newPin2", "new-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t(spec.submit)));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const el = form.elements;
-    const params = { token: card.token.id, [spec.secret]: el[spec.secret].value, newPin: el.newPin.value };
-    const same = el.newPin.value === el.newPin2.value;
-    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
-    form.reset();
-    form.querySelector(".final").hidden = true;
-    if (!same) return say(out, "error", t("pinMismatch"));
-    say(out, "", t("working"));
-    busy(form, async () => {
-      try {
-        await agent.call(spec.method, params);
-        say(out, "ok", t(spec.done));
-        scheduleRefresh();
-      } catch (err) {
-        handleError(card, form, out, err);
-      }
-    });
-  });
-  return h("details", { class: spec.kind }, h("summary", {}, t(spec.summary)), form, out);
-}
-
-function changeForm(card) {
-  return pinForm(card, { kind: "change", secret: "oldPin", secretLabel: "currentPin", autocomplete: "current-password",
-    method: "pin.change", submit: "submitChange", done: "pinChanged", summary: "changePin" });
-}
-
-function unlockForm(card) {
-  return pinForm(card, { kind: "unlock", hint: true, secret: "soPin", secretLabel: "unlockCode", autocomplete: "off",
-    method: "pin.unlock", submit: "submitUnlock", done: "pinUnlocked", summary: "unlockPin" });
-}
-
-// signDigest says how the page signs a file with cert's key: WebCrypto
-// hashes the file here and only the digest goes to the agent, except for a
-// GOST key: WebCrypto has no Streebog, so the file goes whole and the agent
-// hashes it with the Streebog of the key's size.
-function signDigest(cert) {
-  if (cert && cert.keyAlgorithm === "GOST-2012") return { digestAlgorithm: "STREEBOG-" + cert.keySize, webCrypto: null };
-  return { digestAlgorithm: "SHA-256", webCrypto: "SHA-256" };
-}
-
-function signForm(card) {
-  const out = h("p", { class: "msg", role: "alert" });
-  const link = h("p", { class: "download" });
-  const form = h("form", { class: "sign" },
-    field("certificate", h("select", { name: "cert", required: true })),
-    field("file", h("input", { type: "file", name: "file", required: true })),
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitSign")));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const el = form.elements;
-    const file = el.file.files[0];
-    const digest = signDigest(card.certs.find((c) => c.id === el.cert.value));
-    const params = { token: card.token.id, pin: el.pin.value, cert: el.cert.value,
-      digestAlgorithm: digest.digestAlgorithm, format: "cms", detached: true };
-    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
-    el.pin.value = "";
-    el.confirmFinalTry.checked = false;
-    form.querySelector(".final").hidden = true;
-    if (!file) return say(out, "error", t("chooseFile"));
-    say(out, "", t(digest.webCrypto ? "hashing" : "working"));
-    busy(form, async () => {
-      try {
-        const bytes = await file.arrayBuffer();
-        if (digest.webCrypto) params.digest = b64(await crypto.subtle.digest(digest.webCrypto, bytes));
-        else params.data = b64(bytes);
-        say(out, "", t("working"));
-        const res = await agent.call("sign", params);
-        delete params.pin;
-        const name = file.name + ".p7s";
-        const old = link.querySelector("a");
-        if (old) URL.revokeObjectURL(old.href);
-        const url = URL.createObjectURL(new Blob([unb64(res.signature)], { type: "application/pkcs7-signature" }));
-        const a = h("a", { href: url, download: name }, t("downloadAgain", { name }));
-        link.replaceChildren(a);
-        a.click();
-        say(out, "ok", t("signed", { name }));
-      } catch (err) {
-        delete params.pin;
-        handleError(card, form, out, err);
-      }
-    });
-  });
-  return h("details", { class: "sign" }, h("summary", {}, t("signFile")), form, out, link);
-}
-
-function mediaForm(card) {
-  const out = h("p", { class: "msg", role: "alert" });
-  const result = h("div", { class: "media-result" });
-  const form = h("form", { class: "media" }, h("button", { type: "submit" }, t("submitCheck")));
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    say(out, "", t("working"));
-    busy(form, async () => {
-      try {
-        const r = await agent.call("media.check", { token: card.token.id });
-        out.textContent = "";
-        out.className = "msg";
-        result.replaceChildren(
-          h("p", { class: r.legacy ? "msg error" : "msg ok", "data-legacy": String(r.legacy) },
-            r.legacy ? t("mediaLegacy", { to: r.upgradeTo || "?" }) : t("mediaCurrent")),
-          h("dl", { class: "media" },
-            h("dt", {}, t("mediaRemaining")), h("dd", { "data-part": "remaining" }, span(r.remaining)),
-            h("dt", {}, t("mediaCarry")), h("dd", { "data-part": "carryOver" }, span(r.carryOver)),
-            h("dt", {}, t("mediaCredit")), h("dd", { "data-part": "credit" }, span(r.credit))));
-      } catch (err) {
-        handleError(card, form, out, err);
-      }
-    });
-  });
-  return h("details", { class: "media" }, h("summary", {}, t("mediaCheck")), form, out, result);
-}
-
 function renewForm(card) {
   const out = h("p", { class: "msg", role: "alert" });
-  let replaces = null;
-  const prepare = h("form", { class: "renew-prepare" },
+  const select = h("select", { name: "cert", required: true });
+  const form = h("form", { class: "renew-prepare" },
     h("p", {}, t("renewIntro")),
-    field("certificate", h("select", { name: "cert", required: true })),
+    field("certificate", select),
     field("pin", pinInput("pin", "current-password")),
     finalTryBox(),
     h("button", { type: "submit" }, t("submitPrepare")));
-  const csrText = h("textarea", { class: "csr", name: "csr", readonly: true, rows: 8, spellcheck: "false" });
-  const csrLink = h("a", {});
-  const copy = h("button", { type: "button" }, t("copy"));
-  const step2 = h("div", { class: "renew-step2", hidden: true },
-    field("csr", csrText),
-    h("p", { class: "actions" }, copy, " ", csrLink));
-  const complete = h("form", { class: "renew-complete" },
-    field("issuedCert", h("textarea", { name: "certificate", rows: 6, spellcheck: "false" })),
-    field("issuedFile", h("input", { type: "file", name: "file", accept: ".pem,.crt,.cer,.der" })),
-    h("label", { class: "check" }, h("input", { type: "checkbox", name: "removeOld" }), h("span", {}, t("removeOld"))),
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitComplete")));
-  step2.append(complete);
-  copy.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(csrText.value);
-      say(out, "ok", t("copied"));
-    } catch {
-      csrText.select();
-    }
+  action(card, form, out, {
+    read: (el, params) => {
+      Object.assign(params, { pin: el.pin.value, cert: el.cert.value });
+    },
+    run: (params) => prepareRenewal(card, params),
   });
-  prepare.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const el = prepare.elements;
-    const params = { token: card.token.id, pin: el.pin.value, cert: el.cert.value };
-    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
-    el.pin.value = "";
-    el.confirmFinalTry.checked = false;
-    prepare.querySelector(".final").hidden = true;
-    say(out, "", t("working"));
-    busy(prepare, async () => {
-      try {
-        const res = await agent.call("renewal.prepare", params);
-        delete params.pin;
-        replaces = params.cert;
-        csrText.value = res.csr;
-        const name = (card.token.label || "token") + "-" + res.key + ".csr";
-        if (csrLink.href) URL.revokeObjectURL(csrLink.href);
-        csrLink.href = URL.createObjectURL(new Blob([res.csr], { type: "application/pkcs10" }));
-        csrLink.download = name;
-        csrLink.textContent = t("downloadCsr", { name });
-        step2.hidden = false;
-        say(out, "ok", t("prepared"));
-      } catch (err) {
-        delete params.pin;
-        handleError(card, prepare, out, err);
-      }
-    });
-  });
-  complete.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const el = complete.elements;
-    const file = el.file.files[0];
-    const params = { token: card.token.id, pin: el.pin.value, certificate: el.certificate.value.trim() };
-    if (replaces) params.replaces = replaces;
-    if (el.removeOld.checked) params.removeOld = true;
-    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
-    el.pin.value = "";
-    el.confirmFinalTry.checked = false;
-    complete.querySelector(".final").hidden = true;
-    say(out, "", t("working"));
-    busy(complete, async () => {
-      try {
-        if (!params.certificate && file) {
-          const bytes = new Uint8Array(await file.arrayBuffer());
-          const text = new TextDecoder().decode(bytes);
-          params.certificate = text.includes("-----BEGIN") ? text : b64(bytes);
-        }
-        if (!params.certificate) {
-          delete params.pin;
-          return say(out, "error", t("noIssued"));
-        }
-        await agent.call("renewal.complete", params);
-        delete params.pin;
-        complete.reset();
-        step2.hidden = true;
-        csrText.value = "";
-        replaces = null;
-        say(out, "ok", t("renewed"));
-        scheduleRefresh();
-      } catch (err) {
-        delete params.pin;
-        handleError(card, complete, out, err);
-      }
-    });
-  });
-  return h("details", { class: "renew" }, h("summary", {}, t("renew")), prepare, step2, out);
+  const details = h("details", { class: "renew" }, h("summary", {}, t("renew")), form, out);
+  // The certificate that expires first is the one most likely meant.
+  details.update = () => certOptions(select, card.certs,
+    card.certs.reduce((a, c) => (!a || c.notAfter < a.notAfter ? c : a), null));
+  return details;
 }
 
 function buildCard(card) {
+  card.forms = new Set();
+  card.taskEls = new Map();
   const parts = {
     title: h("h2", {}),
     meta: h("p", { class: "meta" }),
     badges: h("div", { class: "badges" }),
+    msg: h("p", { class: "msg card-msg", role: "status" }),
+    tasks: h("div", { class: "tasks" }),
     certs: h("div", { class: "certs" }),
+    moreTitle: h("h3", {}, t("moreActions")),
+    more: h("div", { class: "more" }),
   };
   parts.change = changeForm(card);
   parts.unlock = unlockForm(card);
   parts.sign = signForm(card);
   parts.renew = renewForm(card);
-  parts.media = mediaForm(card);
   card.parts = parts;
   card.el = h("section", { class: "token", "data-token": card.token.id },
-    parts.title, parts.meta, parts.badges,
+    parts.title, parts.meta, parts.badges, parts.msg, parts.tasks,
     h("h3", {}, t("certificates")), parts.certs,
-    parts.change, parts.unlock, parts.sign, parts.renew, parts.media);
-  updateCard(card);
+    parts.moreTitle, parts.more);
+  renderCard(card);
 }
 
-function updateCard(card) {
+// renderCard shows the card's state, keeping the forms and what is typed in
+// them.
+function renderCard(card) {
+  if (!card.el) return;
   const { token: tok, parts } = card;
+  const pin = tok.pin || {};
   parts.title.textContent = tok.label;
   parts.meta.textContent = [tok.manufacturer, tok.model].filter(Boolean).join(" · ") + " · " + t("serial") + " " + tok.serial;
   const b = [];
-  if (tok.media && tok.media.legacy) b.push(badge("warn", t("legacy") + (tok.media.description ? ": " + tok.media.description : ""), { "data-media": "legacy" }));
+  if (tok.media && tok.media.legacy) b.push(badge("warn", t("legacy"), { "data-media": "legacy", title: tok.media.description || null }));
   else if (tok.media) b.push(badge("info", t("media") + ": " + (tok.media.description || tok.media.profile), { "data-media": tok.media.profile }));
   b.push(pinBadge(tok.pin));
-  if (tok.pin && tok.pin.soLocked) b.push(badge("bad", t("soLocked")));
+  if (pin.soLocked) b.push(badge("bad", t("soLocked")));
   if (tok.readOnly) b.push(badge("info", t("readOnly")));
   parts.badges.replaceChildren(...b.filter(Boolean));
   if (card.certErr) parts.certs.replaceChildren(h("p", { class: "msg error" }, explain(card.certErr)));
   else if (!card.certs.length) parts.certs.replaceChildren(h("p", {}, t("noCerts")));
   else parts.certs.replaceChildren(certTable(card.certs));
-  for (const d of [parts.sign, parts.renew]) {
-    const select = d.querySelector("select");
-    const chosen = select.value;
-    select.replaceChildren(...card.certs.map((c) => h("option", { value: c.id }, c.subject + " — " + c.notAfter.slice(0, 10))));
-    if (card.certs.some((c) => c.id === chosen)) select.value = chosen;
-    d.hidden = !card.certs.length;
+  if (card.listErr) say(parts.msg, "error", explain(card.listErr));
+  renderTasks(card);
+  const usable = !pin.locked;
+  const more = [];
+  if (usable && !tok.readOnly) more.push(parts.change);
+  if (!pin.locked && unlockApplies(card)) more.push(parts.unlock);
+  if (usable && card.certs.length) {
+    parts.sign.update();
+    more.push(parts.sign);
+    if (!tok.readOnly) {
+      parts.renew.update();
+      more.push(parts.renew);
+    }
   }
-  const hint = parts.unlock.querySelector(".hint");
-  const locked = !!(tok.pin && tok.pin.locked);
-  hint.textContent = locked ? t("unlockHint") : "";
-  hint.className = locked ? "hint msg error" : "hint";
-  if (locked && !card.wasLocked) parts.unlock.open = true;
-  card.wasLocked = locked;
+  place(parts.more, more);
+  parts.moreTitle.hidden = !more.length;
+  lockButtons(card);
 }
 
 function renderEmpty() {
@@ -423,27 +866,45 @@ function renderEmpty() {
   if (cards.size && empty) empty.remove();
 }
 
-// refresh lists the tokens and their certificates and updates the cards in
+// readToken asks the agent for what a card of tok shows: its certificates,
+// pending renewals, keys and, for legacy media, the carry-over; none needs
+// a PIN. It returns null when the token has gone.
+async function readToken(tok) {
+  const token = { token: tok.id };
+  const [certs, pending, keys, media] = await Promise.allSettled([
+    agent.call("certs.list", token),
+    agent.call("renewal.pending", token),
+    agent.call("keys.list", token),
+    tok.media && tok.media.legacy ? agent.call("media.check", token) : null,
+  ]);
+  const all = [certs, pending, keys, media];
+  if (all.some((r) => r.status === "rejected" && r.reason.reason === "TOKEN_NOT_FOUND")) return null;
+  const value = (r, pick, none) => (r.status === "fulfilled" && r.value ? pick(r.value) : none);
+  return {
+    certs: value(certs, (v) => v.certificates, []),
+    certErr: certs.status === "rejected" ? certs.reason : null,
+    pending: value(pending, (v) => v.pending, []),
+    keys: value(keys, (v) => v.keys, []),
+    media: value(media, (v) => v, null),
+    listErr: [pending, keys, media].find((r) => r.status === "rejected")?.reason || null,
+  };
+}
+
+// refresh lists the tokens and what each holds, and updates the cards in
 // place, so that forms being filled in survive an update.
 async function refreshOnce() {
   const { tokens } = await agent.call("tokens.list", {});
   const seen = new Set();
   for (const tok of tokens) {
+    const read = await readToken(tok);
+    if (!read) continue;
     seen.add(tok.id);
-    let certs = [];
-    let certErr = null;
-    try {
-      certs = (await agent.call("certs.list", { token: tok.id })).certificates;
-    } catch (err) {
-      if (err.reason === "TOKEN_NOT_FOUND") continue;
-      certErr = err;
-    }
     let card = cards.get(tok.id);
     if (card) {
-      Object.assign(card, { token: tok, certs, certErr });
-      updateCard(card);
+      Object.assign(card, { token: tok }, read);
+      renderCard(card);
     } else {
-      card = { token: tok, certs, certErr };
+      card = Object.assign(newCard(tok), read);
       buildCard(card);
       cards.set(tok.id, card);
       $("tokens").append(card.el);
