@@ -61,6 +61,13 @@ type moduleRig struct {
 // SoftHSM reads its tokens at C_Initialize.
 func newModuleRig(t *testing.T, module string) *moduleRig {
 	t.Helper()
+	return newModuleRigWithState(t, module, nil)
+}
+
+// newModuleRigWithState is newModuleRig with an agent that keeps its state
+// in store.
+func newModuleRigWithState(t *testing.T, module string, store agent.StateStore) *moduleRig {
+	t.Helper()
 	ca, err := softhsm.NewCA("Module CA")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,7 @@ func newModuleRig(t *testing.T, module string) *moduleRig {
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := token.NewManager([]string{p11shim.Path(t)}, log)
 	t.Cleanup(func() { _ = m.Close() })
-	r.agent = agent.New(m, agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(r.audit, log)})
+	r.agent = agent.New(m, agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(r.audit, log), State: store})
 	r.ts = startServer(t, Config{AllowNoOrigin: true, Logger: log}, r.agent)
 	r.c = r.ts.dial(t, nil)
 	r.listTokens()
