@@ -16,7 +16,9 @@ type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, er
 
 // method is one row of the method table: a protocol method and the
 // Server's method that serves it. A PIN-taking method names the member
-// that carries its PIN and is served through pinTaking (lifecycle.go).
+// that carries its PIN and is served through pinTaking (params.go). One
+// whose PIN is optional has both: serve answers a call without the PIN
+// member, withPIN one with it.
 type method struct {
 	name    string
 	serve   func(s *Server, ctx context.Context, c *conn, params json.RawMessage) (any, error)
@@ -34,12 +36,15 @@ var methods = []method{
 	{name: "certs.list", serve: (*Server).certsList},
 	{name: "lifetime.check", serve: (*Server).lifetimeCheck},
 	{name: "media.check", serve: (*Server).mediaCheck},
+	{name: "keys.list", serve: (*Server).keysList, pin: "pin", withPIN: (*Server).keysListLoggedIn},
 	{name: "keys.generate", pin: "pin", withPIN: (*Server).keysGenerate},
 	{name: "csr.create", pin: "pin", withPIN: (*Server).csrCreate},
 	{name: "certs.import", pin: "pin", withPIN: (*Server).certsImport},
 	{name: "objects.delete", pin: "pin", withPIN: (*Server).objectsDelete},
 	{name: "renewal.prepare", pin: "pin", withPIN: (*Server).renewalPrepare},
 	{name: "renewal.complete", pin: "pin", withPIN: (*Server).renewalComplete},
+	{name: "renewal.pending", serve: (*Server).renewalPending},
+	{name: "renewal.cancel", pin: "pin", withPIN: (*Server).renewalCancel},
 	{name: "pin.change", pin: "oldPin", withPIN: (*Server).pinChange},
 	{name: "pin.unlock", pin: "soPin", withPIN: (*Server).pinUnlock},
 	{name: "sign", pin: "pin", withPIN: (*Server).sign},
@@ -62,14 +67,31 @@ func Methods() []string {
 func (s *Server) methodTable() map[string]handler {
 	table := make(map[string]handler, len(methods))
 	for _, m := range methods {
+		var withPIN, serve handler
 		if m.pin != "" {
-			table[m.name] = s.pinTaking(m.name, m.pin, func(ctx context.Context, p paramSet, call agent.Call) (any, error) {
+			withPIN = s.pinTaking(m.name, m.pin, func(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 				return m.withPIN(s, ctx, p, call)
 			})
-			continue
 		}
-		table[m.name] = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-			return m.serve(s, ctx, c, params)
+		if m.serve != nil {
+			serve = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+				return m.serve(s, ctx, c, params)
+			}
+		}
+		switch {
+		case withPIN != nil && serve != nil:
+			table[m.name] = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+				p, err := readParams(params)
+				defer p.clear() // the PIN, as it came
+				if err == nil && p.present(m.pin) {
+					return withPIN(ctx, c, params)
+				}
+				return serve(ctx, c, params)
+			}
+		case withPIN != nil:
+			table[m.name] = withPIN
+		default:
+			table[m.name] = serve
 		}
 	}
 	return table
