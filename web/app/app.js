@@ -104,8 +104,12 @@ function explain(err, ctx = {}) {
   return t(reason && has("err." + reason) ? "err." + reason : "err.other");
 }
 
+// say shows text in out, a message line, styled as kind ("ok", "error",
+// "warn" or "" for neither).
 function say(out, kind, text) {
-  out.className = "msg " + kind;
+  out.classList.remove("ok", "error", "warn");
+  out.classList.add("msg");
+  if (kind) out.classList.add(kind);
   out.textContent = text;
   delete out.dataset.countdown;
 }
@@ -167,13 +171,12 @@ function tick() {
   }
 }
 
-// countdown makes out show the live countdown of kind's throttle.
-function countdown(card, out, kind) {
+// countdown makes el show the live countdown of kind's throttle.
+function countdown(card, el, kind) {
   const n = secondsLeft(card, kind);
-  out.className = "msg warn";
-  out.textContent = countdownText(kind, n);
-  out.dataset.countdown = kind;
-  out.dataset.seconds = String(n);
+  el.textContent = countdownText(kind, n);
+  el.dataset.countdown = kind;
+  el.dataset.seconds = String(n);
 }
 
 // lockButtons disables the submit buttons of the card's forms that are
@@ -260,6 +263,7 @@ function failed(card, form, out, err, kind, ctx) {
     }
     case "RATE_LIMITED":
       startThrottle(card, kind, (err.data && err.data.retryAfterSeconds) || 60);
+      say(out, "warn", "");
       countdown(card, out, kind);
       break;
     case "PIN_INCORRECT":
@@ -534,7 +538,6 @@ function taskBox(name, attrs, ...children) {
 function throttleTask(card, kind) {
   const count = h("p", { class: "count" });
   countdown(card, count, kind);
-  count.className = "count";
   const box = taskBox("throttle", { "data-kind": kind, role: "status" }, count);
   if (kind === "user" && unlockApplies(card)) box.append(h("p", {}, t("throttledUnlock")));
   return box;

@@ -482,6 +482,24 @@ export function has(key) {
   return typeof lookup(key) === "string";
 }
 
+// untranslated lists the keys English has and the current language lacks,
+// which the page would show in English: the tests want none.
+export function untranslated() {
+  const missing = [];
+  const walk = (e, d, path) => {
+    for (const [k, v] of Object.entries(e)) {
+      const key = path + k;
+      if (typeof v === "string") {
+        if (typeof (d && d[k]) !== "string") missing.push(key);
+      } else if ("other" in v) {
+        if (!(d && d[k] && typeof d[k].other === "string")) missing.push(key); // plural forms
+      } else walk(v, d && d[k], key + ".");
+    }
+  };
+  walk(en, dicts[lang], "");
+  return missing;
+}
+
 // plural formats n with the unit's plural forms ("years", "months", "days").
 export function plural(unit, n) {
   const forms = lookup(unit);
