@@ -422,7 +422,7 @@ func TestSelfServicePage(t *testing.T) {
 		got := eval[map[string]string](f, `(() => { const c = `+task+`; const r = {title: c.querySelector("strong").textContent, explain: c.querySelector(".explain").textContent};
 			for (const d of c.querySelectorAll("dd[data-part]")) r[d.dataset.part] = d.textContent; return r; })()`)
 		want := map[string]string{"title": "This token is legacy media: Legacy CPP media",
-			"explain": "Your certificate has 20 months 3 days left. When you move to new media, 12 months of it carries over: the certificate on the new media is valid that long. The remaining 8 months 3 days becomes credit with your issuer.",
+			"explain":   "Your certificate has 20 months 3 days left. When you move to new media, 12 months of it carries over: the certificate on the new media is valid that long. The remaining 8 months 3 days becomes credit with your issuer.",
 			"remaining": "20 months 3 days", "carryOver": "12 months", "credit": "8 months 3 days"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("media task shows %v, want %v", got, want)
