@@ -42,15 +42,18 @@ const defaults = {
 /**
  * The error calls reject with. code, reason and data come from the JSON-RPC
  * error; for errors the client raises itself (AGENT_UNREACHABLE, TIMEOUT,
- * CLOSED, LOCAL_NETWORK_DENIED) code is undefined.
+ * CLOSED, LOCAL_NETWORK_DENIED) code is undefined. method is the call's
+ * (which kind of PIN a PIN error is about depends on it: pin.unlock takes
+ * the SO PIN). message is English, for logs; errorMessage gives people's.
  */
 export class AgentError extends Error {
-  constructor(message, reason, code, data) {
+  constructor(message, reason, code, data, method) {
     super(message);
     this.name = "AgentError";
     this.reason = reason;
     this.code = code;
     this.data = data;
+    this.method = method;
   }
 }
 
@@ -196,7 +199,28 @@ export class Agent extends EventTarget {
    * (options of connect, or of this call); CLOSED after close().
    */
   call(method, params = {}, options = {}) {
-    if (this._idle && !this._closed) return this._wake().then(() => this.call(method, params, options));
+    const sent = this._idle && !this._closed
+      ? this._wake().then(() => this._send(method, params, options))
+      : this._send(method, params, options);
+    // A copy names the method: one failed reopening rejects every call
+    // that waited for it with the same error.
+    return sent.catch((err) => {
+      if (!(err instanceof AgentError) || err.method !== undefined) throw err;
+      throw new AgentError(err.message, err.reason, err.code, err.data, method);
+    });
+  }
+
+  /**
+   * Calls any method with any params: call without its declarations'
+   * checks (tokenagent.d.ts types call by the protocol's method map), for a
+   * method of a newer agent than the declarations know.
+   */
+  callUnchecked(method, params = {}, options = {}) {
+    return this.call(method, params, options);
+  }
+
+  // _send sends one request on the open socket and waits for its response.
+  _send(method, params, options) {
     return new Promise((resolve, reject) => {
       if (this._closed) {
         reject(closed());
