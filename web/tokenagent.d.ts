@@ -447,3 +447,93 @@ export interface Methods {
   "sign.batch": { params: SignOptions & { items: SignInput[] }; result: { signatures: Signature[] } };
   "events.subscribe": { params: NoParams; result: { subscribed: true } };
 }
+
+// ---- Helpers for portals
+
+/** Hashes digestOf computes: sign's SHA-2 digestAlgorithm values. */
+export type SHA2Algorithm = "SHA-256" | "SHA-384" | "SHA-512";
+
+/** Blobs up to this many bytes (64 MiB) digestOf reads whole and hands to WebCrypto; larger ones it streams. */
+export const DIGEST_MEMORY_LIMIT: number;
+
+export interface DigestOptions {
+  /** Blobs larger than this many bytes are streamed through the client's own SHA-2 (0: every Blob). Default DIGEST_MEMORY_LIMIT. */
+  memoryLimit?: number;
+}
+
+/**
+ * Hashes a File or other Blob, an ArrayBuffer or a typed array and
+ * resolves with the digest in base64, for sign's (or a sign.batch item's)
+ * digest with the same digestAlgorithm. Memory: WebCrypto has no
+ * incremental digest, so a Blob of at most memoryLimit bytes is read whole
+ * (its size in memory, about twice that at the peak while WebCrypto copies
+ * it); a larger one, and every input where WebCrypto is missing (not a
+ * secure context), is streamed through the client's own SHA-2 in a few
+ * kilobytes. Rejects with RangeError for another algorithm (GOST keys: send
+ * data, which the agent hashes with Streebog) and TypeError for another
+ * input.
+ */
+export function digestOf(input: Blob | ArrayBuffer | ArrayBufferView, algorithm?: SHA2Algorithm, options?: DigestOptions): Promise<string>;
+
+/** What pickCertificates keeps: a certificate must pass every criterion given. */
+export interface CertificateFilter {
+  /** Usages the certificate must all have. */
+  keyUsage?: KeyUsage | KeyUsage[];
+  /**
+   * The issuer's DN as certs.list gives it ("CN=Test CA,O=Example"), or
+   * its common name for a string without "=" ("Test CA"), or a RegExp
+   * tested against the DN; an array: any of them.
+   */
+  issuer?: string | RegExp | (string | RegExp)[];
+  /** A time (Date, or RFC 3339) within notBefore … notAfter. */
+  validAt?: Date | string;
+  /** Lifetime statuses, any of which passes. */
+  status?: LifetimeStatus | LifetimeStatus[];
+}
+
+/** The fields of a certificate pickCertificates reads. */
+export type PickableCertificate = Pick<Certificate, "issuer" | "keyUsage" | "notBefore" | "notAfter" | "lifetime">;
+
+/**
+ * The certificates that pass every criterion of filter, in their order.
+ * Throws TypeError for a criterion it does not know, RangeError for a
+ * validAt that is no time.
+ */
+export function pickCertificates<C extends PickableCertificate>(certs: readonly C[], filter?: CertificateFilter): C[];
+
+/** The common name of a DN as certs.list gives it ("CN=Alice,O=Example" → "Alice"); null when it has none. */
+export function commonName(dn: string): string | null;
+
+/** The languages of messages. */
+export type Language = "en" | "ru" | "zh";
+
+/**
+ * The keys of messages beside the reasons: sentences for what an error's
+ * data or method tells (errorMessage joins a reason's sentence and one of
+ * these where it applies), and UNKNOWN for a reason the table lacks.
+ */
+export type MessageVariant =
+  | "AGENT_NOT_RUNNING" | "AGENT_REFUSED" | "AGENT_BUSY" | "AGENT_PROMPT" | "CONNECTION_LOST" | "LOCAL_NETWORK_PROMPT"
+  | "COUNT_LOW" | "FINAL_TRY" | "SO_COUNT_LOW" | "SO_FINAL_TRY"
+  | "PIN_FINAL_TRY_SO" | "FINAL_TRY_CONFIRM" | "FINAL_TRY_ELSEWHERE"
+  | "PIN_LENGTH" | "RATE_LIMITED_SO" | "RETRY_IN" | "ITEM" | "UNKNOWN";
+
+export type MessageKey = Reason | MessageVariant;
+
+/**
+ * The sentences errorMessage uses, by language and key (frozen). {min},
+ * {max} (PIN_LENGTH), {wait} (RETRY_IN, e.g. "42 seconds") and {item}
+ * (ITEM, from 1) stand for values.
+ */
+export const messages: { readonly [L in Language]: { readonly [K in MessageKey]: string } };
+
+/**
+ * Says for people what err means and what to do, in lang ("en", "ru",
+ * "zh", or a BCP 47 tag of one; default the browser's language, English
+ * for others), never with the agent's English message. err is what a call
+ * or connect rejected with, or any object with reason and, where they
+ * matter, data and method (pin.unlock's errors are about the unlock
+ * code): { reason: "RATE_LIMITED", data: { retryAfterSeconds: 42 } } says
+ * the wait, for a countdown.
+ */
+export function errorMessage(err: unknown, lang?: Language | (string & {})): string;

@@ -3,7 +3,7 @@
 // reject with an error whose text holds TEXT; every other line must
 // compile.
 
-import { connect, AgentError } from "../tokenagent.js";
+import { connect, AgentError, digestOf, pickCertificates, commonName, errorMessage, messages } from "../tokenagent.js";
 import type { Methods, Token, Certificate, Signature, Key, PendingRenewal } from "../tokenagent.js";
 
 export async function correct(token: Token, cert: Certificate): Promise<string[]> {
@@ -102,3 +102,28 @@ type LacksConfirm = {
   [M in keyof Methods]: [Extract<ParamKeys<M>, PINName>] extends [never] ? never : "confirmFinalTry" extends ParamKeys<M> ? never : M;
 }[keyof Methods];
 export const everyPINMethodConfirms: [LacksConfirm] extends [never] ? true : LacksConfirm = true;
+
+export async function helpers(file: File, certs: Certificate[]): Promise<string> {
+  const digest: string = await digestOf(file, "SHA-256");
+  await digestOf(new Uint8Array(4), "SHA-512", { memoryLimit: 0 });
+  await digestOf(new ArrayBuffer(4));
+  // @ts-expect-error: not assignable to parameter of type 'SHA2Algorithm | undefined'
+  await digestOf(file, "STREEBOG-256");
+  // @ts-expect-error: Argument of type 'string' is not assignable
+  await digestOf("text");
+  const signing: Certificate[] = pickCertificates(certs, { keyUsage: ["digitalSignature", "nonRepudiation"], issuer: /Test CA/, validAt: new Date(), status: ["valid", "expiring"] });
+  const withToken = pickCertificates(certs.map((c) => ({ ...c, token: "t" })), { issuer: ["Test CA", "CN=Other CA"], validAt: "2027-01-01T00:00:00Z" });
+  const token: string = withToken[0].token;
+  // @ts-expect-error: Object literal may only specify known properties
+  pickCertificates(certs, { keyUsages: "digitalSignature" });
+  // @ts-expect-error: Type '"signing"' is not assignable
+  pickCertificates(certs, { keyUsage: "signing" });
+  const name: string | null = commonName(signing[0].subject);
+  const text: string = errorMessage(new AgentError("m", "RATE_LIMITED", 1031, { retryAfterSeconds: 5 }), "ru");
+  errorMessage({ reason: "RATE_LIMITED", data: { retryAfterSeconds: 4 } }, "zh-CN");
+  errorMessage(new Error("any"));
+  const table: string = messages.zh.PIN_INCORRECT + messages.en.RETRY_IN;
+  // @ts-expect-error: Property 'PIN_WRONG' does not exist
+  void messages.en.PIN_WRONG;
+  return digest + token + name + text + table;
+}
