@@ -487,10 +487,10 @@ func TestSelfServicePage(t *testing.T) {
 			t.Error("legacy-bob offers the unlock before any wrong PIN")
 		}
 		f.submit(bob, "change", map[string]any{"oldPin": "0000", "newPin": "5555", "newPin2": "5555"})
-		f.wait(f.message(bob, "change") + `.textContent === "Wrong PIN."`)
+		f.wait(f.message(bob, "change") + `.textContent.startsWith("Wrong PIN.")`)
 		f.wait(card(bob) + `.querySelector("details.unlock")`)
 		f.submit(bob, "unlock", map[string]any{"soPin": "87654321", "newPin": "5555", "newPin2": "5555"})
-		f.wait(f.message(bob, "unlock") + `.textContent === "Wrong unlock code."`)
+		f.wait(f.message(bob, "unlock") + `.textContent.startsWith("Wrong unlock code (SO PIN).")`)
 		f.submit(bob, "unlock", map[string]any{"soPin": soPIN, "newPin": "5555", "newPin2": "5556"})
 		f.wait(f.message(bob, "unlock") + `.textContent === "The two new PINs differ."`)
 		f.submit(bob, "unlock", map[string]any{"soPin": soPIN, "newPin": "5555", "newPin2": "5555"})
@@ -508,7 +508,7 @@ func TestSelfServicePage(t *testing.T) {
 				f.message(carol, "change"), f.message(carol, "change"), i, f.message(carol, "change"), i))
 		}
 		f.submit(carol, "change", map[string]any{"oldPin": userPIN, "newPin": "4321", "newPin2": "4321"})
-		f.wait(f.message(carol, "change") + `.textContent.startsWith("Too many wrong PINs. You can enter the PIN again in ")`)
+		f.wait(f.message(carol, "change") + `.textContent.startsWith("Too many wrong PINs were entered for this token. Try again in ")`)
 	})
 
 	t.Run("agent unreachable", func(t *testing.T) {
@@ -531,7 +531,7 @@ func TestSelfServicePagePINStates(t *testing.T) {
 		ctl.Set(t, "slot_label = alice", "token_flags_set = CKF_USER_PIN_FINAL_TRY")
 		f.wait(badge + ` === "finalTry"`)
 		f.submit(alice, "change", map[string]any{"oldPin": userPIN, "newPin": "4321", "newPin2": "4321"})
-		f.wait(f.message(alice, "change") + `.textContent === "Only one try is left. Tick the confirmation box and enter the PIN again."`)
+		f.wait(f.message(alice, "change") + `.textContent === "The PIN has only one try left: one more wrong PIN locks the token. Confirm that you want to use it, then try again."`)
 		if hidden := eval[bool](f, card(alice)+`.querySelector("form.change .final").hidden`); hidden {
 			t.Error("the final-try confirmation is hidden")
 		}

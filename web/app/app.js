@@ -11,8 +11,8 @@
 // applies. While the agent throttles a kind of PIN (RATE_LIMITED) the card
 // counts down and the forms taking that kind cannot be submitted.
 
-import { connect, LOCAL_NETWORK_DENIED } from "../tokenagent.js";
-import { t, has, setLanguage, language, languages, pick, span } from "./i18n.js";
+import { connect, commonName as cnOf, errorMessage } from "../tokenagent.js";
+import { t, setLanguage, language, languages, pick, span } from "./i18n.js";
 
 const LANG_KEY = "tokenagent.lang";
 const $ = (id) => document.getElementById(id);
@@ -57,20 +57,10 @@ function unb64(s) {
   return out;
 }
 
-// commonName is the CN of an RFC 4514 distinguished name as the agent
-// writes it (Go's pkix.Name.String: "CN=Alice,O=Example", specials escaped
-// with a backslash), or the whole name when it has none.
+// commonName is the CN of a distinguished name as certs.list gives it, or
+// the whole name when it has none.
 function commonName(dn) {
-  let part = "";
-  const parts = [];
-  for (let i = 0; i < dn.length; i++) {
-    if (dn[i] === "\\" && i + 1 < dn.length) part += dn[i] + dn[++i];
-    else if (dn[i] === "," || dn[i] === "+") parts.push(part), (part = "");
-    else part += dn[i];
-  }
-  parts.push(part);
-  const cn = parts.find((p) => /^\s*CN=/i.test(p));
-  return cn ? cn.replace(/^\s*CN=/i, "").replace(/\\(.)/g, "$1") : dn;
+  return cnOf(dn) ?? dn;
 }
 
 // dnText shows a distinguished name as its CN, the whole name on hover.
@@ -82,26 +72,14 @@ function day(time) {
   return h("time", { datetime: time }, time.slice(0, 10));
 }
 
-// explain turns an error of the client into a sentence in the page's
-// language. The agent's message is English and never shown; ctx.certificate
-// says the call's params hold a pasted certificate, the usual INVALID_PARAMS.
+// explain says what an error of the client means, in the page's language
+// (errorMessage: never the agent's English message, which goes to the
+// console for whoever debugs). ctx.certificate says the call's params hold
+// a pasted certificate, which is what INVALID_PARAMS is then about.
 function explain(err, ctx = {}) {
-  const reason = err && err.reason;
-  const data = (err && err.data) || {};
-  if (err && err.message) console.debug("tokenagent:", reason, err.message);
-  switch (reason) {
-    case "PIN_INCORRECT":
-      return t(data.finalTry ? "err.PIN_INCORRECT_FINAL" : "err.PIN_INCORRECT");
-    case "SO_PIN_INCORRECT":
-      return t(data.finalTry ? "err.SO_PIN_INCORRECT_FINAL" : "err.SO_PIN_INCORRECT");
-    case "PIN_INVALID":
-      return t("err.PIN_INVALID", { min: data.minLen ?? "?", max: data.maxLen ?? "?" });
-    case "RATE_LIMITED":
-      return t("err.RATE_LIMITED", { n: data.retryAfterSeconds ?? 60 });
-    case "INVALID_PARAMS":
-      return t(ctx.certificate ? "err.INVALID_CERTIFICATE" : "err.INVALID_PARAMS");
-  }
-  return t(reason && has("err." + reason) ? "err." + reason : "err.other");
+  if (err && err.message) console.debug("tokenagent:", err.reason, err.message);
+  if (ctx.certificate && err && err.reason === "INVALID_PARAMS") return t("notCertificate");
+  return errorMessage(err, language());
 }
 
 // say shows text in out, a message line, styled as kind ("ok", "error",
@@ -114,10 +92,15 @@ function say(out, kind, text) {
   delete out.dataset.countdown;
 }
 
+// notice shows, above the cards, what text() says, and says it again in
+// another language when the page's changes.
+let noticeText = () => "";
+
 function notice(kind, text) {
   const n = $("notice");
   n.className = kind;
-  n.textContent = text;
+  noticeText = text;
+  n.textContent = text();
 }
 
 // ---- the wrong-PIN throttle
@@ -141,8 +124,10 @@ function startThrottle(card, kind, seconds) {
   renderCard(card);
 }
 
+// countdownText says, in the words of errorMessage, that kind's PIN may be
+// tried again in n seconds.
 function countdownText(kind, n) {
-  return t(kind === "so" ? "throttledSO" : "throttled", { n });
+  return errorMessage({ reason: "RATE_LIMITED", method: kind === "so" ? "pin.unlock" : undefined, data: { retryAfterSeconds: n } }, language());
 }
 
 // tick updates the countdowns, and ends the throttles whose time is up.
@@ -935,7 +920,7 @@ function scheduleRefresh() {
         await refreshOnce();
         document.body.dataset.ready = "1";
       } catch (err) {
-        notice("error", explain(err));
+        notice("error", () => trouble(err));
       }
     } while (again);
     refreshing = null;
@@ -965,8 +950,7 @@ function applyLanguage(code) {
   }
   const empty = $("tokens").querySelector(".empty");
   if (empty) empty.textContent = t("noTokens");
-  const n = $("notice");
-  if (n.dataset.key) n.textContent = t(n.dataset.key);
+  $("notice").textContent = noticeText();
 }
 
 function initialLanguage() {
@@ -980,6 +964,14 @@ function initialLanguage() {
 
 // ---- start
 
+// trouble says what keeps the page from the agent. The page comes from
+// the agent, which has stopped (or is busy) since it served it: the page's
+// own sentences say how to start it, which a portal's could not.
+function trouble(err) {
+  if (err && err.reason === "AGENT_UNREACHABLE") return t(err.data?.busy ? "busy" : "unreachable");
+  return explain(err);
+}
+
 // This page comes from the agent itself, on loopback, which browsers never
 // ask about (Local Network Access): the client reports it "granted", so the
 // question and its Connect button that a portal needs (examples/portal) do
@@ -987,26 +979,18 @@ function initialLanguage() {
 // ever refuse it.
 async function start() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-  const n = $("notice");
-  n.dataset.key = "connecting";
-  notice("", t("connecting"));
+  notice("", () => t("connecting"));
   try {
     agent = await connect(url);
   } catch (err) {
-    n.dataset.key = err.reason === LOCAL_NETWORK_DENIED ? "err.LOCAL_NETWORK_DENIED" : err.data?.busy ? "busy" : "unreachable";
-    notice("error", t(n.dataset.key));
+    notice("error", () => trouble(err));
     setTimeout(start, 3000);
     return;
   }
-  delete n.dataset.key;
-  notice("", "");
-  agent.addEventListener("close", () => {
-    n.dataset.key = "unreachable";
-    notice("error", t("unreachable"));
-  });
+  notice("", () => "");
+  agent.addEventListener("close", () => notice("error", () => t("unreachable")));
   agent.addEventListener("open", () => {
-    n.dataset.key = "reconnected";
-    notice("", t("reconnected"));
+    notice("", () => t("reconnected"));
     scheduleRefresh();
   });
   agent.on("tokens.changed", () => scheduleRefresh());
