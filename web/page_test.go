@@ -378,27 +378,6 @@ func TestSelfServicePage(t *testing.T) {
 		}
 	})
 
-	t.Run("narrow window", func(t *testing.T) {
-		f.t = t
-		if err := chromedp.Do(f.ctx, chromedp.EmulateViewport(360, 800)); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = chromedp.Do(f.ctx, chromedp.EmulateViewport(1100, 900)) }()
-		f.open("en")
-		if w := eval[int](f, `document.documentElement.scrollWidth`); w > 360 {
-			t.Errorf("the page is %d px wide in a 360 px window", w)
-		}
-		png, err := chromedp.Run(f.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Join(f.out, "selfservice-narrow-en.png")
-		if err := os.WriteFile(name, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", name)
-	})
-
 	t.Run("labels", func(t *testing.T) {
 		f.t = t
 		unlabelled := eval[[]string](f, `[...document.querySelectorAll("input, select, textarea")].filter((e) => !e.closest("label") && !e.getAttribute("aria-label")).map((e) => e.outerHTML)`)
