@@ -90,6 +90,7 @@ function say(out, kind, text) {
   if (kind) out.classList.add(kind);
   out.textContent = text;
   delete out.dataset.countdown;
+  delete out.dataset.listing;
 }
 
 // notice shows, above the cards, what text() says, and says it again in
@@ -138,10 +139,8 @@ function tick() {
       if (!card.throttle[kind]) continue;
       const n = secondsLeft(card, kind);
       for (const el of card.el.querySelectorAll(`[data-countdown="${kind}"]`)) {
-        if (n > 0) {
-          if (el.dataset.seconds !== String(n)) el.textContent = countdownText(kind, n);
-        } else say(el, "ok", t("throttleOver"));
-        if (n > 0) el.dataset.seconds = String(n);
+        if (n === 0) say(el, "ok", t("throttleOver"));
+        else if (el.dataset.seconds !== String(n)) countdown(card, el, kind);
       }
       if (n > 0) any = true;
       else {
@@ -279,7 +278,6 @@ function pinForm(card, spec) {
     },
     run: async (params) => {
       await agent.call(spec.method, params);
-      if (spec.method === "pin.unlock") card.wrongPIN = false;
       return spec.done;
     },
   });
@@ -421,8 +419,8 @@ async function prepareRenewal(card, params) {
   return null;
 }
 
-// certificateInput reads the issued certificate from a textarea or a file
-// into params.certificate (PEM as it is, DER as base64).
+// certificateInput is the issued certificate as renewal.complete takes it,
+// from the text pasted or else the file chosen: PEM as it is, DER as base64.
 async function certificateInput(text, file) {
   if (text) return text;
   if (!file) return "";
@@ -513,9 +511,9 @@ function remakeForm(card, key, out) {
 
 // ---- tasks: what needs doing, first on a card
 
-// task builds a task's box; update, when given, refreshes its title and text
-// after a listing. The box keeps its forms (and what is typed in them)
-// across updates.
+// taskBox builds a task's box. A task that shows what a listing says gives
+// its box an update, which renderTasks calls after each listing; the box
+// itself, with its forms and what is typed in them, stays.
 function taskBox(name, attrs, ...children) {
   return h("div", { class: "task", "data-task": name, ...attrs }, ...children);
 }
@@ -828,7 +826,11 @@ function renderCard(card) {
   if (card.certErr) parts.certs.replaceChildren(h("p", { class: "msg error" }, explain(card.certErr)));
   else if (!card.certs.length) parts.certs.replaceChildren(h("p", {}, t("noCerts")));
   else parts.certs.replaceChildren(certTable(card.certs));
-  if (card.listErr) say(parts.msg, "error", explain(card.listErr));
+  // A listing that failed says so until one works.
+  if (card.listErr) {
+    say(parts.msg, "error", explain(card.listErr));
+    parts.msg.dataset.listing = "failed";
+  } else if (parts.msg.dataset.listing) say(parts.msg, "", "");
   renderTasks(card);
   const usable = !pin.locked;
   const more = [];

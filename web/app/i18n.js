@@ -386,10 +386,6 @@ export function t(key, vars) {
   return typeof s === "string" ? fill(s, vars) : key;
 }
 
-export function has(key) {
-  return typeof lookup(key) === "string";
-}
-
 // untranslated lists the keys English has and the current language lacks,
 // which the page would show in English: the tests want none.
 export function untranslated() {
