@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,17 +52,11 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 
 // doctorWith is runDoctor with the probes given.
 func doctorWith(p doctor.Probe, args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { fmt.Fprint(stderr, doctorUsage) }
-	cfgFlag := flags.String("config", "", "the config `file` to check")
-	user := flags.Bool("user", false, "check the current user's service and config")
-	if err := flags.Parse(args); err != nil {
-		return 2
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "tokenagent: unexpected arguments: %q\n%s", flags.Args(), doctorUsage)
-		return 2
+	flags := newFlags("doctor")
+	cfgFlag := flags.String("config", "", "")
+	user := flags.Bool("user", false, "")
+	if code, ok := parseFlags(flags, doctorUsage, args, stdout, stderr); !ok {
+		return code
 	}
 	p.User = *user
 	p.Service = func() doctor.Service { return serviceState(p.GOOS, p.User, p.Getenv) }
