@@ -182,6 +182,46 @@ func TestDoctorAgentInProcess(t *testing.T) {
 	}
 }
 
+// TestDoctorNoAgent: with no agent listening, doctor says so and loads
+// the config's module itself, listing its tokens.
+func TestDoctorNoAgent(t *testing.T) {
+	env := twoTokens(t)
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	addr := freeAddr(t)
+	cfgPath := writeConfig(t, `listen = "`+addr+`"
+modules = ["`+env.Module+`"]
+`)
+	probe := testProbe(token.ReaderState{Available: true})
+	probe.Browsers = nil
+	var stdout, stderr bytes.Buffer
+	if code := doctorWith(probe, []string{"--config", cfgPath}, &stdout, &stderr); code != 0 {
+		t.Errorf("exit code %d, want 0; stderr %q", code, stderr.String())
+	}
+	checkGolden(t, "no-agent", stdout.String(), filepath.Dir(cfgPath), "$TMP", addr, "$ADDR", env.Module, "$SOFTHSM")
+}
+
+// TestDoctorAgentRefusesLocalPrograms: an agent that refuses connections
+// without an Origin answers doctor's /healthz but not its socket; doctor
+// says why and checks the config's modules itself.
+func TestDoctorAgentRefusesLocalPrograms(t *testing.T) {
+	env := twoTokens(t)
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, "listen = \"127.0.0.1:0\"\nallow_no_origin = false\nmodules = [\""+env.Module+"\"]\nstate_dir = \""+filepath.Join(dir, "state")+"\"\n")
+	addr := startRunAgent(t, "--config", cfgPath).addr.String()
+	var stdout, stderr bytes.Buffer
+	doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath, "--listen", addr}, &stdout, &stderr)
+	for _, want := range []string{
+		"[ok]   agent: the agent answers at ws://" + addr + "/ws",
+		"[warn] agent: asking the agent what it has: it refuses programs without an Origin header (allow_no_origin = false), such as doctor",
+		"[ok]   module " + env.Module + ": loaded (SoftHSM, version ",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("doctor's output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
 func TestDoctorBroken(t *testing.T) {
 	useFakeService(t, &fakeService{status: service.StatusStopped})
 	modDir := t.TempDir()
