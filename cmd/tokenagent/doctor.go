@@ -160,6 +160,9 @@ func serviceState(goos string, user bool, getenv func(string) string) doctor.Ser
 	if err != nil {
 		return doctor.Service{Unavailable: fmt.Sprintf("no service manager found (%v)", err)}
 	}
+	if why := noServiceManager(s.Platform(), user); why != "" {
+		return doctor.Service{Unavailable: "no service manager: " + why}
+	}
 	st, err := s.Status()
 	return doctor.Service{Name: cfg.Name, Platform: s.Platform(), Status: st, Err: err, Log: logHint(goos, user)}
 }

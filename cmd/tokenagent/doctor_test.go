@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -247,6 +248,21 @@ func TestDoctorInvalidConfig(t *testing.T) {
 		t.Errorf("exit code %d, want 1; stderr %q", code, stderr.String())
 	}
 	checkGolden(t, "invalid-config", stdout.String(), filepath.Dir(cfgPath), "$TMP")
+}
+
+// TestDoctorNoServiceManager: where no service manager runs, doctor says
+// so as `service status` does, not "exit status 1".
+func TestDoctorNoServiceManager(t *testing.T) {
+	useFakeService(t, &fakeService{platform: "unix-systemv", statusErr: errors.New("exit status 1")})
+	saved := pid1Name
+	pid1Name = func() ([]byte, error) { return []byte("process_api\n"), nil }
+	t.Cleanup(func() { pid1Name = saved })
+	cfgPath := writeConfig(t, "max_connections = \"many\"\n")
+	var stdout bytes.Buffer
+	doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath}, &stdout, &bytes.Buffer{})
+	if want := `[warn] service: no service manager: process 1 is "process_api", not an init system`; !strings.Contains(stdout.String(), want) {
+		t.Errorf("doctor's output lacks %q:\n%s", want, stdout.String())
+	}
 }
 
 func TestDoctorUsage(t *testing.T) {

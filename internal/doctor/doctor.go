@@ -244,15 +244,10 @@ func (c *checker) config(l loadedConfig) bool {
 
 // inConfig names the config file to edit in a fix.
 func (c *checker) inConfig() string {
-	return "in " + c.cfgName()
-}
-
-// cfgName names the config file checked.
-func (c *checker) cfgName() string {
 	if c.cfgPath == "" {
-		return "the config file"
+		return "in the config file"
 	}
-	return c.cfgPath
+	return "in " + c.cfgPath
 }
 
 // modules checks the PKCS#11 modules of the config. With an agent
@@ -366,7 +361,7 @@ func (c *checker) pcsc() {
 // what the running agent accepts, told above.
 func (c *checker) origins(cfg config.Config, running *runningAgent) {
 	if running != nil && running.process != nil && sameOrigins(cfg, running.process.Config) {
-		c.ok("origins", "%s allows the origins the running agent accepts", c.cfgName())
+		c.ok("origins", "the config checked allows the origins the running agent accepts")
 		return
 	}
 	c.allowedOrigins("origins", cfg, "", c.inConfig())
