@@ -85,7 +85,7 @@ func runningProcess(addr string) (doctor.Running, error) {
 	if _, err := os.Stat(path); path != "" && errors.Is(err, fs.ErrNotExist) {
 		path = "" // as the service runs without it (see dropMissingConfig)
 	}
-	r.ConfigFile = path
+	r.ConfigFile, r.Flags = path, o.overrides
 	if r.Config, err = config.Load(path, o.overrides); err != nil {
 		return r, fmt.Errorf("reading the config of process %d as it is now: %w", p.PID, err)
 	}

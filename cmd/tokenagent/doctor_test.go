@@ -137,21 +137,23 @@ methods = ["agent.info", "sign"]
 
 // TestDoctorOtherAgent runs doctor with a config other than the running
 // agent's, which was given its module and origin on its command line:
-// doctor reports what the agent has, then where the config differs.
+// doctor reports what the agent has (one of its modules failed), then
+// where the config differs.
 func TestDoctorOtherAgent(t *testing.T) {
 	env := twoTokens(t)
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
-	ag := startAgentProcess(t, "--listen", "127.0.0.1:0", "--module", env.Module, "--allow-origin", "https://portal.example.com")
 	modDir := t.TempDir()
+	ag := startAgentProcess(t, "--listen", "127.0.0.1:0", "--module", env.Module, "--module", filepath.Join(modDir, "libgone.so"),
+		"--allow-origin", "https://portal.example.com")
 	cfgPath := writeConfig(t, `modules = ["`+env.Module+`", "`+filepath.Join(modDir, "libother.so")+`"]
 allowed_origins = ["https://ca.example.com"]
 `)
 	probe := testProbe(token.ReaderState{Available: true})
 	probe.Browsers = nil
 	var stdout, stderr bytes.Buffer
-	if code := doctorWith(probe, []string{"--config", cfgPath, "--listen", ag.addr}, &stdout, &stderr); code != 0 {
-		t.Errorf("exit code %d, want 0; stderr %q", code, stderr.String())
+	if code := doctorWith(probe, []string{"--config", cfgPath, "--listen", ag.addr}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1 (a module of the agent failed); stderr %q", code, stderr.String())
 	}
 	got := serial.ReplaceAllLiteralString(stdout.String(), "serial $SERIAL)")
 	checkGolden(t, "other-agent", got, filepath.Dir(cfgPath), "$TMP", modDir, "$MODDIR", ag.addr, "$ADDR", env.Module, "$SOFTHSM",

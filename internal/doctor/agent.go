@@ -138,13 +138,19 @@ func (c *checker) agentModules(r *runningAgent) {
 	}
 	for _, m := range r.info.Modules {
 		topic := "agent module " + m.Path
-		why := ""
+		why, state := "", m.State
 		if m.Error != nil {
 			why = ": " + *m.Error
 		}
-		switch m.State {
+		if state == "" { // an agent of the first contract, which has no state
+			state = "loaded"
+			if m.Error != nil {
+				state = "failed"
+			}
+		}
+		switch state {
 		case "failed":
-			c.fail(topic, "failed"+why, "check that the module suits this system (architecture, the libraries it needs), or remove it from modules "+r.inConfig(c))
+			c.fail(topic, "failed"+why, "install the module where it is named, check that it suits this system (architecture, the libraries it needs), or "+r.removeModule(c))
 			continue
 		case "recovering":
 			c.warn(topic, "recovering after its back end went away"+why, "if it stays so, replug the token or restart the agent")
@@ -161,7 +167,7 @@ func (c *checker) agentModules(r *runningAgent) {
 		if len(lines) > 0 {
 			what = Plural(len(lines), "token") + ":"
 		}
-		c.ok(topic, "%s (%s, version %s); %s", m.State, m.Manufacturer, m.LibraryVersion, what)
+		c.ok(topic, "%s (%s, version %s); %s", state, m.Manufacturer, m.LibraryVersion, what)
 		for _, l := range lines {
 			c.detail("  %s", l)
 		}
@@ -206,10 +212,11 @@ func (c *checker) agentOrigins(r *runningAgent, procErr error) {
 	if f := r.process.ConfigFile; f != "" {
 		from = " (from its command line and " + f + ")"
 	}
+	// An empty list cannot come from --allow-origin, which replaces it.
 	c.allowedOrigins("agent origins", r.process.Config, from, r.inConfig(c))
 }
 
-// inConfig names, for a fix, where the running agent's config is changed.
+// inConfig names, for a fix, the running agent's config file.
 func (r *runningAgent) inConfig(c *checker) string {
 	switch {
 	case r.process == nil:
@@ -218,6 +225,15 @@ func (r *runningAgent) inConfig(c *checker) string {
 		return "in " + r.process.ConfigFile
 	}
 	return "in a config file, which it is given with --config FILE"
+}
+
+// removeModule says, for a fix, how to make the running agent drop a
+// module: --module flags replace the config's modules.
+func (r *runningAgent) removeModule(c *checker) string {
+	if r.process != nil && len(r.process.Flags.Modules) > 0 {
+		return "remove its --module from the agent's command line"
+	}
+	return "remove it from modules " + r.inConfig(c)
 }
 
 // errRefused says that nothing listens at the address.

@@ -21,7 +21,8 @@ var ErrNotListening = errors.New("no socket listening")
 // its config file.
 type Running struct {
 	PID        int
-	Args       []string      // its command line, the program first
-	ConfigFile string        // the config file it names; empty: none
-	Config     config.Config // its flags applied to that file as it is now (the agent read it when it started)
+	Args       []string         // its command line, the program first
+	ConfigFile string           // the config file it names; empty: none
+	Flags      config.Overrides // what its flags set over the file
+	Config     config.Config    // its flags applied to that file as it is now (the agent read it when it started)
 }
