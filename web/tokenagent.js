@@ -589,10 +589,9 @@ function compress256(state, w, view, off) {
   state[4] += e; state[5] += f; state[6] += g; state[7] += h;
 }
 
-// compress512 is compress256 for SHA-384 and SHA-512: 128-byte blocks,
-// 64-bit words as pairs of 32-bit halves, high first (state 16 halves,
-// w 160). A sum adds the low halves as unsigned numbers (>>> 0), exact
-// below 2^53, and carries what passes 2^32 into the high half.
+// SHA-512 holds 64-bit words as pairs of 32-bit halves, high first. A sum
+// adds the low halves as unsigned numbers (>>> 0), exact below 2^53, and
+// carries what passes 2^32 into the high half.
 const C32 = 0x100000000;
 const carry = (lo) => (lo / C32) | 0;
 
@@ -603,6 +602,8 @@ function add64(s, i, h, l) {
   s[i + 1] = lo;
 }
 
+// compress512 is compress256 for SHA-384 and SHA-512: 128-byte blocks,
+// 64-bit words (state 16 halves, w 160).
 function compress512(state, w, view, off) {
   for (let i = 0; i < 32; i++) w[i] = view.getInt32(off + 4 * i);
   for (let i = 32; i < 160; i += 2) {
