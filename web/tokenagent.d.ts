@@ -469,7 +469,7 @@ export interface DigestOptions {
  * (its size in memory, about twice that at the peak while WebCrypto copies
  * it); a larger one, and every input where WebCrypto is missing (not a
  * secure context), is streamed through the client's own SHA-2 in a few
- * kilobytes. Rejects with RangeError for another algorithm (GOST keys: send
+ * kilobytes, several times slower than WebCrypto. Rejects with RangeError for another algorithm (GOST keys: send
  * data, which the agent hashes with Streebog) and TypeError for another
  * input.
  */
