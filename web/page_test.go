@@ -141,7 +141,8 @@ func (f *pageFixture) serve(ln net.Listener) {
 		RenewBeforeDays: 30,
 		PollInterval:    200 * time.Millisecond,
 		Media: []agent.MediaProfile{{Name: "cpp-blue", Description: "Legacy CPP media", Legacy: true,
-			UpgradeTo: "bjca", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^legacy-")}},
+			UpgradeTo: "bjca", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^legacy-")},
+			{Name: "bjca", Description: "BJCA token", MatchLabel: regexp.MustCompile("^bjca-")}},
 	})
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
@@ -398,11 +399,13 @@ func TestSelfServicePage(t *testing.T) {
 		f.t = t
 		task := card(bob) + `.querySelector('.task[data-task="media"]')`
 		f.wait(task + `.querySelector("dd[data-part]")`)
-		got := eval[map[string]string](f, `(() => { const c = `+task+`; const r = {title: c.querySelector("strong").textContent, explain: c.querySelector(".explain").textContent};
+		got := eval[map[string]string](f, `(() => { const c = `+task+`; const r = {title: c.querySelector("strong").textContent, explain: c.querySelector(".explain").textContent,
+			next: c.querySelector("[data-part=next]").textContent};
 			for (const d of c.querySelectorAll("dd[data-part]")) r[d.dataset.part] = d.textContent; return r; })()`)
 		want := map[string]string{"title": "This token is legacy media: Legacy CPP media",
 			"explain":   "Your certificate has 20 months 3 days left. When you move to new media, 12 months of it carries over: the certificate on the new media is valid that long. The remaining 8 months 3 days becomes credit with your issuer.",
-			"remaining": "20 months 3 days", "carryOver": "12 months", "credit": "8 months 3 days"}
+			"remaining": "20 months 3 days", "carryOver": "12 months", "credit": "8 months 3 days",
+			"next": "What to do next: ask your issuer for new media, BJCA token. Keep using this token until it arrives, then get your certificate on the new media."}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("media task shows %v, want %v", got, want)
 		}

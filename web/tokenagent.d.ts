@@ -290,6 +290,10 @@ export interface MediaCheck {
   profile: string | null;
   legacy: boolean;
   upgradeTo: string | null;
+  /** Extension: the catalogue's description of upgradeTo, for people. */
+  upgradeToDescription: string | null;
+  /** Extension: the profile's carry_over_months; 0 when not legacy. */
+  carryOverMonths: number;
   cert: string | null;
   remaining: MonthsDays;
   carryOver: MonthsDays;

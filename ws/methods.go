@@ -144,14 +144,18 @@ func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMess
 }
 
 type mediaReportWire struct {
-	Token     string         `json:"token"`
-	Profile   *string        `json:"profile"`
-	Legacy    bool           `json:"legacy"`
-	UpgradeTo *string        `json:"upgradeTo"`
-	Cert      *string        `json:"cert"`
-	Remaining monthsDaysWire `json:"remaining"`
-	CarryOver monthsDaysWire `json:"carryOver"`
-	Credit    monthsDaysWire `json:"credit"`
+	Token     string  `json:"token"`
+	Profile   *string `json:"profile"`
+	Legacy    bool    `json:"legacy"`
+	UpgradeTo *string `json:"upgradeTo"`
+	// Extensions: what the media to upgrade to is, for people, and the
+	// carry-over rule's months.
+	UpgradeToDescription *string        `json:"upgradeToDescription"`
+	CarryOverMonths      int            `json:"carryOverMonths"`
+	Cert                 *string        `json:"cert"`
+	Remaining            monthsDaysWire `json:"remaining"`
+	CarryOver            monthsDaysWire `json:"carryOver"`
+	Credit               monthsDaysWire `json:"credit"`
 }
 
 type monthsDaysWire struct {
@@ -179,6 +183,7 @@ func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage
 	md := func(v agent.MonthsDays) monthsDaysWire { return monthsDaysWire{Months: v.Months, Days: v.Days} }
 	return mediaReportWire{
 		Token: r.Token, Profile: nullable(r.Profile), Legacy: r.Legacy, UpgradeTo: nullable(r.UpgradeTo), Cert: nullable(r.Cert),
+		UpgradeToDescription: nullable(r.UpgradeToDescription), CarryOverMonths: r.CarryOverMonths,
 		Remaining: md(r.Remaining), CarryOver: md(r.CarryOver), Credit: md(r.Credit),
 	}, nil
 }

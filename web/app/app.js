@@ -639,15 +639,18 @@ function enrolTask(card) {
 function mediaTask(card) {
   const title = h("strong", {});
   const report = h("div", { class: "report" });
-  const box = taskBox("media", { "data-legacy": "true" }, title, report, h("p", {}, t("mediaNext")));
+  const next = h("p", { "data-part": "next" }, t("mediaNext"));
+  const box = taskBox("media", { "data-legacy": "true" }, title, report, next);
   box.update = () => {
     const { media } = card.token;
     title.textContent = media.description ? t("taskMedia", { desc: media.description }) : t("taskMediaNoDesc");
     const r = card.media;
     if (!r) return report.replaceChildren();
+    next.textContent = r.upgradeToDescription ? t("mediaNextTarget", { target: r.upgradeToDescription }) : t("mediaNext");
     const left = r.remaining.months || r.remaining.days;
     const carries = r.carryOver.months || r.carryOver.days;
-    const vars = { remaining: span(r.remaining), carry: span(r.carryOver), credit: span(r.credit) };
+    const vars = { remaining: span(r.remaining), carry: span(r.carryOver), credit: span(r.credit),
+      rule: span({ months: r.carryOverMonths, days: 0 }) };
     report.replaceChildren(
       h("p", { class: "explain" }, !left ? t("mediaExplainNothing") : t(carries ? "mediaExplain" : "mediaExplainNoCarry", vars)),
       h("dl", { class: "media" },
