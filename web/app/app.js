@@ -182,23 +182,63 @@ function pinInput(name, autocomplete) {
   return h("input", { type: "password", name, required: true, autocomplete, inputmode: "text" });
 }
 
+// The params that carry PINs, with how a form asks for each: its label, its
+// autocomplete, and what the form says instead on a token with a PIN pad
+// (pad, by the form's first PIN). A new PIN is typed twice. The PINs are
+// dropped from a request's params once it has been answered.
+const SECRETS = {
+  pin: { label: "pin", autocomplete: "current-password", pad: "padPin" },
+  oldPin: { label: "currentPin", autocomplete: "current-password", pad: "padChange" },
+  soPin: { label: "unlockCode", autocomplete: "off", pad: "padUnlock" },
+  newPin: { label: "newPin", autocomplete: "new-password", repeat: "repeatPin" },
+};
+
+// pinPad tells whether tok's PINs are typed on its reader's PIN pad
+// (pin.protectedAuthPath): the page then asks for none and sends "" for
+// each.
+function pinPad(tok) {
+  return !!(tok.pin && tok.pin.protectedAuthPath);
+}
+
+// pinFields asks for the PINs pins, or says on a token with a PIN pad
+// that the reader asks for them.
+function pinFields(card, pins) {
+  if (pinPad(card.token)) return [h("p", { class: "pinpad" }, t(SECRETS[pins[0]].pad))];
+  return pins.flatMap((p) => {
+    const s = SECRETS[p];
+    const input = field(s.label, pinInput(p, s.autocomplete));
+    return s.repeat ? [input, field(s.repeat, pinInput(p + "2", s.autocomplete))] : [input];
+  });
+}
+
+// readPINs puts the PINs pins into params, "" for each on a token with a
+// PIN pad, and returns the key of a problem: a new PIN typed twice
+// differently.
+function readPINs(card, el, pins, params) {
+  const pad = pinPad(card.token);
+  for (const p of pins) params[p] = pad ? "" : el[p].value;
+  if (!pad && pins.includes("newPin") && el.newPin.value !== el.newPin2.value) return "pinMismatch";
+  return null;
+}
+
 function finalTryBox() {
   return h("label", { class: "check final", hidden: true },
     h("input", { type: "checkbox", name: "confirmFinalTry" }), h("span", {}, t("confirmFinal")));
 }
 
-// The params that carry PINs; they are dropped from a request's params once
-// it has been answered.
-const PIN_PARAMS = ["pin", "oldPin", "newPin", "soPin"];
-
-// action wires form to a call: on submit, read(elements, params) adds the
-// form's values to params (the token id already there) and returns the key
-// of a problem to show instead of calling, if any; the PIN inputs and the
-// final-try box are cleared before anything is sent; then run(params)
-// makes the calls and returns the key of the message that says it worked.
-// kind is the kind of PIN the form takes ("user", "so"), whose throttle
-// keeps it from being submitted; ctx goes to explain.
-function action(card, form, out, { kind = "user", read, run, ctx }) {
+// actionForm builds a form that makes a call taking PINs: its fields, then
+// the PINs pins (see pinFields), the final-try confirmation and its submit
+// button (the text submit; danger for one that deletes). On submit,
+// read(elements, params) adds the form's values to params (the token id
+// and the PINs already there) and returns the key of a problem to show
+// instead of calling, if any; the PIN inputs and the final-try box are
+// cleared before anything is sent; then run(params) makes the calls and
+// returns the key of the message that says it worked. kind is the kind of
+// PIN the form takes ("user", "so"), whose throttle keeps it from being
+// submitted; ctx goes to explain.
+function actionForm(card, out, { name, fields = [], pins = ["pin"], submit, danger, hidden, kind = "user", read = () => null, run, ctx }) {
+  const form = h("form", { class: name, hidden }, ...fields, ...pinFields(card, pins), finalTryBox(),
+    h("button", { type: "submit", class: danger ? "danger" : null }, t(submit)));
   form.dataset.pin = kind;
   card.forms.add(form);
   form.addEventListener("submit", (ev) => {
@@ -206,14 +246,11 @@ function action(card, form, out, { kind = "user", read, run, ctx }) {
     if (form.dataset.busy === "1" || throttled(card, kind)) return;
     const el = form.elements;
     const params = { token: card.token.id };
-    const problem = read(el, params);
-    if (el.confirmFinalTry && el.confirmFinalTry.checked) params.confirmFinalTry = true;
+    const problem = readPINs(card, el, pins, params) || read(el, params);
+    if (el.confirmFinalTry.checked) params.confirmFinalTry = true;
     for (const input of form.querySelectorAll("input[type=password]")) input.value = "";
-    const box = form.querySelector(".final");
-    if (box) {
-      el.confirmFinalTry.checked = false;
-      box.hidden = true;
-    }
+    el.confirmFinalTry.checked = false;
+    form.querySelector(".final").hidden = true;
     if (problem) return say(out, "error", t(problem));
     say(out, "", t("working"));
     form.dataset.busy = "1";
@@ -225,7 +262,7 @@ function action(card, form, out, { kind = "user", read, run, ctx }) {
       } catch (err) {
         failed(card, form, out, err, kind, ctx);
       } finally {
-        for (const p of PIN_PARAMS) delete params[p];
+        for (const p of Object.keys(SECRETS)) delete params[p];
         delete form.dataset.busy;
         lockButtons(card);
         scheduleRefresh();
@@ -240,11 +277,9 @@ function action(card, form, out, { kind = "user", read, run, ctx }) {
 function failed(card, form, out, err, kind, ctx) {
   say(out, "error", explain(err, ctx));
   switch (err && err.reason) {
-    case "PIN_FINAL_TRY": {
-      const box = form.querySelector(".final");
-      if (box) box.hidden = false;
+    case "PIN_FINAL_TRY":
+      form.querySelector(".final").hidden = false;
       break;
-    }
     case "RATE_LIMITED":
       startThrottle(card, kind, (err.data && err.data.retryAfterSeconds) || 60);
       say(out, "warn", "");
@@ -259,23 +294,16 @@ function failed(card, form, out, err, kind, ctx) {
 }
 
 // pinForm builds the form of a PIN operation: a secret (the current PIN or
-// the unlock code), a new PIN typed twice, and the final-try confirmation.
-// spec names the form's class, the secret's field, the method and texts.
+// the unlock code) and a new PIN. spec names the form's class, the
+// secret's param, the method and texts.
 function pinForm(card, spec) {
   const out = h("p", { class: "msg", role: "alert" });
-  const form = h("form", { class: spec.kind },
-    ...(spec.hint ? [h("p", { class: "hint" }, t(spec.hint))] : []),
-    field(spec.secretLabel, pinInput(spec.secret, spec.autocomplete)),
-    field("newPin", pinInput("newPin", "new-password")),
-    field("repeatPin", pinInput("newPin2", "new-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t(spec.submit)));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: spec.kind,
+    fields: spec.hint ? [h("p", { class: "hint" }, t(spec.hint))] : [],
+    pins: [spec.secret, "newPin"],
+    submit: spec.submit,
     kind: spec.pinKind,
-    read: (el, params) => {
-      Object.assign(params, { [spec.secret]: el[spec.secret].value, newPin: el.newPin.value });
-      return el.newPin.value === el.newPin2.value ? null : "pinMismatch";
-    },
     run: async (params) => {
       await agent.call(spec.method, params);
       return spec.done;
@@ -285,12 +313,12 @@ function pinForm(card, spec) {
 }
 
 function changeForm(card) {
-  return pinForm(card, { kind: "change", secret: "oldPin", secretLabel: "currentPin", autocomplete: "current-password",
+  return pinForm(card, { kind: "change", secret: "oldPin",
     method: "pin.change", submit: "submitChange", done: "pinChanged", summary: "changePin", pinKind: "user" });
 }
 
 function unlockForm(card) {
-  return pinForm(card, { kind: "unlock", hint: "unlockHint", secret: "soPin", secretLabel: "unlockCode", autocomplete: "off",
+  return pinForm(card, { kind: "unlock", hint: "unlockHint", secret: "soPin",
     method: "pin.unlock", submit: "submitUnlock", done: "pinUnlocked", summary: "unlockPin", pinKind: "so" });
 }
 
@@ -341,19 +369,15 @@ function signForm(card) {
   const select = h("select", { name: "cert", required: true });
   const showWarning = () => warning.replaceChildren(...[expiryWarning(card, card.certs.find((c) => c.id === select.value))].filter(Boolean));
   select.addEventListener("change", showWarning);
-  const form = h("form", { class: "sign" },
-    field("certificate", select),
-    warning,
-    field("file", h("input", { type: "file", name: "file", required: true })),
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitSign")));
   let file = null;
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "sign",
+    fields: [field("certificate", select), warning, field("file", h("input", { type: "file", name: "file", required: true }))],
+    submit: "submitSign",
     read: (el, params) => {
       file = el.file.files[0];
       const digest = signDigest(card.certs.find((c) => c.id === el.cert.value));
-      Object.assign(params, { pin: el.pin.value, cert: el.cert.value, digestAlgorithm: digest.digestAlgorithm, format: "cms", detached: true });
+      Object.assign(params, { cert: el.cert.value, digestAlgorithm: digest.digestAlgorithm, format: "cms", detached: true });
       return file ? null : "chooseFile";
     },
     run: async (params, o) => {
@@ -433,22 +457,21 @@ async function certificateInput(text, file) {
 // which also clears a pending renewal's record (replaces: the certificate
 // renewed, if any).
 function completeForm(card, key, replaces, out) {
-  const form = h("form", { class: "complete" },
-    h("h4", {}, t("pasteIssued")),
-    field("issuedCert", h("textarea", { name: "certificate", rows: 6, spellcheck: "false" })),
-    field("issuedFile", h("input", { type: "file", name: "file", accept: ".pem,.crt,.cer,.der" })),
-    replaces ? h("label", { class: "check" }, h("input", { type: "checkbox", name: "removeOld" }), h("span", {}, t("removeOld"))) : null,
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitComplete")));
   let file = null;
   let text = "";
-  return action(card, form, out, {
+  return actionForm(card, out, {
+    name: "complete",
+    fields: [
+      h("h4", {}, t("pasteIssued")),
+      field("issuedCert", h("textarea", { name: "certificate", rows: 6, spellcheck: "false" })),
+      field("issuedFile", h("input", { type: "file", name: "file", accept: ".pem,.crt,.cer,.der" })),
+      replaces ? h("label", { class: "check" }, h("input", { type: "checkbox", name: "removeOld" }), h("span", {}, t("removeOld"))) : null,
+    ],
+    submit: "submitComplete",
     ctx: { certificate: true },
     read: (el, params) => {
       file = el.file.files[0];
       text = el.certificate.value.trim();
-      params.pin = el.pin.value;
       if (replaces) params.replaces = replaces;
       if (el.removeOld && el.removeOld.checked) params.removeOld = true;
       return text || file ? null : "noIssued";
@@ -466,14 +489,13 @@ function completeForm(card, key, replaces, out) {
 // discardForm deletes key, a renewal's or an enrolment's key that has no
 // certificate, and the agent's record of it (renewal.cancel).
 function discardForm(card, key, out) {
-  const form = h("form", { class: "discard" },
-    h("p", {}, t("discardText")),
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit", class: "danger" }, t("submitDiscard")));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "discard",
+    fields: [h("p", {}, t("discardText"))],
+    submit: "submitDiscard",
+    danger: true,
     read: (el, params) => {
-      Object.assign(params, { pin: el.pin.value, key });
+      params.key = key;
     },
     run: async (params) => {
       await agent.call("renewal.cancel", params);
@@ -493,11 +515,12 @@ function subjectFields() {
 // remakeForm makes the request for key again (after a reload the page no
 // longer has an enrolment's request; the agent keeps only renewals').
 function remakeForm(card, key, out) {
-  const form = h("form", { class: "remake" }, subjectFields(), field("pin", pinInput("pin", "current-password")), finalTryBox(),
-    h("button", { type: "submit" }, t("submitRemake")));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "remake",
+    fields: [subjectFields()],
+    submit: "submitRemake",
     read: (el, params) => {
-      Object.assign(params, { pin: el.pin.value, key, subject: { commonName: el.commonName.value.trim() } });
+      Object.assign(params, { key, subject: { commonName: el.commonName.value.trim() } });
     },
     run: async (params) => {
       const res = await agent.call("csr.create", params);
@@ -565,12 +588,12 @@ function awaitingTask(card, key, pending, label) {
 function renewTask(card, cert) {
   const out = h("p", { class: "msg", role: "alert" });
   const title = h("strong", {});
-  const form = h("form", { class: "renew-now", hidden: true },
-    field("pin", pinInput("pin", "current-password")), finalTryBox(),
-    h("button", { type: "submit" }, t("submitPrepare")));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "renew-now",
+    hidden: true,
+    submit: "submitPrepare",
     read: (el, params) => {
-      Object.assign(params, { pin: el.pin.value, cert: cert.id });
+      params.cert = cert.id;
     },
     run: (params) => prepareRenewal(card, params),
   });
@@ -590,7 +613,13 @@ function renewTask(card, cert) {
 function showRenewForm(form, button) {
   form.hidden = false;
   button.hidden = true;
-  form.elements.pin.focus();
+  focusForm(form);
+}
+
+// focusForm puts the focus where the person goes on in form: its first PIN,
+// or its button where the PIN is typed on the reader.
+function focusForm(form) {
+  (form.querySelector("input[type=password]") || form.querySelector("button[type=submit]")).focus();
 }
 
 // openRenewal opens the renewal of the certificate id: its task when it has
@@ -607,19 +636,18 @@ function openRenewal(card, id) {
   const d = card.parts.renew;
   d.open = true;
   d.querySelector("select").value = id;
-  d.querySelector("input[type=password]").focus();
+  focusForm(d.querySelector("form"));
 }
 
 function enrolTask(card) {
   const out = h("p", { class: "msg", role: "alert" });
-  const form = h("form", { class: "enrol" },
-    subjectFields(),
-    field("algorithm", h("select", { name: "algorithm" }, ENROL_ALGORITHMS.map((a) => h("option", { value: a }, a)))),
-    field("pin", pinInput("pin", "current-password")), finalTryBox(),
-    h("button", { type: "submit" }, t("submitEnrol")));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "enrol",
+    fields: [subjectFields(),
+      field("algorithm", h("select", { name: "algorithm" }, ENROL_ALGORITHMS.map((a) => h("option", { value: a }, a))))],
+    submit: "submitEnrol",
     read: (el, params) => {
-      Object.assign(params, { pin: el.pin.value, algorithm: el.algorithm.value, label: el.commonName.value.trim(),
+      Object.assign(params, { algorithm: el.algorithm.value, label: el.commonName.value.trim(),
         subject: { commonName: el.commonName.value.trim() } });
     },
     run: async (params) => {
@@ -767,15 +795,12 @@ function certTable(certs) {
 function renewForm(card) {
   const out = h("p", { class: "msg", role: "alert" });
   const select = h("select", { name: "cert", required: true });
-  const form = h("form", { class: "renew-prepare" },
-    h("p", {}, t("renewIntro")),
-    field("certificate", select),
-    field("pin", pinInput("pin", "current-password")),
-    finalTryBox(),
-    h("button", { type: "submit" }, t("submitPrepare")));
-  action(card, form, out, {
+  const form = actionForm(card, out, {
+    name: "renew-prepare",
+    fields: [h("p", {}, t("renewIntro")), field("certificate", select)],
+    submit: "submitPrepare",
     read: (el, params) => {
-      Object.assign(params, { pin: el.pin.value, cert: el.cert.value });
+      params.cert = el.cert.value;
     },
     run: (params) => prepareRenewal(card, params),
   });
@@ -809,6 +834,14 @@ function buildCard(card) {
     h("h3", {}, t("certificates")), parts.certs,
     parts.moreTitle, parts.more);
   renderCard(card);
+}
+
+// rebuildCard builds the card anew in place, in the page's language, for
+// the token as it is now; what was typed in its forms goes.
+function rebuildCard(card) {
+  const old = card.el;
+  buildCard(card);
+  old.replaceWith(card.el);
 }
 
 // renderCard shows the card's state, keeping the forms and what is typed in
@@ -894,8 +927,11 @@ async function refreshOnce() {
     seen.add(tok.id);
     let card = cards.get(tok.id);
     if (card) {
+      const pad = pinPad(card.token);
       Object.assign(card, { token: tok }, read);
-      renderCard(card);
+      // The forms ask for PINs or not by the token's PIN pad.
+      if (pinPad(tok) !== pad) rebuildCard(card);
+      else renderCard(card);
     } else {
       card = Object.assign(newCard(tok), read);
       buildCard(card);
@@ -948,11 +984,7 @@ function renderStatic() {
 function applyLanguage(code) {
   setLanguage(code);
   renderStatic();
-  for (const card of cards.values()) {
-    const old = card.el;
-    buildCard(card);
-    old.replaceWith(card.el);
-  }
+  for (const card of cards.values()) rebuildCard(card);
   const empty = $("tokens").querySelector(".empty");
   if (empty) empty.textContent = t("noTokens");
   $("notice").textContent = noticeText();
