@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +33,7 @@ import (
 	"github.com/tokenagent/tokenagent/internal/state"
 	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
+	"github.com/tokenagent/tokenagent/web"
 	"github.com/tokenagent/tokenagent/ws"
 )
 
@@ -322,6 +325,26 @@ func TestSelfServicePage(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || h.Get("Content-Type") != "text/html; charset=utf-8" || h.Get("X-Frame-Options") != "DENY" ||
 			!strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 			t.Errorf("GET /: %s %v", resp.Status, h)
+		}
+	})
+
+	t.Run("modules", func(t *testing.T) {
+		f.t = t
+		// The page loaded each of its modules under its
+		// Content-Security-Policy (it listed the tokens), and no other
+		// script.
+		modules, err := fs.Glob(web.Files, "app/*.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"/tokenagent.js"}
+		for _, m := range modules {
+			want = append(want, "/"+m)
+		}
+		slices.Sort(want)
+		got := eval[[]string](f, `[...new Set(performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname).filter((p) => p.endsWith(".js")))].sort()`)
+		if !slices.Equal(got, want) {
+			t.Errorf("the page loaded the scripts %q, want %q", got, want)
 		}
 	})
 

@@ -8,7 +8,8 @@ package web
 import "embed"
 
 // Files holds tokenagent.js and tokenagent.d.ts at its root, and the
-// self-service page (index.html, app.js, i18n.js, app.css) under app/.
+// self-service page under app/: index.html, its ES modules (app.js, which
+// imports the others) and app.css.
 //
-//go:embed tokenagent.js tokenagent.d.ts app/index.html app/app.js app/i18n.js app/app.css
+//go:embed tokenagent.js tokenagent.d.ts app
 var Files embed.FS
