@@ -124,6 +124,16 @@ func TestSelfServicePagePINPad(t *testing.T) {
 		if focus := eval[string](f, `document.activeElement.closest("form")?.className || ""`); focus != "renew-now" {
 			t.Errorf("the focus is in %q, not the renewal's form", focus)
 		}
+		eval[bool](f, `new Promise((done) => { `+card(alice)+`.querySelectorAll("details").forEach((d) => (d.open = true)); requestAnimationFrame(() => done(true)); })`)
+		png, err := chromedp.Run(f.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(f.out, "selfservice-pinpad-en.png")
+		if err := os.WriteFile(name, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", name)
 		// A token without a pad still asks.
 		for _, v := range forms(bob) {
 			if v.PINs == 0 || v.Note != "" {
