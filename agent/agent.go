@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -12,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/token"
 )
 
@@ -27,6 +23,7 @@ type Hardware interface {
 	Modules() []token.ModuleStatus
 	Tokens(ctx context.Context) ([]token.TokenInfo, error)
 	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
+	Keys(ctx context.Context, tokenID string) (token.KeyListing, error)
 	Login(ctx context.Context, tokenID string, cred token.Credentials, fn func(s *token.Session) error) error
 	ChangePIN(ctx context.Context, tokenID string, oldPIN, newPIN []byte, confirmFinalTry bool) error
 	UnlockPIN(ctx context.Context, tokenID string, soPIN, newPIN []byte, confirmFinalTry bool) error
@@ -51,7 +48,7 @@ type Options struct {
 	RenewBeforeDays int            // a certificate with this many days left or fewer is expiring
 	Media           []MediaProfile // first match wins
 	Audit           Auditor        // nil: no audit log
-	State           StateStore     // where the wrong-PIN throttle is kept; nil: in memory only
+	State           StateStore     // where the wrong-PIN throttle and pending renewals are kept; nil: in memory only
 	Logger          *slog.Logger   // problems with the state; nil: discarded
 	Now             func() time.Time
 	PollInterval    time.Duration // how often Run lists the tokens; 0: DefaultPollInterval
@@ -62,6 +59,7 @@ type Agent struct {
 	hw       Hardware
 	opts     Options
 	throttle *throttle
+	renewals *renewals     // pending renewals (renewals.go)
 	hub      *Hub          // events for subscribers (watch.go)
 	poll     poller        // the last token listing, while anyone listens
 	kick     chan struct{} // has Run list the tokens at once
@@ -79,7 +77,8 @@ func New(hw Hardware, opts Options) *Agent {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Agent{hw: hw, opts: opts, throttle: newThrottle(opts.State, opts.Logger, opts.Now()), hub: NewHub(),
+	return &Agent{hw: hw, opts: opts, throttle: newThrottle(opts.State, opts.Logger, opts.Now()),
+		renewals: newRenewals(opts.State, opts.Logger), hub: NewHub(),
 		kick: make(chan struct{}, 1), listen: make(chan struct{}, 1)}
 }
 
@@ -253,18 +252,8 @@ func (a *Agent) certificate(c token.Certificate, now time.Time) Certificate {
 		KeyUsage: keyUsageNames(c.Cert.KeyUsage),
 		Lifetime: lifetimeAt(c.Cert.NotBefore, c.Cert.NotAfter, now, a.opts.RenewBeforeDays),
 	}
-	switch pub := c.Cert.PublicKey.(type) {
-	case *rsa.PublicKey:
-		out.KeyAlgorithm, out.KeySize = "RSA", pub.N.BitLen()
-	case *ecdsa.PublicKey:
-		out.KeyAlgorithm, out.KeySize, out.Curve = "EC", pub.Curve.Params().BitSize, pub.Curve.Params().Name
-	case ed25519.PublicKey:
-		out.KeyAlgorithm, out.KeySize = "Ed25519", 256
-	case *gost.PublicKey:
-		out.KeyAlgorithm, out.KeySize, out.ParamSet = gostKeyAlgorithm, pub.Variant.Bits, pub.ParamSet.String()
-	default:
-		out.KeyAlgorithm = c.Cert.PublicKeyAlgorithm.String()
-	}
+	t := keyTypeOf(c.Cert.PublicKey, c.Cert.PublicKeyAlgorithm)
+	out.KeyAlgorithm, out.KeySize, out.Curve, out.ParamSet = t.Algorithm, t.Size, t.Curve, t.ParamSet
 	return out
 }
 

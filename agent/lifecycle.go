@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tokenagent/tokenagent/internal/gost"
 	"github.com/tokenagent/tokenagent/signer"
@@ -34,14 +35,8 @@ type GeneratedKey struct {
 	PublicKey crypto.PublicKey
 }
 
-// PublicKeyDER returns the public key as a DER SubjectPublicKeyInfo; a GOST
-// key's is encoded by package gost, since crypto/x509 knows none.
-func (k GeneratedKey) PublicKeyDER() ([]byte, error) {
-	if pub, ok := k.PublicKey.(*gost.PublicKey); ok {
-		return pub.MarshalPKIX()
-	}
-	return x509.MarshalPKIXPublicKey(k.PublicKey)
-}
+// PublicKeyDER returns the public key as a DER SubjectPublicKeyInfo.
+func (k GeneratedKey) PublicKeyDER() ([]byte, error) { return publicKeyDER(k.PublicKey) }
 
 // GenerateKey makes a key pair on the token.
 func (a *Agent) GenerateKey(ctx context.Context, call Call, spec KeySpec, label string) (GeneratedKey, error) {
@@ -168,9 +163,11 @@ func (a *Agent) ImportCertificate(ctx context.Context, call Call, cert *x509.Cer
 	err := p.run(func() error {
 		return p.login(func(s *token.Session) error {
 			var err error
-			id, err = s.ImportCertificate(cert, label)
+			if id, err = s.ImportCertificate(cert, label); err != nil {
+				return err
+			}
 			p.rec.Object = id
-			return err
+			return a.renewalCertified(s, call.Token, cert)
 		})
 	})
 	return id, err
@@ -226,6 +223,9 @@ func (a *Agent) DeleteObjects(ctx context.Context, call Call, id string, what Ob
 			if keyErr == nil && what != DeleteCertificate {
 				n, err := s.DeleteKey(id)
 				deleted += n
+				if err == nil {
+					a.renewals.remove(call.Token, id)
+				}
 				return err
 			}
 			return nil
@@ -301,6 +301,9 @@ func (a *Agent) PrepareRenewal(ctx context.Context, call Call, certID string, ne
 			return nil
 		})
 	})
+	if err == nil {
+		a.renewals.add(PendingRenewal{Token: call.Token, Key: out.KeyID, Cert: certID, CSR: out.CSR, CreatedAt: a.opts.Now().UTC().Truncate(time.Second)})
+	}
 	return out, err
 }
 
@@ -331,6 +334,9 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 				return err
 			}
 			p.rec.Object = id
+			if err := a.renewalCertified(s, call.Token, cert); err != nil {
+				return err
+			}
 			if old == nil || !removeOld || bytes.Equal(old.Cert.Raw, cert.Raw) {
 				return nil
 			}
@@ -353,6 +359,20 @@ func (a *Agent) CompleteRenewal(ctx context.Context, call Call, cert *x509.Certi
 		})
 	})
 	return id, err
+}
+
+// renewalCertified drops the pending renewal of the key that cert, just
+// stored on the token, certifies.
+func (a *Agent) renewalCertified(s *token.Session, tokenID string, cert *x509.Certificate) error {
+	key, err := s.KeyFor(gost.WithPublicKey(cert).PublicKey)
+	if errors.Is(err, token.ErrKeyNotFound) {
+		return nil // stored before, by someone else, without its key
+	}
+	if err != nil {
+		return err
+	}
+	a.renewals.remove(tokenID, key.ID)
+	return nil
 }
 
 // removeReplaced deletes a replaced certificate, and its key unless another

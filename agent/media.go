@@ -100,10 +100,16 @@ type MediaReport struct {
 	Profile   string // empty when no profile matches
 	Legacy    bool
 	UpgradeTo string // empty when there is nothing to upgrade to
-	Cert      string // the certificate considered; empty when none
-	Remaining MonthsDays
-	CarryOver MonthsDays
-	Credit    MonthsDays
+	// UpgradeToDescription is the catalogue's description of UpgradeTo,
+	// for people; empty when the catalogue has no such profile.
+	UpgradeToDescription string
+	// CarryOverMonths is the rule's months (the profile's
+	// carry_over_months); 0 for media that is not legacy.
+	CarryOverMonths int
+	Cert            string // the certificate considered; empty when none
+	Remaining       MonthsDays
+	CarryOver       MonthsDays
+	Credit          MonthsDays
 }
 
 // carryOver splits what a certificate has left between what moves to new
@@ -159,7 +165,10 @@ func (a *Agent) CheckMedia(ctx context.Context, tokenID, certID string, at time.
 	if !p.Legacy {
 		return r, nil
 	}
-	r.Legacy, r.UpgradeTo = true, p.UpgradeTo
+	r.Legacy, r.UpgradeTo, r.CarryOverMonths = true, p.UpgradeTo, p.CarryOverMonths
+	if i := slices.IndexFunc(a.opts.Media, func(m MediaProfile) bool { return m.Name == p.UpgradeTo }); i >= 0 {
+		r.UpgradeToDescription = a.opts.Media[i].Description
+	}
 	r.CarryOver, r.Credit = carryOver(r.Remaining, p.CarryOverMonths)
 	return r, nil
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -131,19 +132,7 @@ func (s *Session) privateKeys(ckaID []byte) ([]PrivateKey, error) {
 		}
 		keys = append(keys, k)
 	}
-	sort.SliceStable(keys, func(i, j int) bool {
-		if c := bytes.Compare(keys[i].CKAID, keys[j].CKAID); c != 0 {
-			return c < 0
-		}
-		return keys[i].Label < keys[j].Label
-	})
-	ckaIDs := make([][]byte, len(keys))
-	for i, k := range keys {
-		ckaIDs[i] = k.CKAID
-	}
-	for i, id := range objectIDs(ckaIDs) {
-		keys[i].ID = id
-	}
+	sortKeys(keys)
 	return keys, nil
 }
 
@@ -437,4 +426,106 @@ func (s *Session) writable() error {
 		return fmt.Errorf("token %s: %w", s.info.ID, ErrReadOnly)
 	}
 	return nil
+}
+
+// KeyListing is a token's key pairs as a session without a login sees
+// them (Manager.Keys), with the certificates that may be bound to them.
+type KeyListing struct {
+	// Keys are the visible private keys and, for the CKA_IDs of public
+	// key objects with no visible private key, entries made from those
+	// public key objects (their handles name the public key object).
+	Keys         []PrivateKey
+	Certificates []Certificate
+	// Complete: the token needs no login, so no private key is hidden.
+	Complete bool
+}
+
+// Keys lists the key pairs token id shows without a login: most tokens
+// hide private keys (CKA_PRIVATE) until one, and then the public key
+// object stands for its pair.
+func (m *Manager) Keys(ctx context.Context, id string) (KeyListing, error) {
+	var out KeyListing
+	err := m.withToken(ctx, id, func(t *heldToken) error {
+		return t.withSession(Credentials{}, func(s *Session) error {
+			keys, err := s.PrivateKeys()
+			if err != nil {
+				return err
+			}
+			publics, err := s.publicKeyObjects()
+			if err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			for _, k := range keys {
+				seen[string(k.CKAID)] = true
+			}
+			for _, k := range publics {
+				if !seen[string(k.CKAID)] {
+					keys = append(keys, k)
+				}
+			}
+			certs, err := s.certificates(true, nil)
+			if err != nil {
+				return err
+			}
+			out = KeyListing{Keys: keys, Certificates: certs, Complete: !s.info.PIN.LoginRequired}
+			return nil
+		})
+	})
+	if err != nil {
+		return KeyListing{}, fmt.Errorf("listing keys: %w", err)
+	}
+	return out, nil
+}
+
+// publicKeyObjects lists the public key objects of the key types the agent
+// uses as PrivateKey entries, with ids assigned within each CKA_ID as for
+// private keys: the id of a public key object is that of its private key.
+func (s *Session) publicKeyObjects() ([]PrivateKey, error) {
+	handles, err := s.find([]*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY)})
+	if err != nil {
+		return nil, fmt.Errorf("listing public keys: %w", err)
+	}
+	keys := make([]PrivateKey, 0, len(handles))
+	for _, h := range handles {
+		v, err := s.attributes(h, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+		if err != nil {
+			return nil, fmt.Errorf("reading public key: %w", err)
+		}
+		pub, err := s.publicKey(h)
+		if err != nil {
+			continue // a key type the agent does not use
+		}
+		keys = append(keys, PrivateKey{CKAID: v[0], Label: padded(string(v[1])), Public: pub, handle: h})
+	}
+	sortKeys(keys)
+	return keys, nil
+}
+
+// sortKeys orders keys by CKA_ID and label, the stable order ids are
+// assigned in (objectIDs), and assigns them.
+func sortKeys(keys []PrivateKey) {
+	sort.SliceStable(keys, func(i, j int) bool {
+		if c := bytes.Compare(keys[i].CKAID, keys[j].CKAID); c != 0 {
+			return c < 0
+		}
+		return keys[i].Label < keys[j].Label
+	})
+	ckaIDs := make([][]byte, len(keys))
+	for i, k := range keys {
+		ckaIDs[i] = k.CKAID
+	}
+	for i, id := range objectIDs(ckaIDs) {
+		keys[i].ID = id
+	}
+}
+
+// BoundTo reports whether certificate c belongs to k: it carries k's
+// public key or, when the token tells none for k, shares its CKA_ID (the
+// PKCS#11 convention).
+func (k PrivateKey) BoundTo(c Certificate) bool {
+	if k.Public != nil {
+		return k.Matches(c.Cert.PublicKey)
+	}
+	return bytes.Equal(k.CKAID, c.ckaID)
 }

@@ -43,6 +43,12 @@ func TestPortalExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An expired certificate, which the page leaves out of its choice.
+	if _, _, err := env.AddKeyAndCert("portal", userPIN, ca, softhsm.CertSpec{
+		ID: []byte{0x02}, Label: "portal-old", NotBefore: time.Now().AddDate(-2, 0, 0), NotAfter: time.Now().AddDate(-1, 0, 0),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// examples/portal/tokenagent.js links to web/tokenagent.js.
 	site := browsertest.ServePublic(t, http.FileServer(http.Dir("../examples/portal")), portalName, deniedName, foreignName)
 	ctx := browsertest.New(t, site.Options()...)
@@ -116,6 +122,24 @@ func TestPortalExample(t *testing.T) {
 		})
 		if out, ok := openssl.Run(t, dir, "dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.bin", "data.txt"); !ok {
 			t.Errorf("openssl dgst -verify: %s", out)
+		}
+
+		// A wrong PIN: the page says so in a person's words (errorMessage),
+		// with what SoftHSM's flags tell after one wrong PIN.
+		err = chromedp.Do(ctx,
+			chromedp.SendKeys("#pin", "0000"),
+			chromedp.Click(`button[type="submit"]`),
+			chromedp.WaitVisible(`#result[data-reason]`),
+		)
+		if err != nil {
+			t.Fatalf("signing with a wrong PIN: %v", err)
+		}
+		said, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.getElementById("result").dataset.reason, document.getElementById("result").textContent]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if said[0] != "PIN_INCORRECT" || !strings.HasPrefix(said[1], "Wrong PIN. The token reports that wrong PINs were entered") {
+			t.Errorf("after a wrong PIN the page says %s %q, want PIN_INCORRECT in a person's words", said[0], said[1])
 		}
 	})
 	t.Run("prompt, then denied", func(t *testing.T) {

@@ -118,7 +118,7 @@ func TestNPMPackage(t *testing.T) {
 	}
 	exports := runCmd(t, project, nil, node, "--input-type=module", "-e",
 		`import * as m from "@tokenagent/client"; console.log(Object.keys(m).sort().join(" "))`)
-	if want := "AGENT_UNREACHABLE Agent AgentError CLOSED CONSENT_UNAVAILABLE DEFAULT_URL LOCAL_NETWORK_DENIED TIMEOUT connect consentURL localNetworkPermission"; strings.TrimSpace(exports) != want {
+	if want := "AGENT_UNREACHABLE Agent AgentError CLOSED CONSENT_UNAVAILABLE DEFAULT_URL DIGEST_MEMORY_LIMIT LOCAL_NETWORK_DENIED TIMEOUT commonName connect consentURL digestOf errorMessage localNetworkPermission messages pickCertificates"; strings.TrimSpace(exports) != want {
 		t.Errorf("node imports %q, want %q", strings.TrimSpace(exports), want)
 	}
 	t.Logf("tsc %s", strings.TrimSpace(runCmd(t, project, nil, tsc, "--version")))

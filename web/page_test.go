@@ -2,18 +2,19 @@ package web_test
 
 import (
 	"context"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +30,10 @@ import (
 	"github.com/tokenagent/tokenagent/internal/openssl"
 	"github.com/tokenagent/tokenagent/internal/p11shim"
 	"github.com/tokenagent/tokenagent/internal/softhsm"
+	"github.com/tokenagent/tokenagent/internal/state"
 	"github.com/tokenagent/tokenagent/internal/syncbuf"
 	"github.com/tokenagent/tokenagent/token"
+	"github.com/tokenagent/tokenagent/web"
 	"github.com/tokenagent/tokenagent/ws"
 )
 
@@ -50,9 +53,14 @@ type pageFixture struct {
 	agent  *agent.Agent
 	origin string
 	ctx    context.Context
-	stop   func()          // shuts the server down, once
+	stop   func()          // shuts the server and the agent down, once
 	out    string          // where screenshots go
 	audit  *syncbuf.Buffer // the agent's audit log
+
+	top    *testing.T      // the test the fixture belongs to, for cleanups
+	module string          // the PKCS#11 module the agent loads
+	state  string          // the agent's state directory
+	logs   *syncbuf.Buffer // the agent's log, across restarts
 }
 
 // newPageFixture creates the tokens alice (a certificate valid for 400 days
@@ -95,32 +103,59 @@ func newPageFixture(t *testing.T, shim bool) (*pageFixture, *p11shim.Control) {
 }
 
 // servePage serves the page for an agent, its watcher running, over the
-// PKCS#11 module at path module, whose tokens are env's, and opens a
-// browser.
+// PKCS#11 module at path module, whose tokens are env's, with a state
+// directory of its own, and opens a browser.
 func servePage(t *testing.T, env *softhsm.Env, ca *softhsm.CA, module string) *pageFixture {
-	logs := &syncbuf.Buffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	m := token.NewManager([]string{module}, log)
-	t.Cleanup(func() { _ = m.Close() })
-	auditLog := &syncbuf.Buffer{}
+	out := os.Getenv("TOKENAGENT_TESTOUT")
+	if out == "" {
+		out = t.TempDir()
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := &pageFixture{t: t, top: t, env: env, ca: ca, module: module, out: out, audit: &syncbuf.Buffer{},
+		state: filepath.Join(t.TempDir(), "state"), logs: &syncbuf.Buffer{}}
+	f.serve(listenAgent(t, "0"))
+	f.ctx = browsertest.New(t)
+	t.Cleanup(func() {
+		f.stop()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", f.logs.String())
+		}
+	})
+	return f
+}
+
+// serve starts an agent over the fixture's module and state directory, as
+// tokenagent run does, and serves it on ln.
+func (f *pageFixture) serve(ln net.Listener) {
+	t := f.top
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	states, err := state.Open(f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := token.NewManager([]string{f.module}, log)
 	a := agent.New(m, agent.Options{
-		Audit:           audit.New(auditLog, log),
+		Audit:           audit.New(f.audit, log),
+		State:           states,
+		Logger:          log,
 		Version:         "1.2.3",
 		RenewBeforeDays: 30,
 		PollInterval:    200 * time.Millisecond,
 		Media: []agent.MediaProfile{{Name: "cpp-blue", Description: "Legacy CPP media", Legacy: true,
-			UpgradeTo: "bjca", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^legacy-")}},
+			UpgradeTo: "bjca", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^legacy-")},
+			{Name: "bjca", Description: "BJCA token", MatchLabel: regexp.MustCompile("^bjca-")}},
 	})
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { a.Run(runCtx); close(ran) }()
-	t.Cleanup(func() { stopRun(); <-ran })
 
 	srv := ws.New(ws.Config{AllowNoOrigin: true, Version: "1.2.3", Logger: log}, a)
-	ln := listenAgent(t, "0")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	stop := sync.OnceFunc(func() {
+	f.agent, f.origin = a, "http://"+ln.Addr().String()
+	f.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -129,22 +164,25 @@ func servePage(t *testing.T, env *softhsm.Env, ca *softhsm.CA, module string) *p
 		if err := <-served; !errors.Is(err, ws.ErrServerClosed) {
 			t.Errorf("serve: %v", err)
 		}
-	})
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
+		stopRun()
+		<-ran
+		if err := m.Close(); err != nil {
+			t.Errorf("closing the token manager: %v", err)
 		}
 	})
-	out := os.Getenv("TOKENAGENT_TESTOUT")
-	if out == "" {
-		out = t.TempDir()
+}
+
+// restart stops the agent and starts a new one on the same port with the
+// same state directory, as a restarted tokenagent does; the page's client
+// reconnects by itself.
+func (f *pageFixture) restart() {
+	f.t.Helper()
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(f.origin, "http://"))
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &pageFixture{t: t, env: env, ca: ca, agent: a, origin: "http://" + ln.Addr().String(),
-		ctx: browsertest.New(t), stop: stop, out: out, audit: auditLog}
+	f.stop()
+	f.serve(listenAgent(f.t, port))
 }
 
 // tokenID is the id of the token labelled label.
@@ -290,6 +328,26 @@ func TestSelfServicePage(t *testing.T) {
 		}
 	})
 
+	t.Run("modules", func(t *testing.T) {
+		f.t = t
+		// The page loaded each of its modules under its
+		// Content-Security-Policy (it listed the tokens), and no other
+		// script.
+		modules, err := fs.Glob(web.Files, "app/*.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"/tokenagent.js"}
+		for _, m := range modules {
+			want = append(want, "/"+m)
+		}
+		slices.Sort(want)
+		got := eval[[]string](f, `[...new Set(performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname).filter((p) => p.endsWith(".js")))].sort()`)
+		if !slices.Equal(got, want) {
+			t.Errorf("the page loaded the scripts %q, want %q", got, want)
+		}
+	})
+
 	t.Run("lists tokens and certificates", func(t *testing.T) {
 		f.t = t
 		v := f.view(alice)
@@ -344,27 +402,6 @@ func TestSelfServicePage(t *testing.T) {
 		}
 	})
 
-	t.Run("narrow window", func(t *testing.T) {
-		f.t = t
-		if err := chromedp.Do(f.ctx, chromedp.EmulateViewport(360, 800)); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = chromedp.Do(f.ctx, chromedp.EmulateViewport(1100, 900)) }()
-		f.open("en")
-		if w := eval[int](f, `document.documentElement.scrollWidth`); w > 360 {
-			t.Errorf("the page is %d px wide in a 360 px window", w)
-		}
-		png, err := chromedp.Run(f.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Join(f.out, "selfservice-narrow-en.png")
-		if err := os.WriteFile(name, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", name)
-	})
-
 	t.Run("labels", func(t *testing.T) {
 		f.t = t
 		unlabelled := eval[[]string](f, `[...document.querySelectorAll("input, select, textarea")].filter((e) => !e.closest("label") && !e.getAttribute("aria-label")).map((e) => e.outerHTML)`)
@@ -381,15 +418,29 @@ func TestSelfServicePage(t *testing.T) {
 		f.wait(card(alice) + `.querySelector('[data-status="expiring"]').textContent === "Expires in 10 days"`)
 	})
 
-	t.Run("media check", func(t *testing.T) {
+	t.Run("legacy media explained", func(t *testing.T) {
 		f.t = t
-		f.submit(bob, "media", map[string]any{})
-		f.wait(card(bob) + `.querySelector("[data-legacy]")`)
-		got := eval[map[string]string](f, `(() => { const c = `+card(bob)+`; const r = {legacy: c.querySelector("[data-legacy]").dataset.legacy};
+		task := card(bob) + `.querySelector('.task[data-task="media"]')`
+		f.wait(task + `.querySelector("dd[data-part]")`)
+		got := eval[map[string]string](f, `(() => { const c = `+task+`; const r = {title: c.querySelector("strong").textContent, explain: c.querySelector(".explain").textContent,
+			next: c.querySelector("[data-part=next]").textContent};
 			for (const d of c.querySelectorAll("dd[data-part]")) r[d.dataset.part] = d.textContent; return r; })()`)
-		want := map[string]string{"legacy": "true", "remaining": "20 months 3 days", "carryOver": "12 months", "credit": "8 months 3 days"}
+		want := map[string]string{"title": "This token is legacy media: Legacy CPP media",
+			"explain":   "Your certificate has 20 months 3 days left. When you move to new media, 12 months of it carries over: the certificate on the new media is valid that long. The remaining 8 months 3 days becomes credit with your issuer.",
+			"remaining": "20 months 3 days", "carryOver": "12 months", "credit": "8 months 3 days",
+			"next": "What to do next: ask your issuer for new media, BJCA token. Keep using this token until it arrives, then get your certificate on the new media."}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("media check shows %v, want %v", got, want)
+			t.Errorf("media task shows %v, want %v", got, want)
+		}
+		// The profile's description, not its id nor its upgrade's; no error style.
+		if text := eval[string](f, card(bob)+`.innerText`); strings.Contains(text, "cpp-blue") || strings.Contains(text, "bjca") {
+			t.Errorf("the card shows a profile id:\n%s", text)
+		}
+		if n := eval[int](f, card(bob)+`.querySelectorAll(".msg.error, .badge.bad").length`); n != 0 {
+			t.Errorf("legacy-bob's card has %d elements in the error style", n)
+		}
+		if n := eval[int](f, card(alice)+`.querySelectorAll('.task[data-task="media"]').length`); n != 0 {
+			t.Error("alice, not legacy, has a media task")
 		}
 	})
 
@@ -425,39 +476,6 @@ func TestSelfServicePage(t *testing.T) {
 		}
 	})
 
-	t.Run("renew", func(t *testing.T) {
-		f.t = t
-		f.submit(alice, "renew-prepare", map[string]any{"cert": "02", "pin": "4321"})
-		f.wait(card(alice) + `.querySelector("textarea.csr").value.startsWith("-----BEGIN CERTIFICATE REQUEST-----")`)
-		csrPEM := eval[string](f, card(alice)+`.querySelector("textarea.csr").value`)
-		if name := eval[string](f, card(alice)+`.querySelector(".renew-step2 a[download]").download`); !strings.HasSuffix(name, ".csr") {
-			t.Errorf("CSR download named %q", name)
-		}
-		block, _ := pem.Decode([]byte(csrPEM))
-		if block == nil {
-			t.Fatalf("CSR is not PEM: %q", csrPEM)
-		}
-		csr, err := x509.ParseCertificateRequest(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := csr.CheckSignature(); err != nil {
-			t.Fatalf("CSR signature: %v", err)
-		}
-		if csr.Subject.CommonName != "Alice (old)" {
-			t.Errorf("CSR subject %v", csr.Subject)
-		}
-		issued, err := f.ca.Issue(csr.PublicKey, csr.Subject, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: issued.Raw}))
-		f.submit(alice, "renew-complete", map[string]any{"certificate": certPEM, "removeOld": true, "pin": "4321"})
-		f.wait(f.message(alice, "renew") + `.textContent === "The new certificate is stored on the token."`)
-		f.wait(`(() => { const rows = [...` + card(alice) + `.querySelectorAll("tr[data-cert]")];
-			return rows.length === 2 && !rows.some((r) => r.dataset.cert === "02") && rows.every((r) => r.querySelector("[data-status]").dataset.status === "valid"); })()`)
-	})
-
 	t.Run("token appears without reload", func(t *testing.T) {
 		f.t = t
 		eval[bool](f, `window.__sameDocument = true`)
@@ -469,8 +487,15 @@ func TestSelfServicePage(t *testing.T) {
 
 	t.Run("unlock", func(t *testing.T) {
 		f.t = t
+		// The unlock is offered once a wrong PIN was entered, not before.
+		if eval[bool](f, card(bob)+`.querySelector("details.unlock") !== null`) {
+			t.Error("legacy-bob offers the unlock before any wrong PIN")
+		}
+		f.submit(bob, "change", map[string]any{"oldPin": "0000", "newPin": "5555", "newPin2": "5555"})
+		f.wait(f.message(bob, "change") + `.textContent.startsWith("Wrong PIN.")`)
+		f.wait(card(bob) + `.querySelector("details.unlock")`)
 		f.submit(bob, "unlock", map[string]any{"soPin": "87654321", "newPin": "5555", "newPin2": "5555"})
-		f.wait(f.message(bob, "unlock") + `.textContent === "Wrong unlock code."`)
+		f.wait(f.message(bob, "unlock") + `.textContent.startsWith("Wrong unlock code (SO PIN).")`)
 		f.submit(bob, "unlock", map[string]any{"soPin": soPIN, "newPin": "5555", "newPin2": "5556"})
 		f.wait(f.message(bob, "unlock") + `.textContent === "The two new PINs differ."`)
 		f.submit(bob, "unlock", map[string]any{"soPin": soPIN, "newPin": "5555", "newPin2": "5555"})
@@ -488,7 +513,7 @@ func TestSelfServicePage(t *testing.T) {
 				f.message(carol, "change"), f.message(carol, "change"), i, f.message(carol, "change"), i))
 		}
 		f.submit(carol, "change", map[string]any{"oldPin": userPIN, "newPin": "4321", "newPin2": "4321"})
-		f.wait(f.message(carol, "change") + `.textContent === "Too many wrong PINs. Wait 60 seconds and try again."`)
+		f.wait(f.message(carol, "change") + `.textContent.startsWith("Too many wrong PINs were entered for this token. Try again in ")`)
 	})
 
 	t.Run("agent unreachable", func(t *testing.T) {
@@ -511,7 +536,7 @@ func TestSelfServicePagePINStates(t *testing.T) {
 		ctl.Set(t, "slot_label = alice", "token_flags_set = CKF_USER_PIN_FINAL_TRY")
 		f.wait(badge + ` === "finalTry"`)
 		f.submit(alice, "change", map[string]any{"oldPin": userPIN, "newPin": "4321", "newPin2": "4321"})
-		f.wait(f.message(alice, "change") + `.textContent === "Only one try is left. Tick the confirmation box and enter the PIN again."`)
+		f.wait(f.message(alice, "change") + `.textContent === "The PIN has only one try left: one more wrong PIN locks the token. Confirm that you want to use it, then try again."`)
 		if hidden := eval[bool](f, card(alice)+`.querySelector("form.change .final").hidden`); hidden {
 			t.Error("the final-try confirmation is hidden")
 		}
@@ -522,16 +547,23 @@ func TestSelfServicePagePINStates(t *testing.T) {
 	t.Run("locked", func(t *testing.T) {
 		f.t = t
 		ctl.Set(t, "slot_label = alice", "token_flags_set = CKF_USER_PIN_LOCKED")
-		f.wait(badge + ` === "locked" && ` + card(alice) + `.querySelector("details.unlock").open`)
-		if hint := eval[string](f, card(alice)+`.querySelector("form.unlock .hint").textContent`); !strings.HasPrefix(hint, "Your PIN is locked.") {
-			t.Errorf("unlock hint %q", hint)
+		f.wait(badge + ` === "locked" && ` + card(alice) + `.querySelector('.task[data-task="unlock"] details.unlock').open`)
+		// The unlock leads; what needs the locked PIN is not offered.
+		if first := eval[string](f, card(alice)+`.querySelector(".tasks > .task").dataset.task`); first != "unlock" {
+			t.Errorf("the first task is %q, not the unlock", first)
 		}
-		f.submit(alice, "change", map[string]any{"oldPin": "4321", "newPin": "5555", "newPin2": "5555"})
-		f.wait(f.message(alice, "change") + `.textContent.startsWith("The PIN is locked. Unlock it")`)
-		ctl.Set(t)
+		if title := eval[string](f, card(alice)+`.querySelector('.task[data-task="unlock"] strong').textContent`); title != "Your PIN is locked" {
+			t.Errorf("unlock task titled %q", title)
+		}
+		if n := eval[int](f, card(alice)+`.querySelectorAll("details.change, details.sign, details.renew, .task[data-task=renew]").length`); n != 0 {
+			t.Errorf("a locked PIN still offers %d actions that need it", n)
+		}
+		// The shim keeps the flag until told: the page shows the outcome
+		// while the unlock is still its task.
 		f.submit(alice, "unlock", map[string]any{"soPin": soPIN, "newPin": "5555", "newPin2": "5555"})
 		f.wait(f.message(alice, "unlock") + `.textContent === "The PIN was unlocked and set."`)
-		f.wait(badge + ` === "ok"`)
+		ctl.Set(t)
+		f.wait(badge + ` === "ok" && ` + card(alice) + `.querySelector("details.change")`)
 	})
 }
 

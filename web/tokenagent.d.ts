@@ -32,38 +32,54 @@ export type ProtocolReason =
   | "PERMISSION_DENIED"
   | "RATE_LIMITED"
   | "TOKEN_REMOVED"
-  | "DEVICE_ERROR";
+  | "DEVICE_ERROR"
+  | "CONSENT_DENIED"
+  | "CONSENT_TIMEOUT"
+  | "CONSENT_UNAVAILABLE";
 
 /** Every reason an AgentError may carry. */
-export type Reason = ProtocolReason | ConsentReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED" | "LOCAL_NETWORK_DENIED";
+export type Reason = ProtocolReason | "AGENT_UNREACHABLE" | "TIMEOUT" | "CLOSED" | "LOCAL_NETWORK_DENIED";
 
 /**
  * What calls and connect reject with. code, reason and data come from the
  * JSON-RPC error (data.reason is reason); for the client's own errors
  * (AGENT_UNREACHABLE, TIMEOUT, CLOSED, LOCAL_NETWORK_DENIED) code is
  * undefined. After a dropped socket, data is {closeCode, closeReason}; after
- * a failed connect, see connect.
+ * a failed connect, see connect. method is the call's method (undefined for
+ * connect's errors). message is the agent's or the client's English, for
+ * logs: show people errorMessage(err, lang).
  */
 export class AgentError extends Error {
-  constructor(message: string, reason?: Reason, code?: number, data?: ErrorData);
+  constructor(message: string, reason?: Reason, code?: number, data?: ErrorData, method?: string);
   readonly name: "AgentError";
   readonly reason: Reason | undefined;
   readonly code: number | undefined;
   readonly data: ErrorData | undefined;
+  readonly method: string | undefined;
 }
 
-/** The data member of an error: reason and what the reason adds. */
+/**
+ * The data member of an error: its reason, and the fields that reason
+ * carries (docs/PROTOCOL.md sections 3 and 5; the client's own reasons in
+ * section 1). Only these are ever sent: standard PKCS#11 cannot tell how
+ * many PIN tries are left, so the agent never sends a count of them.
+ */
 export interface ErrorData {
-  reason?: string;
+  reason?: ProtocolReason;
+  /** PIN_INCORRECT, SO_PIN_INCORRECT: the token reports that wrong PINs (of that kind) were entered; SoftHSM sets it after one. */
   countLow?: boolean;
+  /** PIN_INCORRECT, SO_PIN_INCORRECT: one try is left. */
   finalTry?: boolean;
-  retriesLeft?: number;
+  /** PIN_INVALID: the token's PIN length rules. */
   minLen?: number;
   maxLen?: number;
+  /** RATE_LIMITED: seconds until PINs of that kind are tried again. */
   retryAfterSeconds?: number;
   /** PIN_FINAL_TRY: whether repeating the call with confirmFinalTry would try the PIN (never from a web page's origin). */
   confirmable?: boolean;
+  /** INVALID_PARAMS from sign.batch: the index (from 0) of the item at fault. */
   index?: number;
+  /** AGENT_UNREACHABLE after the socket dropped (or the agent closed it as idle). */
   closeCode?: number;
   closeReason?: string;
   /** AGENT_UNREACHABLE from connect: whether the agent answered /healthz (so it refused this page's origin). */
@@ -72,7 +88,6 @@ export interface ErrorData {
   busy?: boolean;
   /** LOCAL_NETWORK_DENIED (and AGENT_UNREACHABLE while the browser may still ask): the permission's state. */
   permission?: LocalNetworkPermission;
-  [key: string]: unknown;
 }
 
 /**
@@ -134,17 +149,23 @@ export class Agent extends EventTarget {
   /** Whether the socket is open now. */
   readonly connected: boolean;
   /**
-   * Calls method. Resolves with the result; rejects with an AgentError
-   * (TIMEOUT after the timeout, AGENT_UNREACHABLE when not connected or the
-   * socket drops, LOCAL_NETWORK_DENIED when reconnection waits for the
-   * browser's permission, CLOSED after close()). params defaults to {}.
+   * Calls method, one of the protocol's (Methods), with its params: a
+   * misspelt method or param does not compile. Resolves with the result;
+   * rejects with an AgentError (TIMEOUT after the timeout,
+   * AGENT_UNREACHABLE when not connected or the socket drops,
+   * LOCAL_NETWORK_DENIED when reconnection waits for the browser's
+   * permission, CLOSED after close()).
    */
   call<M extends ConsentMethod>(method: M, params: WithConsent<Methods[M]["params"]>, options?: CallOptions): Promise<Methods[M]["result"]>;
   call<M extends keyof Methods>(method: M, params: Methods[M]["params"], options?: CallOptions): Promise<Methods[M]["result"]>;
-  call(method: string, params?: object, options?: CallOptions): Promise<any>;
+  /**
+   * Calls any method with any params, unchecked: for methods of a newer
+   * agent than these declarations know. Behaves as call; params defaults
+   * to {}.
+   */
+  callUnchecked(method: string, params?: object, options?: CallOptions): Promise<unknown>;
   /** Subscribes to a notification (sending events.subscribe once); returns the unsubscribe function. */
   on<M extends keyof Notifications>(method: M, fn: (params: Notifications[M]) => void): () => void;
-  on(method: string, fn: (params: any) => void): () => void;
   /** Closes for good: no reconnection; waiting calls reject with CLOSED. */
   close(): void;
 }
@@ -163,7 +184,7 @@ export interface TokensChanged {
 
 export interface ReadersChanged {
   readers: string[];
-  cards: { reader: string; present: boolean; atr: string }[];
+  cards: { reader: string; present: boolean; atr: string | null }[];
 }
 
 export interface AgentInfo {
@@ -175,6 +196,8 @@ export interface AgentInfo {
     manufacturer: string;
     description: string;
     libraryVersion: string;
+    /** ready; recovering after a call failed as if its back end went away; failed (error says why). */
+    state: "ready" | "recovering" | "failed";
     error: string | null;
   }[];
   pcsc: { available: boolean; readers: string[]; error: string | null; cards?: CardStatus[] };
@@ -183,7 +206,7 @@ export interface AgentInfo {
 /** agent.info's pcsc.cards, an extension (docs/PROTOCOL.md). */
 export interface CardStatus {
   reader: string;
-  atr: string;
+  atr: string | null;
   card: string | null;
   vendor: string | null;
   module: string | null;
@@ -211,6 +234,8 @@ export interface Token {
     soLocked: boolean;
     soCountLow: boolean;
     soFinalTry: boolean;
+    /** A PIN pad: the person types the PIN on the reader, and the page sends "" wherever a PIN is due. */
+    protectedAuthPath: boolean;
     minLen: number;
     maxLen: number;
   };
@@ -241,10 +266,15 @@ export interface Certificate {
   curve: string | null;
   /** GOST keys only: the parameter set, e.g. "CryptoPro-A" (a dotted OID when unnamed). */
   paramSet?: GOSTParamSet | string;
-  keyUsage: string[];
+  keyUsage: KeyUsage[];
   der: string;
   lifetime: Lifetime;
 }
+
+/** Key usage bits by their RFC 5280 names, as certs.list gives them. */
+export type KeyUsage =
+  | "digitalSignature" | "nonRepudiation" | "keyEncipherment" | "dataEncipherment"
+  | "keyAgreement" | "keyCertSign" | "cRLSign" | "encipherOnly" | "decipherOnly";
 
 export interface LifetimeCheck {
   token: string;
@@ -264,6 +294,10 @@ export interface MediaCheck {
   profile: string | null;
   legacy: boolean;
   upgradeTo: string | null;
+  /** Extension: the catalogue's description of upgradeTo, for people. */
+  upgradeToDescription: string | null;
+  /** Extension: the profile's carry_over_months; 0 when not legacy. */
+  carryOverMonths: number;
   cert: string | null;
   remaining: MonthsDays;
   carryOver: MonthsDays;
@@ -293,18 +327,41 @@ export interface Subject {
   email?: string;
 }
 
-export interface SignParams {
-  token: string;
-  pin: string;
-  cert: string;
-  data?: string;
-  digest?: string;
-  digestAlgorithm?: DigestAlgorithm;
-  format?: "raw" | "cms";
-  padding?: "pkcs1v15" | "pss";
-  detached?: boolean;
+/**
+ * What every PIN-taking method takes beside its PIN. The agent honours it
+ * only on its own page and in local programs: from a web page the final
+ * try is refused with PIN_FINAL_TRY, data.confirmable false (PROTOCOL.md
+ * section 5).
+ */
+export interface FinalTry {
+  /** Spend the token's last PIN try (pin.unlock: the SO PIN's). */
   confirmFinalTry?: boolean;
 }
+
+/** The params of a method that logs in with the user PIN. */
+export interface WithPIN extends FinalTry {
+  token: string;
+  /** The user PIN; "" on a token with a PIN pad (pin.protectedAuthPath). */
+  pin: string;
+}
+
+/** Exactly one of data (the bytes to sign, base64) and digest (their hash, base64). */
+export type SignInput = { data: string; digest?: never } | { digest: string; data?: never };
+
+/** The options sign and sign.batch share. */
+export interface SignOptions extends WithPIN {
+  cert: string;
+  /** Default SHA-256; a GOST key takes the Streebog of its size. */
+  digestAlgorithm?: DigestAlgorithm;
+  /** Default raw. */
+  format?: "raw" | "cms";
+  /** RSA only; default pkcs1v15. */
+  padding?: "pkcs1v15" | "pss";
+  /** CMS only; default true. false embeds data (and refuses digest). */
+  detached?: boolean;
+}
+
+export type SignParams = SignOptions & SignInput;
 
 export interface Signature {
   /** Base64; a raw GOST signature is s‖r, each half big-endian, as X.509 and CMS carry it. */
@@ -321,54 +378,183 @@ export type SignatureAlgorithm =
   | "GOST-2012-256-STREEBOG-256"
   | "GOST-2012-512-STREEBOG-512";
 
-/** Methods with their params and results. */
+/** keys.list's entry: one private key. */
+export interface Key {
+  id: string;
+  /** "" when the key has none. */
+  label: string;
+  algorithm: "RSA" | "EC" | "GOST-2012";
+  keySize: number;
+  curve: string | null;
+  /** GOST keys only, as in certs.list. */
+  paramSet?: GOSTParamSet | string;
+  /** Base64 SPKI DER, from the key's public key object or a certificate bound to it; null when the token holds neither. */
+  publicKey: string | null;
+  /** The ids of the certificates whose public key is the key's. */
+  certificates: string[];
+}
+
+/** renewal.pending's entry: a renewal started and not yet completed or cancelled. */
+export interface PendingRenewal {
+  /** The key to certify. */
+  key: string;
+  /** The certificate renewed. */
+  cert: string;
+  /** The request renewal.prepare answered, PEM. */
+  csr: string;
+  /** RFC 3339. */
+  createdAt: string;
+}
+
+/** Params of a method that takes none. */
+export type NoParams = Record<string, never>;
+
+/**
+ * Every method of the protocol (PROTOCOL.md section 4, in its order) with
+ * its params and result: the only way to call (Agent.call). Methods this
+ * file does not know go through Agent.callUnchecked.
+ */
 export interface Methods {
-  "agent.info": { params: Record<string, never>; result: AgentInfo };
-  "tokens.list": { params: Record<string, never>; result: { tokens: Token[] } };
+  "agent.info": { params: NoParams; result: AgentInfo };
+  "tokens.list": { params: NoParams; result: { tokens: Token[] } };
   "certs.list": { params: { token: string }; result: { certificates: Certificate[] } };
   "lifetime.check": { params: { token: string; at?: string }; result: LifetimeCheck };
   "media.check": { params: { token: string; cert?: string; at?: string }; result: MediaCheck };
+  /** Without pin, no login: complete is then false unless the token needs none. */
+  "keys.list": {
+    params: FinalTry & { token: string; pin?: string };
+    result: { keys: Key[]; complete: boolean };
+  };
   "keys.generate": {
-    params: { token: string; pin: string; algorithm: KeyAlgorithm; paramSet?: GOSTParamSet; label?: string };
+    params: WithPIN & { algorithm: KeyAlgorithm; paramSet?: GOSTParamSet; label?: string };
     result: { key: string; publicKey: string };
   };
   "csr.create": {
-    params: { token: string; pin: string; key: string; subject: Subject; dnsNames?: string[]; emails?: string[] };
+    params: WithPIN & { key: string; subject: Subject; dnsNames?: string[]; emails?: string[] };
     result: { csr: string };
   };
-  "certs.import": { params: { token: string; pin: string; certificate: string; label?: string }; result: { cert: string } };
+  "certs.import": { params: WithPIN & { certificate: string; label?: string }; result: { cert: string } };
   "objects.delete": {
-    params: { token: string; pin: string; id: string; what: "certificate" | "key" | "both" };
+    params: WithPIN & { id: string; what: "certificate" | "key" | "both" };
     result: { deleted: number };
   };
   "renewal.prepare": {
-    params: { token: string; pin: string; cert: string; newKey?: boolean; algorithm?: KeyAlgorithm; paramSet?: GOSTParamSet };
+    params: WithPIN & { cert: string; newKey?: boolean; algorithm?: KeyAlgorithm; paramSet?: GOSTParamSet };
     result: { key: string; csr: string };
   };
   "renewal.complete": {
-    params: { token: string; pin: string; certificate: string; replaces?: string; removeOld?: boolean };
+    params: WithPIN & { certificate: string; replaces?: string; removeOld?: boolean };
     result: { cert: string };
   };
-  "pin.change": { params: { token: string; oldPin: string; newPin: string }; result: { changed: true } };
-  "pin.unlock": { params: { token: string; soPin: string; newPin: string }; result: { unlocked: true } };
+  "renewal.pending": { params: { token: string }; result: { pending: PendingRenewal[] } };
+  "renewal.cancel": { params: WithPIN & { key: string }; result: { cancelled: true; deleted: number } };
+  "pin.change": { params: FinalTry & { token: string; oldPin: string; newPin: string }; result: { changed: true } };
+  /** confirmFinalTry here is the SO PIN's. */
+  "pin.unlock": { params: FinalTry & { token: string; soPin: string; newPin: string }; result: { unlocked: true } };
   "sign": { params: SignParams; result: Signature };
-  "sign.batch": {
-    params: Omit<SignParams, "data" | "digest"> & { items: ({ data: string } | { digest: string })[] };
-    result: { signatures: Signature[] };
-  };
-  "events.subscribe": { params: Record<string, never>; result: { subscribed: true } };
+  "sign.batch": { params: SignOptions & { items: SignInput[] }; result: { signatures: Signature[] } };
+  "events.subscribe": { params: NoParams; result: { subscribed: true } };
 }
+
+// ---- Helpers for portals
+
+/** Hashes digestOf computes: sign's SHA-2 digestAlgorithm values. */
+export type SHA2Algorithm = "SHA-256" | "SHA-384" | "SHA-512";
+
+/** Blobs up to this many bytes (64 MiB) digestOf reads whole and hands to WebCrypto; larger ones it streams. */
+export const DIGEST_MEMORY_LIMIT: number;
+
+export interface DigestOptions {
+  /** Blobs larger than this many bytes are streamed through the client's own SHA-2 (0: every Blob). Default DIGEST_MEMORY_LIMIT. */
+  memoryLimit?: number;
+}
+
+/**
+ * Hashes a File or other Blob, an ArrayBuffer or a typed array and
+ * resolves with the digest in base64, for sign's (or a sign.batch item's)
+ * digest with the same digestAlgorithm. Memory: WebCrypto has no
+ * incremental digest, so a Blob of at most memoryLimit bytes is read whole
+ * (its size in memory, about twice that at the peak while WebCrypto copies
+ * it); a larger one, and every input where WebCrypto is missing (not a
+ * secure context), is streamed through the client's own SHA-2 in a few
+ * kilobytes, several times slower than WebCrypto. Rejects with RangeError for another algorithm (GOST keys: send
+ * data, which the agent hashes with Streebog) and TypeError for another
+ * input.
+ */
+export function digestOf(input: Blob | ArrayBuffer | ArrayBufferView, algorithm?: SHA2Algorithm, options?: DigestOptions): Promise<string>;
+
+/** What pickCertificates keeps: a certificate must pass every criterion given. */
+export interface CertificateFilter {
+  /** Usages the certificate must all have. */
+  keyUsage?: KeyUsage | KeyUsage[];
+  /**
+   * The issuer's DN as certs.list gives it ("CN=Test CA,O=Example"), or
+   * its common name for a string without "=" ("Test CA"), or a RegExp
+   * tested against the DN; an array: any of them.
+   */
+  issuer?: string | RegExp | (string | RegExp)[];
+  /** A time (Date, or RFC 3339) within notBefore … notAfter. */
+  validAt?: Date | string;
+  /** Lifetime statuses, any of which passes. */
+  status?: LifetimeStatus | LifetimeStatus[];
+}
+
+/** The fields of a certificate pickCertificates reads. */
+export type PickableCertificate = Pick<Certificate, "issuer" | "keyUsage" | "notBefore" | "notAfter" | "lifetime">;
+
+/**
+ * The certificates that pass every criterion of filter, in their order.
+ * Throws TypeError for a criterion it does not know, RangeError for a
+ * validAt that is no time.
+ */
+export function pickCertificates<C extends PickableCertificate>(certs: readonly C[], filter?: CertificateFilter): C[];
+
+/** The common name of a DN as certs.list gives it ("CN=Alice,O=Example" → "Alice"); null when it has none. */
+export function commonName(dn: string): string | null;
+
+/** The languages of messages. */
+export type Language = "en" | "ru" | "zh";
+
+/**
+ * The keys of messages beside the reasons: sentences for what an error's
+ * data or method tells (errorMessage joins a reason's sentence and one of
+ * these where it applies), and UNKNOWN for a reason the table lacks.
+ */
+export type MessageVariant =
+  | "AGENT_NOT_RUNNING" | "AGENT_REFUSED" | "AGENT_BUSY" | "AGENT_PROMPT" | "CONNECTION_LOST" | "LOCAL_NETWORK_PROMPT"
+  | "COUNT_LOW" | "FINAL_TRY" | "SO_COUNT_LOW" | "SO_FINAL_TRY"
+  | "PIN_FINAL_TRY_SO" | "FINAL_TRY_CONFIRM" | "FINAL_TRY_ELSEWHERE"
+  | "PIN_LENGTH" | "RATE_LIMITED_SO" | "RETRY_IN" | "ITEM" | "UNKNOWN";
+
+export type MessageKey = Reason | MessageVariant;
+
+/**
+ * The sentences errorMessage uses, by language and key (frozen). {min},
+ * {max} (PIN_LENGTH), {wait} (RETRY_IN, e.g. "42 seconds") and {item}
+ * (ITEM, from 1) stand for values.
+ */
+export const messages: { readonly [L in Language]: { readonly [K in MessageKey]: string } };
+
+/**
+ * Says for people what err means and what to do, in lang ("en", "ru",
+ * "zh", or a BCP 47 tag of one; default the browser's language, English
+ * for others), never with the agent's English message. err is what a call
+ * or connect rejected with, or any object with reason and, where they
+ * matter, data and method (pin.unlock's errors are about the unlock
+ * code): { reason: "RATE_LIMITED", data: { retryAfterSeconds: 42 } } says
+ * the wait, for a countdown.
+ */
+export function errorMessage(err: unknown, lang?: Language | (string & {})): string;
 
 // ---- Consent (docs/PROTOCOL.md section 7) ----------------------------------
 
-/** Reasons of calls with consent. CONSENT_UNAVAILABLE also comes from the client (code undefined) when the window is blocked. */
-export type ConsentReason = "CONSENT_DENIED" | "CONSENT_TIMEOUT" | "CONSENT_UNAVAILABLE";
+/** The reason of a call with consent whose window the browser did not open; from the client, code undefined, as from the agent. */
 export const CONSENT_UNAVAILABLE: "CONSENT_UNAVAILABLE";
 
 /** The PIN-taking methods, which take consent instead of their PINs. */
 export type ConsentMethod =
   | "keys.generate" | "csr.create" | "certs.import" | "objects.delete" | "renewal.prepare" | "renewal.complete"
-  | "pin.change" | "pin.unlock" | "sign" | "sign.batch";
+  | "renewal.cancel" | "keys.list" | "pin.change" | "pin.unlock" | "sign" | "sign.batch";
 
 /**
  * consent: true (or {description}, the site's own words shown on the

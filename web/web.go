@@ -10,9 +10,9 @@ package web
 import "embed"
 
 // Files holds tokenagent.js and tokenagent.d.ts at its root, the
-// self-service page (index.html, app.js, i18n.js, app.css) under app/,
-// and the consent page (the same names) under consent/.
+// self-service page under app/: index.html, its ES modules (app.js, which
+// imports the others) and app.css, and the consent page under consent/:
+// index.html, consent.js (which imports i18n.js) and consent.css.
 //
-//go:embed tokenagent.js tokenagent.d.ts app/index.html app/app.js app/i18n.js app/app.css
-//go:embed consent/index.html consent/consent.js consent/i18n.js consent/consent.css
+//go:embed tokenagent.js tokenagent.d.ts app consent
 var Files embed.FS

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"net/http"
+	"path"
 	"time"
 
 	"github.com/tokenagent/tokenagent/web"
@@ -19,20 +20,46 @@ type asset struct {
 	page        bool // an HTML page: not to be framed, scripts from the agent only
 }
 
-// assets are the public files of the web package, by path: the JavaScript
-// client, its type declarations and the self-service page.
-var assets = map[string]asset{
-	"/tokenagent.js":   loadAsset("tokenagent.js", "text/javascript; charset=utf-8"),
-	"/tokenagent.d.ts": loadAsset("tokenagent.d.ts", "application/typescript; charset=utf-8"),
-	"/":                loadPage("app/index.html"),
-	"/app/app.js":      loadAsset("app/app.js", "text/javascript; charset=utf-8"),
-	"/app/i18n.js":     loadAsset("app/i18n.js", "text/javascript; charset=utf-8"),
-	"/app/app.css":     loadAsset("app/app.css", "text/css; charset=utf-8"),
+// The content types of the pages' files under app/ and consent/, by
+// extension. A file of another kind there makes the package panic as it
+// loads, so that every test of ws fails on it before an agent ships.
+var pageTypes = map[string]string{
+	".js":  "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+}
 
-	"/consent":             loadPage("consent/index.html"),
-	"/consent/consent.js":  loadAsset("consent/consent.js", "text/javascript; charset=utf-8"),
-	"/consent/i18n.js":     loadAsset("consent/i18n.js", "text/javascript; charset=utf-8"),
-	"/consent/consent.css": loadAsset("consent/consent.css", "text/css; charset=utf-8"),
+// assets are the public files of the web package, by path: the JavaScript
+// client, its type declarations, the self-service page, whose page is /
+// and whose other files (its modules, its style sheet) are each under
+// /app/, all of them, so that a module added to the page is served too,
+// and the consent page, /consent with its files under /consent/.
+var assets = loadAssets()
+
+func loadAssets() map[string]asset {
+	all := map[string]asset{
+		"/tokenagent.js":   loadAsset("tokenagent.js", pageTypes[".js"]),
+		"/tokenagent.d.ts": loadAsset("tokenagent.d.ts", "application/typescript; charset=utf-8"),
+		"/":                loadPage("app/index.html"),
+		"/consent":         loadPage("consent/index.html"),
+	}
+	for _, dir := range []string{"app", "consent"} {
+		files, err := fs.ReadDir(web.Files, dir)
+		if err != nil {
+			panic("ws: embedded " + dir + "/ missing: " + err.Error())
+		}
+		for _, f := range files {
+			name := f.Name()
+			if name == "index.html" {
+				continue
+			}
+			contentType, ok := pageTypes[path.Ext(name)]
+			if !ok {
+				panic("ws: embedded " + dir + "/" + name + ": no content type for its kind")
+			}
+			all["/"+dir+"/"+name] = loadAsset(dir+"/"+name, contentType)
+		}
+	}
+	return all
 }
 
 func loadAsset(name, contentType string) asset {
@@ -56,17 +83,12 @@ func loadPage(name string) asset {
 // and limits it to the agent's own scripts, styles and socket.
 const pagePolicy = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// serveAsset serves the public file at r.URL.Path. The files are public
+// serveAsset serves a, the public file at r.URL.Path. The files are public
 // code, so any origin may read them (PROTOCOL.md section 1): a portal
 // imports the module across origins, and the socket's origin check is what
 // guards the agent. The ETag lets browsers revalidate cheaply after an
 // upgrade of the agent changes them.
-func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
-	a, ok := assets[r.URL.Path]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
+func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request, a asset) {
 	h := w.Header()
 	h.Set("Content-Type", a.contentType)
 	h.Set("Access-Control-Allow-Origin", "*")

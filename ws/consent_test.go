@@ -476,40 +476,6 @@ func TestPINEntry(t *testing.T) {
 	}
 }
 
-// TestConsentPageHeaders: the consent page is served like the self-service
-// page, which no other page may frame.
-func TestConsentPageHeaders(t *testing.T) {
-	ts := startServer(t, Config{}, emptyAgent(t))
-	for _, tc := range []struct {
-		path, contentType string
-		page              bool
-	}{
-		{"/consent?n=" + newNonce(t), "text/html; charset=utf-8", true},
-		{"/consent/consent.js", "text/javascript; charset=utf-8", false},
-		{"/consent/i18n.js", "text/javascript; charset=utf-8", false},
-		{"/consent/consent.css", "text/css; charset=utf-8", false},
-	} {
-		resp, err := http.Get(ts.httpURL(tc.path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		h := resp.Header
-		framing := strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") && h.Get("X-Frame-Options") == "DENY"
-		if resp.StatusCode != http.StatusOK || h.Get("Content-Type") != tc.contentType || framing != tc.page {
-			t.Errorf("GET %s: %s %v", tc.path, resp.Status, h)
-		}
-	}
-	resp, err := http.Post(ts.httpURL("/consent"), "text/plain", strings.NewReader("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /consent: %s", resp.Status)
-	}
-}
-
 // TestConsentFinalTry: with the token on its final try, the consent page
 // says so, an approval without the person's confirmation tries nothing and
 // asks again, and their confirmation spends the try, though the call comes
@@ -563,4 +529,27 @@ func TestConsentFinalTry(t *testing.T) {
 			t.Fatalf("sign on the PIN pad: %+v", r.Error)
 		}
 	})
+}
+
+// TestConsentKeysList: keys.list with consent lists after the person's
+// login, as with pin.
+func TestConsentKeysList(t *testing.T) {
+	lc := newLifecycle(t, false)
+	portal := lc.dial(portalOrigin)
+	nonce := newNonce(t)
+	id := portal.send("keys.list", map[string]any{"token": lc.tokens["alice"], "consent": map[string]any{"nonce": nonce}})
+	w := lc.openWindow(nonce)
+	req := w.expect("request")
+	if req["method"] != "keys.list" {
+		t.Fatalf("the consent page is shown %v", req)
+	}
+	w.answer(req, "approve", map[string]any{"pin": lcUserPIN})
+	r := portal.reply("keys.list", id)
+	var out struct {
+		Keys     []any
+		Complete bool
+	}
+	if r.Error != nil || json.Unmarshal(r.Result, &out) != nil || !out.Complete || len(out.Keys) != 1 {
+		t.Fatalf("keys.list with consent: %s %+v", r.Result, r.Error)
+	}
 }

@@ -382,3 +382,12 @@ func (ts *testServer) exchange(req rawRequest) (status int, err error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
+
+// anyStrings converts a decoded JSON array of strings.
+func anyStrings(v any) []string {
+	var out []string
+	for _, s := range v.([]any) {
+		out = append(out, s.(string))
+	}
+	return out
+}

@@ -3,8 +3,10 @@ package ws
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tokenagent/tokenagent/agent"
@@ -205,4 +207,93 @@ func (s *Server) pinUnlock(ctx context.Context, p paramSet, call agent.Call) (an
 		return nil, err
 	}
 	return map[string]bool{"unlocked": true}, nil
+}
+
+type keyWire struct {
+	ID           string   `json:"id"`
+	Label        string   `json:"label"`
+	Algorithm    *string  `json:"algorithm"`
+	KeySize      *int     `json:"keySize"`
+	Curve        *string  `json:"curve"`
+	ParamSet     string   `json:"paramSet,omitempty"` // GOST keys only
+	PublicKey    *string  `json:"publicKey"`
+	Certificates []string `json:"certificates"`
+}
+
+type keysWire struct {
+	Keys     []keyWire `json:"keys"`
+	Complete bool      `json:"complete"`
+}
+
+func toKeys(l agent.KeyList) (keysWire, error) {
+	out := keysWire{Keys: make([]keyWire, len(l.Keys)), Complete: l.Complete}
+	for i, k := range l.Keys {
+		w := keyWire{ID: k.ID, Label: k.Label, Certificates: nonNil(k.Certificates)}
+		if k.Public != nil {
+			spki, err := k.PublicKeyDER()
+			if err != nil {
+				return keysWire{}, err
+			}
+			size := k.Type.Size
+			w.Algorithm, w.KeySize, w.Curve, w.ParamSet = &k.Type.Algorithm, &size, nullable(k.Type.Curve), k.Type.ParamSet
+			w.PublicKey = new(base64.StdEncoding.EncodeToString(spki))
+		}
+		out.Keys[i] = w
+	}
+	return out, nil
+}
+
+func (s *Server) keysList(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	_, tokenID, err := readTokenParams(params)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.agent.Keys(ctx, tokenID)
+	if err != nil {
+		return nil, err
+	}
+	return toKeys(l)
+}
+
+func (s *Server) keysListLoggedIn(ctx context.Context, _ paramSet, call agent.Call) (any, error) {
+	l, err := s.agent.KeysLoggedIn(ctx, call)
+	if err != nil {
+		return nil, err
+	}
+	return toKeys(l)
+}
+
+type pendingWire struct {
+	Key       string    `json:"key"`
+	Cert      string    `json:"cert"`
+	CSR       string    `json:"csr"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func (s *Server) renewalPending(ctx context.Context, _ *conn, params json.RawMessage) (any, error) {
+	_, tokenID, err := readTokenParams(params)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := s.agent.PendingRenewals(ctx, tokenID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pendingWire, len(pending))
+	for i, r := range pending {
+		out[i] = pendingWire{Key: r.Key, Cert: r.Cert, CSR: csrPEM(r.CSR), CreatedAt: r.CreatedAt.UTC()}
+	}
+	return map[string][]pendingWire{"pending": out}, nil
+}
+
+func (s *Server) renewalCancel(ctx context.Context, p paramSet, call agent.Call) (any, error) {
+	keyID, err := p.objectID("key", true)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.agent.CancelRenewal(ctx, call, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"cancelled": true, "deleted": n}, nil
 }

@@ -500,6 +500,7 @@ func TestMediaCheck(t *testing.T) {
 	media := []agent.MediaProfile{
 		{Name: "cpp-blue", Description: "Legacy CPP media", Legacy: true, UpgradeTo: "bjca", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^legacy-")},
 		{Name: "modern", CarryOverMonths: 12},
+		{Name: "bjca", Description: "BJCA token", CarryOverMonths: 12, MatchLabel: regexp.MustCompile("^bjca-")},
 	}
 	ts := startServer(t, Config{AllowNoOrigin: true}, agent.New(m, agent.Options{RenewBeforeDays: 30, Media: media}))
 	c := ts.dial(t, nil)
@@ -521,19 +522,19 @@ func TestMediaCheck(t *testing.T) {
 		want   map[string]any
 	}{
 		{"latest certificate: 20 months 3 days", map[string]any{"token": ids["legacy-alice"], "at": at}, map[string]any{
-			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "cert": "01",
+			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "upgradeToDescription": "BJCA token", "carryOverMonths": 12.0, "cert": "01",
 			"remaining": md(20, 3), "carryOver": md(12, 0), "credit": md(8, 3)}},
 		{"chosen certificate: under 12 months", map[string]any{"token": ids["legacy-alice"], "cert": "02", "at": at}, map[string]any{
-			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "cert": "02",
+			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "upgradeToDescription": "BJCA token", "carryOverMonths": 12.0, "cert": "02",
 			"remaining": md(4, 22), "carryOver": md(0, 0), "credit": md(4, 22)}},
 		{"expired", map[string]any{"token": ids["legacy-alice"], "at": "2029-01-01T00:00:00Z"}, map[string]any{
-			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "cert": "01",
+			"token": ids["legacy-alice"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "upgradeToDescription": "BJCA token", "carryOverMonths": 12.0, "cert": "01",
 			"remaining": md(0, 0), "carryOver": md(0, 0), "credit": md(0, 0)}},
 		{"no certificate", map[string]any{"token": ids["legacy-empty"], "at": at}, map[string]any{
-			"token": ids["legacy-empty"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "cert": nil,
+			"token": ids["legacy-empty"], "profile": "cpp-blue", "legacy": true, "upgradeTo": "bjca", "upgradeToDescription": "BJCA token", "carryOverMonths": 12.0, "cert": nil,
 			"remaining": md(0, 0), "carryOver": md(0, 0), "credit": md(0, 0)}},
 		{"not legacy", map[string]any{"token": ids["modern-bob"], "at": at}, map[string]any{
-			"token": ids["modern-bob"], "profile": "modern", "legacy": false, "upgradeTo": nil, "cert": "01",
+			"token": ids["modern-bob"], "profile": "modern", "legacy": false, "upgradeTo": nil, "upgradeToDescription": nil, "carryOverMonths": 0.0, "cert": "01",
 			"remaining": md(20, 3), "carryOver": md(0, 0), "credit": md(0, 0)}},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,9 @@ type handler func(ctx context.Context, c *conn, params json.RawMessage) (any, er
 
 // method is one row of the method table: a protocol method and the
 // Server's method that serves it. A PIN-taking method names the member
-// that carries its PIN and is served through pinTaking (lifecycle.go).
+// that carries its PIN and is served through pinTaking (params.go). One
+// whose PIN is optional has both: serve answers a call without the PIN
+// member, withPIN one with it.
 type method struct {
 	name    string
 	serve   func(s *Server, ctx context.Context, c *conn, params json.RawMessage) (any, error)
@@ -34,12 +36,15 @@ var methods = []method{
 	{name: "certs.list", serve: (*Server).certsList},
 	{name: "lifetime.check", serve: (*Server).lifetimeCheck},
 	{name: "media.check", serve: (*Server).mediaCheck},
+	{name: "keys.list", serve: (*Server).keysList, pin: "pin", withPIN: (*Server).keysListLoggedIn},
 	{name: "keys.generate", pin: "pin", withPIN: (*Server).keysGenerate},
 	{name: "csr.create", pin: "pin", withPIN: (*Server).csrCreate},
 	{name: "certs.import", pin: "pin", withPIN: (*Server).certsImport},
 	{name: "objects.delete", pin: "pin", withPIN: (*Server).objectsDelete},
 	{name: "renewal.prepare", pin: "pin", withPIN: (*Server).renewalPrepare},
 	{name: "renewal.complete", pin: "pin", withPIN: (*Server).renewalComplete},
+	{name: "renewal.pending", serve: (*Server).renewalPending},
+	{name: "renewal.cancel", pin: "pin", withPIN: (*Server).renewalCancel},
 	{name: "pin.change", pin: "oldPin", withPIN: (*Server).pinChange},
 	{name: "pin.unlock", pin: "soPin", withPIN: (*Server).pinUnlock},
 	{name: "sign", pin: "pin", withPIN: (*Server).sign},
@@ -62,14 +67,31 @@ func Methods() []string {
 func (s *Server) methodTable() map[string]handler {
 	table := make(map[string]handler, len(methods))
 	for _, m := range methods {
+		var withPIN, serve handler
 		if m.pin != "" {
-			table[m.name] = s.pinTaking(m.name, m.pin, func(ctx context.Context, p paramSet, call agent.Call) (any, error) {
+			withPIN = s.pinTaking(m.name, m.pin, func(ctx context.Context, p paramSet, call agent.Call) (any, error) {
 				return m.withPIN(s, ctx, p, call)
 			})
-			continue
 		}
-		table[m.name] = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
-			return m.serve(s, ctx, c, params)
+		if m.serve != nil {
+			serve = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+				return m.serve(s, ctx, c, params)
+			}
+		}
+		switch {
+		case withPIN != nil && serve != nil:
+			table[m.name] = func(ctx context.Context, c *conn, params json.RawMessage) (any, error) {
+				p, err := readParams(params)
+				defer p.clear() // the PIN, as it came
+				if err == nil && (p.present(m.pin) || p.present("consent")) {
+					return withPIN(ctx, c, params)
+				}
+				return serve(ctx, c, params)
+			}
+		case withPIN != nil:
+			table[m.name] = withPIN
+		default:
+			table[m.name] = serve
 		}
 	}
 	return table
@@ -122,14 +144,18 @@ func (s *Server) lifetimeCheck(ctx context.Context, _ *conn, params json.RawMess
 }
 
 type mediaReportWire struct {
-	Token     string         `json:"token"`
-	Profile   *string        `json:"profile"`
-	Legacy    bool           `json:"legacy"`
-	UpgradeTo *string        `json:"upgradeTo"`
-	Cert      *string        `json:"cert"`
-	Remaining monthsDaysWire `json:"remaining"`
-	CarryOver monthsDaysWire `json:"carryOver"`
-	Credit    monthsDaysWire `json:"credit"`
+	Token     string  `json:"token"`
+	Profile   *string `json:"profile"`
+	Legacy    bool    `json:"legacy"`
+	UpgradeTo *string `json:"upgradeTo"`
+	// Extensions: what the media to upgrade to is, for people, and the
+	// carry-over rule's months.
+	UpgradeToDescription *string        `json:"upgradeToDescription"`
+	CarryOverMonths      int            `json:"carryOverMonths"`
+	Cert                 *string        `json:"cert"`
+	Remaining            monthsDaysWire `json:"remaining"`
+	CarryOver            monthsDaysWire `json:"carryOver"`
+	Credit               monthsDaysWire `json:"credit"`
 }
 
 type monthsDaysWire struct {
@@ -157,6 +183,7 @@ func (s *Server) mediaCheck(ctx context.Context, _ *conn, params json.RawMessage
 	md := func(v agent.MonthsDays) monthsDaysWire { return monthsDaysWire{Months: v.Months, Days: v.Days} }
 	return mediaReportWire{
 		Token: r.Token, Profile: nullable(r.Profile), Legacy: r.Legacy, UpgradeTo: nullable(r.UpgradeTo), Cert: nullable(r.Cert),
+		UpgradeToDescription: nullable(r.UpgradeToDescription), CarryOverMonths: r.CarryOverMonths,
 		Remaining: md(r.Remaining), CarryOver: md(r.CarryOver), Credit: md(r.Credit),
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,6 +61,13 @@ type moduleRig struct {
 // SoftHSM reads its tokens at C_Initialize.
 func newModuleRig(t *testing.T, module string) *moduleRig {
 	t.Helper()
+	return newModuleRigWithState(t, module, nil)
+}
+
+// newModuleRigWithState is newModuleRig with an agent that keeps its state
+// in store.
+func newModuleRigWithState(t *testing.T, module string, store agent.StateStore) *moduleRig {
+	t.Helper()
 	ca, err := softhsm.NewCA("Module CA")
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +78,7 @@ func newModuleRig(t *testing.T, module string) *moduleRig {
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := token.NewManager([]string{p11shim.Path(t)}, log)
 	t.Cleanup(func() { _ = m.Close() })
-	r.agent = agent.New(m, agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(r.audit, log)})
+	r.agent = agent.New(m, agent.Options{Version: "test", RenewBeforeDays: 30, Audit: audit.New(r.audit, log), State: store})
 	r.ts = startServer(t, Config{AllowNoOrigin: true, Logger: log}, r.agent)
 	r.c = r.ts.dial(t, nil)
 	r.listTokens()
@@ -104,6 +112,12 @@ type moduleCaps struct {
 	algorithms  []string // keys.generate makes these
 	unsupported []string // and answers MECHANISM_UNSUPPORTED for these
 	pss         bool     // RSA-PSS signing
+	// renewalsApart: keys.list and pending renewals are checked on a token
+	// of their own, as the module cannot make more keys after the others
+	// (tpm2-pkcs11 without a resource manager runs out of TPM object
+	// contexts after a few key generations in one process:
+	// "Esys_LoadExternal: out of memory for object contexts").
+	renewalsApart bool
 }
 
 // generated is a key made in the behaviours, with its certificate.
@@ -158,16 +172,7 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 	t.Run("keys, CSRs and certificates", func(t *testing.T) {
 		r.c.t = t
 		for _, alg := range caps.algorithms {
-			gen := r.c.result("keys.generate", params(map[string]any{"algorithm": alg, "label": "k-" + alg}))
-			csr := r.c.result("csr.create", params(map[string]any{"key": gen["key"],
-				"subject": map[string]any{"commonName": "Module " + alg, "organization": "Example"}}))["csr"].(string)
-			r.verifyCSR(csr, "CN=Module "+alg)
-			cert := r.issue(csr)
-			imported := r.c.result("certs.import", params(map[string]any{"certificate": base64.StdEncoding.EncodeToString(cert.Raw)}))
-			if imported["cert"] != gen["key"] {
-				t.Errorf("%s: certificate id %v, want the key's %v", alg, imported["cert"], gen["key"])
-			}
-			made = append(made, generated{alg: alg, key: gen["key"].(string), cert: cert})
+			made = append(made, r.certifiedKey(t, tok, alg))
 		}
 		var listed []string
 		for _, c := range r.c.result("certs.list", map[string]any{"token": tok})["certificates"].([]any) {
@@ -320,6 +325,13 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		r.verifyRaw(issued, "SHA-256", false, data, decode64(t, sig["signature"]))
 	})
 
+	if !caps.renewalsApart {
+		t.Run("keys.list and pending renewals", func(t *testing.T) {
+			r.c.t = t
+			r.testKeysAndRenewals(t, tok, made)
+		})
+	}
+
 	t.Run("objects.delete", func(t *testing.T) {
 		r.c.t = t
 		if len(made) == 0 {
@@ -331,6 +343,114 @@ func testModule(t *testing.T, r *moduleRig, caps moduleCaps) {
 		}
 		wantError(t, r.c.call("csr.create", params(map[string]any{"key": g.key, "subject": map[string]any{"commonName": "gone"}})), 1002, "OBJECT_NOT_FOUND")
 	})
+}
+
+// certifiedKey makes a key pair of alg on token tok with keys.generate, has
+// the rig's CA certify it through csr.create (the CSR verified by
+// OpenSSL), and stores the certificate with certs.import.
+func (r *moduleRig) certifiedKey(t *testing.T, tok, alg string) generated {
+	t.Helper()
+	params := func(extra map[string]any) map[string]any {
+		p := map[string]any{"token": tok, "pin": modUserPIN}
+		maps.Copy(p, extra)
+		return p
+	}
+	gen := r.c.result("keys.generate", params(map[string]any{"algorithm": alg, "label": "k-" + alg}))
+	csr := r.c.result("csr.create", params(map[string]any{"key": gen["key"],
+		"subject": map[string]any{"commonName": "Module " + alg, "organization": "Example"}}))["csr"].(string)
+	r.verifyCSR(csr, "CN=Module "+alg)
+	cert := r.issue(csr)
+	imported := r.c.result("certs.import", params(map[string]any{"certificate": base64.StdEncoding.EncodeToString(cert.Raw)}))
+	if imported["cert"] != gen["key"] {
+		t.Errorf("%s: certificate id %v, want the key's %v", alg, imported["cert"], gen["key"])
+	}
+	return generated{alg: alg, key: gen["key"].(string), cert: cert}
+}
+
+// testKeysAndRenewals checks keys.list, with a PIN and without, against the
+// certified keys made on token tok, and a renewal of made[0]'s certificate
+// pending until cancelled.
+func (r *moduleRig) testKeysAndRenewals(t *testing.T, tok string, made []generated) {
+	if len(made) == 0 {
+		t.Fatal("no key made")
+	}
+	params := func(extra map[string]any) map[string]any {
+		p := map[string]any{"token": tok, "pin": modUserPIN}
+		maps.Copy(p, extra)
+		return p
+	}
+	// keys lists the token's keys by id, with a PIN or without.
+	keys := func(withPIN bool) (map[string]map[string]any, bool) {
+		p := map[string]any{"token": tok}
+		if withPIN {
+			p["pin"] = modUserPIN
+		}
+		res := r.c.result("keys.list", p)
+		out := map[string]map[string]any{}
+		for _, k := range res["keys"].([]any) {
+			km := k.(map[string]any)
+			out[km["id"].(string)] = km
+		}
+		return out, res["complete"].(bool)
+	}
+	for _, withPIN := range []bool{true, false} {
+		listed, complete := keys(withPIN)
+		if complete != withPIN {
+			t.Errorf("keys.list (PIN %v): complete %v", withPIN, complete)
+		}
+		for _, g := range made {
+			k := listed[g.key]
+			if k == nil {
+				t.Errorf("keys.list (PIN %v) lacks %s key %s: %v", withPIN, g.alg, g.key, listed)
+				continue
+			}
+			spki, _ := x509.MarshalPKIXPublicKey(g.cert.PublicKey)
+			if gk := gostKey(g.cert); gk != nil {
+				spki, _ = gk.MarshalPKIX()
+			}
+			if k["publicKey"] != base64.StdEncoding.EncodeToString(spki) || !slices.Equal(anyStrings(k["certificates"]), []string{g.key}) {
+				t.Errorf("keys.list (PIN %v) %s: %v, want its public key and certificate", withPIN, g.alg, k)
+			}
+		}
+	}
+
+	// A renewal started is pending until cancelled; its key goes.
+	started := r.c.result("renewal.prepare", params(map[string]any{"cert": made[0].key}))
+	newKey := started["key"].(string)
+	pending := r.c.result("renewal.pending", map[string]any{"token": tok})["pending"].([]any)
+	if len(pending) != 1 {
+		t.Fatalf("renewal.pending = %v, want the renewal started", pending)
+	}
+	rec := pending[0].(map[string]any)
+	if rec["key"] != newKey || rec["cert"] != made[0].key || rec["csr"] != started["csr"] {
+		t.Errorf("pending %v, want key %s of certificate %s with its CSR", rec, newKey, made[0].key)
+	}
+	if at, err := time.Parse(time.RFC3339, rec["createdAt"].(string)); err != nil || time.Since(at) > time.Hour || time.Until(at) > time.Second {
+		t.Errorf("createdAt %v (%v), want now", rec["createdAt"], err)
+	}
+	if listed, _ := keys(true); listed[newKey] == nil || len(anyStrings(listed[newKey]["certificates"])) != 0 {
+		t.Errorf("keys.list: the new key %s without a certificate is not listed: %v", newKey, listed[newKey])
+	}
+	cancelled := r.c.result("renewal.cancel", params(map[string]any{"key": newKey}))
+	if cancelled["cancelled"] != true || cancelled["deleted"] != 2.0 {
+		t.Errorf("renewal.cancel = %v, want both keys of the pair deleted", cancelled)
+	}
+	if listed, _ := keys(true); listed[newKey] != nil {
+		t.Errorf("the cancelled renewal's key %s is still listed", newKey)
+	}
+	wantError(t, r.c.call("csr.create", params(map[string]any{"key": newKey, "subject": map[string]any{"commonName": "gone"}})), 1002, "OBJECT_NOT_FOUND")
+	if pending := r.c.result("renewal.pending", map[string]any{"token": tok})["pending"].([]any); len(pending) != 0 {
+		t.Errorf("renewal.pending after the cancel = %v", pending)
+	}
+
+	// A renewal keeping the certified key: cancelling it deletes nothing.
+	r.c.result("renewal.prepare", params(map[string]any{"cert": made[0].key, "newKey": false}))
+	if cancelled := r.c.result("renewal.cancel", params(map[string]any{"key": made[0].key})); cancelled["deleted"] != 0.0 {
+		t.Errorf("renewal.cancel of a certified key = %v, want nothing deleted", cancelled)
+	}
+	if listed, _ := keys(true); listed[made[0].key] == nil {
+		t.Errorf("the certified key %s went with the cancel", made[0].key)
+	}
 }
 
 // gostAuthority is the rig's GOST CA, made by OpenSSL with its GOST engine

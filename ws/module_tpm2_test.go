@@ -27,10 +27,18 @@ func tpmRig(t *testing.T) (*tpm2.TPM, *moduleRig) {
 func TestModuleTPM2(t *testing.T) {
 	_, r := tpmRig(t)
 	testModule(t, r, moduleCaps{
-		label:       "interop",
-		algorithms:  []string{"RSA-2048", "RSA-3072", "EC-P256", "EC-P384"},
-		unsupported: []string{"RSA-4096"},
+		label:         "interop",
+		algorithms:    []string{"RSA-2048", "RSA-3072", "EC-P256", "EC-P384"},
+		unsupported:   []string{"RSA-4096"},
+		renewalsApart: true,
 	})
+}
+
+// TestModuleTPM2Renewals checks keys.list and pending renewals on a TPM of
+// their own (moduleCaps.renewalsApart says why).
+func TestModuleTPM2Renewals(t *testing.T) {
+	_, r := tpmRig(t)
+	r.testKeysAndRenewals(t, r.tokens["interop"], []generated{r.certifiedKey(t, r.tokens["interop"], "EC-P256")})
 }
 
 // TestModuleTPM2TwoTokens checks that two tokens of one TPM, which share a

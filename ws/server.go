@@ -297,17 +297,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveHealth(w, r)
 	case "/consent/ws":
 		s.serveConsentSocket(w, r)
-	case "/", "/tokenagent.js", "/tokenagent.d.ts", "/app/app.js", "/app/i18n.js", "/app/app.css":
+	default:
+		a, ok := assets[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
 		if !onlyGet(w, r) {
 			return
 		}
-		s.serveAsset(w, r)
-	case "/consent", "/consent/consent.js", "/consent/i18n.js", "/consent/consent.css":
-		if onlyGet(w, r) {
-			s.serveAsset(w, r)
-		}
-	default:
-		http.NotFound(w, r)
+		s.serveAsset(w, r, a)
 	}
 }
 

@@ -243,5 +243,10 @@ legacy = true
 upgrade_to = "modern"
 carry_over_months = 12
 match_label = "^legacy-"
+
+[[media]]
+name = "modern"
+description = "Modern demo media"
+match_label = "^modern-"
 `
 }

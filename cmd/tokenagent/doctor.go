@@ -1,32 +1,45 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/tokenagent/tokenagent/internal/browserpolicy"
+	"github.com/tokenagent/tokenagent/internal/config"
 	"github.com/tokenagent/tokenagent/internal/doctor"
 	"github.com/tokenagent/tokenagent/token"
 )
 
-const doctorUsage = `usage: tokenagent doctor [--config FILE] [--user]
+const doctorUsage = `usage: tokenagent doctor [--config FILE] [--listen ADDR] [--user]
 
-Checks the service, the config, the listening address, the PKCS#11 modules,
-the PC/SC service and the allowed origins, and says how to fix what is wrong.
+Asks the running agent what it has (its modules, their tokens, the origins
+it accepts), then checks the service, the config, the PKCS#11 modules, the
+PC/SC service, the allowed origins, the browsers' policies and the local TLS
+certificate, and says how to fix what is wrong.
 
   --config FILE  the config to check (default: the service's, see --user)
+  --listen ADDR  where the agent to ask listens (default: the config's listen)
   --user         check the current user's service and config
+
+doctor asks the agent as a local program (no Origin header) over ws://, or
+wss:// when its config has [tls]. The origins it accepts are read from how
+its process was started (its command line and config file; Linux, as the
+agent's user or root): the protocol lists them to no one.
 
 Exit code 1 when something is broken: the config is invalid, a module does
 not load or none is found, the service is installed but stopped, or the
 agent does not answer although the service is installed. Warnings (PC/SC
-down, service not installed or its state unknown, nothing answering without
-a service, no allowed origins, a non-loopback address) leave it 0.
+down, service not installed or its state unknown, no agent listening without
+a service, no allowed origins, a non-loopback address) leave it 0; 2 for a
+command line it does not understand.
 `
 
 // systemProbe probes this computer; the service manager is asked in
@@ -42,8 +55,41 @@ func systemProbe() doctor.Probe {
 			return st
 		},
 		Timeout:  2 * time.Second,
+		Running:  runningProcess,
 		Browsers: browserpolicy.Check,
 	}
+}
+
+// runningProcess tells how the agent listening at addr was started, from
+// its process's command line, read with run's own flags.
+func runningProcess(addr string) (doctor.Running, error) {
+	p, err := doctor.ListeningProcess(addr)
+	if err != nil {
+		return doctor.Running{}, err
+	}
+	r := doctor.Running{PID: p.PID, Args: p.Args}
+	if len(p.Args) < 2 || p.Args[1] != "run" {
+		return r, fmt.Errorf("process %d, listening at %s, was not started as tokenagent run: %s", p.PID, addr, strings.Join(p.Args, " "))
+	}
+	flags, o := runFlags()
+	if err := flags.Parse(p.Args[2:]); err != nil {
+		return r, fmt.Errorf("reading the command line of process %d: %w", p.PID, err)
+	}
+	path := o.config
+	if path != "" && !filepath.IsAbs(path) {
+		if p.Dir == "" {
+			return r, fmt.Errorf("process %d names its config %s relative to its working directory, which cannot be read", p.PID, path)
+		}
+		path = filepath.Join(p.Dir, path)
+	}
+	if _, err := os.Stat(path); path != "" && errors.Is(err, fs.ErrNotExist) {
+		path = "" // as the service runs without it (see dropMissingConfig)
+	}
+	r.ConfigFile, r.Flags = path, o.overrides
+	if r.Config, err = config.Load(path, o.overrides); err != nil {
+		return r, fmt.Errorf("reading the config of process %d as it is now: %w", p.PID, err)
+	}
+	return r, nil
 }
 
 // runDoctor runs `tokenagent doctor` and returns the exit code.
@@ -53,22 +99,23 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 
 // doctorWith is runDoctor with the probes given.
 func doctorWith(p doctor.Probe, args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { fmt.Fprint(stderr, doctorUsage) }
-	cfgFlag := flags.String("config", "", "the config `file` to check")
-	user := flags.Bool("user", false, "check the current user's service and config")
-	if err := flags.Parse(args); err != nil {
-		return 2
+	flags := newFlags("doctor")
+	cfgFlag := flags.String("config", "", "")
+	listen := flags.String("listen", "", "")
+	user := flags.Bool("user", false, "")
+	if code, ok := parseFlags(flags, doctorUsage, args, stdout, stderr); !ok {
+		return code
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "tokenagent: unexpected arguments: %q\n%s", flags.Args(), doctorUsage)
-		return 2
+	if *listen != "" {
+		if err := config.CheckListenAddr(*listen); err != nil {
+			fmt.Fprintf(stderr, "tokenagent: --listen: %v\n%s", err, doctorUsage)
+			return 2
+		}
 	}
 	p.User = *user
 	p.Service = func() doctor.Service { return serviceState(p.GOOS, p.User, p.Getenv) }
 	fmt.Fprintf(stdout, "tokenagent doctor, version %s\n\n", agentVersion())
-	report := doctor.Check(p, *cfgFlag)
+	report := doctor.Check(p, *cfgFlag, *listen)
 	for _, f := range report.Findings {
 		printFinding(stdout, f)
 	}
@@ -112,6 +159,9 @@ func serviceState(goos string, user bool, getenv func(string) string) doctor.Ser
 	s, err := newService(&agentProgram{}, cfg)
 	if err != nil {
 		return doctor.Service{Unavailable: fmt.Sprintf("no service manager found (%v)", err)}
+	}
+	if why := noServiceManager(s.Platform(), user); why != "" {
+		return doctor.Service{Unavailable: "no service manager: " + why}
 	}
 	st, err := s.Status()
 	return doctor.Service{Name: cfg.Name, Platform: s.Platform(), Status: st, Err: err, Log: logHint(goos, user)}

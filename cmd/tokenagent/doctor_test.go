@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -23,19 +24,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/doctor")
-
-// startAgent runs the agent on a free loopback port with the module given,
-// until the test ends, and returns its address.
-func startAgent(t *testing.T, module string) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "agent.toml")
-	cfg := "listen = \"127.0.0.1:0\"\nstate_dir = \"" + filepath.Join(dir, "state") + "\"\n"
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startRunAgent(t, "--config", cfgPath, "--module", module).addr.String()
-}
 
 // freeAddr returns a loopback address where nothing listens.
 func freeAddr(t *testing.T) string {
@@ -61,6 +49,7 @@ func testProbe(readers token.ReaderState) doctor.Probe {
 		Getenv:  func(string) string { return "" },
 		Readers: func() token.ReaderState { return readers },
 		Timeout: 2 * time.Second,
+		Running: runningProcess,
 		Browsers: func(origins []string) []browserpolicy.Result {
 			return browserpolicy.CheckFiles(fstest.MapFS{
 				"opt/google/chrome/chrome":                 {Data: []byte("ELF")},
@@ -101,31 +90,139 @@ func checkGolden(t *testing.T, name, got string, replace ...string) {
 	}
 }
 
-func TestDoctorHealthy(t *testing.T) {
+// twoTokens makes a SoftHSM with the tokens alice and bob.
+func twoTokens(t *testing.T) *softhsm.Env {
+	t.Helper()
 	env := softhsm.New(t)
 	for _, label := range []string{"alice", "bob"} {
 		if err := env.InitToken(label, "12345678", "1234"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	addr := startAgent(t, env.Module)
+	return env
+}
+
+// serial matches a SoftHSM token's serial number, new for each token.
+var serial = regexp.MustCompile(`serial [0-9a-f]+\)`)
+
+// TestDoctorHealthy runs doctor with the config of a running agent (its
+// own process, on SoftHSM): doctor reports the agent's module with its two
+// tokens and the origins it accepts, read from its command line and
+// config, and then finds the config checked to be the same.
+func TestDoctorHealthy(t *testing.T) {
+	env := twoTokens(t)
 	useFakeService(t, &fakeService{status: service.StatusRunning})
-	cfgPath := writeConfig(t, `listen = "`+addr+`"
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, `listen = "127.0.0.1:0"
 modules = ["`+env.Module+`"]
+state_dir = "`+filepath.Join(dir, "state")+`"
 allowed_origins = ["https://ca.example.com", "https://shop.example.com"]
 [[origin]]
 origin = "https://shop.example.com"
 methods = ["agent.info", "sign"]
 `)
+	ag := startAgentProcess(t, "--config", cfgPath)
 	probe := testProbe(token.ReaderState{Available: true, Readers: []token.Reader{
 		{Name: "Virtual PCD 00 00", Present: true, ATR: []byte{0x3b, 0x80}},
 		{Name: "Virtual PCD 00 01"},
 	}})
 	var stdout, stderr bytes.Buffer
+	if code := doctorWith(probe, []string{"--config", cfgPath, "--listen", ag.addr}, &stdout, &stderr); code != 0 {
+		t.Errorf("exit code %d, want 0; stderr %q", code, stderr.String())
+	}
+	got := serial.ReplaceAllLiteralString(stdout.String(), "serial $SERIAL)")
+	checkGolden(t, "healthy", got, filepath.Dir(cfgPath), "$TMP", ag.addr, "$ADDR", env.Module, "$SOFTHSM",
+		fmt.Sprintf("process %d: %s", ag.cmd.Process.Pid, binary(t)), "process $PID: $BIN")
+}
+
+// TestDoctorOtherAgent runs doctor with a config other than the running
+// agent's, which was given its module and origin on its command line:
+// doctor reports what the agent has (one of its modules failed), then
+// where the config differs.
+func TestDoctorOtherAgent(t *testing.T) {
+	env := twoTokens(t)
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	modDir := t.TempDir()
+	ag := startAgentProcess(t, "--listen", "127.0.0.1:0", "--module", env.Module, "--module", filepath.Join(modDir, "libgone.so"),
+		"--allow-origin", "https://portal.example.com")
+	cfgPath := writeConfig(t, `modules = ["`+env.Module+`", "`+filepath.Join(modDir, "libother.so")+`"]
+allowed_origins = ["https://ca.example.com"]
+`)
+	probe := testProbe(token.ReaderState{Available: true})
+	probe.Browsers = nil
+	var stdout, stderr bytes.Buffer
+	if code := doctorWith(probe, []string{"--config", cfgPath, "--listen", ag.addr}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1 (a module of the agent failed); stderr %q", code, stderr.String())
+	}
+	got := serial.ReplaceAllLiteralString(stdout.String(), "serial $SERIAL)")
+	checkGolden(t, "other-agent", got, filepath.Dir(cfgPath), "$TMP", modDir, "$MODDIR", ag.addr, "$ADDR", env.Module, "$SOFTHSM",
+		fmt.Sprintf("process %d: %s", ag.cmd.Process.Pid, binary(t)), "process $PID: $BIN")
+}
+
+// TestDoctorAgentInProcess: an agent whose process was not started as
+// `tokenagent run` (here the test itself) is still asked what it has;
+// which origins it accepts cannot be told, and doctor says why.
+func TestDoctorAgentInProcess(t *testing.T) {
+	env := twoTokens(t)
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, "listen = \"127.0.0.1:0\"\nstate_dir = \""+filepath.Join(dir, "state")+"\"\n")
+	addr := startRunAgent(t, "--config", cfgPath, "--module", env.Module).addr.String()
+	var stdout, stderr bytes.Buffer
+	if code := doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath, "--listen", addr}, &stdout, &stderr); code != 0 {
+		t.Errorf("exit code %d, want 0; stderr %q", code, stderr.String())
+	}
+	for _, want := range []string{
+		"[ok]   agent: the agent answers at ws://" + addr + "/ws",
+		"[ok]   agent module " + env.Module + ": ready (SoftHSM, version ",
+		"); 2 tokens:\n         \"alice\" (SoftHSM v2, serial ",
+		fmt.Sprintf("[info] agent origins: cannot tell which origins the agent accepts, which doctor reads from how it was started: process %d, listening at %s, was not started as tokenagent run: ", os.Getpid(), addr),
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("doctor's output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestDoctorNoAgent: with no agent listening, doctor says so and loads
+// the config's module itself, listing its tokens.
+func TestDoctorNoAgent(t *testing.T) {
+	env := twoTokens(t)
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	addr := freeAddr(t)
+	cfgPath := writeConfig(t, `listen = "`+addr+`"
+modules = ["`+env.Module+`"]
+`)
+	probe := testProbe(token.ReaderState{Available: true})
+	probe.Browsers = nil
+	var stdout, stderr bytes.Buffer
 	if code := doctorWith(probe, []string{"--config", cfgPath}, &stdout, &stderr); code != 0 {
 		t.Errorf("exit code %d, want 0; stderr %q", code, stderr.String())
 	}
-	checkGolden(t, "healthy", stdout.String(), filepath.Dir(cfgPath), "$TMP", addr, "$ADDR", env.Module, "$SOFTHSM")
+	checkGolden(t, "no-agent", stdout.String(), filepath.Dir(cfgPath), "$TMP", addr, "$ADDR", env.Module, "$SOFTHSM")
+}
+
+// TestDoctorAgentRefusesLocalPrograms: an agent that refuses connections
+// without an Origin answers doctor's /healthz but not its socket; doctor
+// says why and checks the config's modules itself.
+func TestDoctorAgentRefusesLocalPrograms(t *testing.T) {
+	env := twoTokens(t)
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, "listen = \"127.0.0.1:0\"\nallow_no_origin = false\nmodules = [\""+env.Module+"\"]\nstate_dir = \""+filepath.Join(dir, "state")+"\"\n")
+	addr := startRunAgent(t, "--config", cfgPath).addr.String()
+	var stdout, stderr bytes.Buffer
+	doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath, "--listen", addr}, &stdout, &stderr)
+	for _, want := range []string{
+		"[ok]   agent: the agent answers at ws://" + addr + "/ws",
+		"[warn] agent: asking the agent what it has: it refuses programs without an Origin header (allow_no_origin = false), such as doctor",
+		"[ok]   module " + env.Module + ": loaded (SoftHSM, version ",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("doctor's output lacks %q:\n%s", want, stdout.String())
+		}
+	}
 }
 
 func TestDoctorBroken(t *testing.T) {
@@ -153,6 +250,21 @@ func TestDoctorInvalidConfig(t *testing.T) {
 		t.Errorf("exit code %d, want 1; stderr %q", code, stderr.String())
 	}
 	checkGolden(t, "invalid-config", stdout.String(), filepath.Dir(cfgPath), "$TMP")
+}
+
+// TestDoctorNoServiceManager: where no service manager runs, doctor says
+// so as `service status` does, not "exit status 1".
+func TestDoctorNoServiceManager(t *testing.T) {
+	useFakeService(t, &fakeService{platform: "unix-systemv", statusErr: errors.New("exit status 1")})
+	saved := pid1Name
+	pid1Name = func() ([]byte, error) { return []byte("process_api\n"), nil }
+	t.Cleanup(func() { pid1Name = saved })
+	cfgPath := writeConfig(t, "max_connections = \"many\"\n")
+	var stdout bytes.Buffer
+	doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath}, &stdout, &bytes.Buffer{})
+	if want := `[warn] service: no service manager: process 1 is "process_api", not an init system`; !strings.Contains(stdout.String(), want) {
+		t.Errorf("doctor's output lacks %q:\n%s", want, stdout.String())
+	}
 }
 
 func TestDoctorUsage(t *testing.T) {

@@ -3,17 +3,19 @@
 //
 // Usage:
 //
-//	tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
+//	tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]... [--log-level LEVEL]
 //	tokenagent service install|uninstall|start|stop|restart|status [--user]
-//	tokenagent doctor [--config FILE] [--user]
+//	tokenagent doctor [--config FILE] [--listen ADDR] [--user]
 //	tokenagent tls setup|remove|status [--user] [--config FILE]
 //	tokenagent version
+//	tokenagent help [COMMAND]
+//
+// Every command prints its usage to stdout and exits 0 with -h or --help.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,71 +43,105 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  tokenagent run [--config FILE] [--listen ADDR] [--module PATH]... [--allow-origin ORIGIN]...
-  tokenagent service install|uninstall|start|stop|restart|status [--user]
-  tokenagent doctor [--config FILE] [--user]
-  tokenagent tls setup|remove|status [--user] [--config FILE]
-  tokenagent version
-`
+// command is one subcommand: its name, what it does in a line for the
+// usage, and how it runs (it returns the exit code).
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) int
+}
+
+// commands are the subcommands, in the order the usage lists them. help
+// is dispatched apart, since it reads this list.
+var commands = []command{
+	{"run", "run the agent in the foreground (or as the service, when the service manager starts it)", runCommand},
+	{"service", "install, uninstall, start, stop or restart the agent's service, or tell its state", runService},
+	{"doctor", "ask the running agent what it has, check the setup and say how to fix what is wrong", runDoctor},
+	{"tls", "set up, remove or show the locally trusted certificate that lets HTTPS pages use wss://", runTLS},
+	{"version", "print the agent's version and the protocol's", runVersion},
+	{"help", "print this help, or a command's: tokenagent help COMMAND", nil},
+}
+
+// usage lists the commands, each with its line.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: tokenagent COMMAND [flags]\n\nLets web pages use the crypto tokens plugged into this computer (docs/PROTOCOL.md).\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\n\"tokenagent COMMAND --help\" prints a command's flags.\n")
+	return b.String()
+}
 
 // run dispatches a command line and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	switch args[0] {
-	case "run":
-		return runCommand(args[1:], stderr)
-	case "service":
-		return runService(args[1:], stdout, stderr)
-	case "doctor":
-		return runDoctor(args[1:], stdout, stderr)
-	case "tls":
-		return runTLS(args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintf(stdout, "tokenagent %s (protocol %d)\n", agentVersion(), agent.Protocol)
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "tokenagent: unknown command %q\n%s", args[0], usage)
-		return 2
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	case "--version":
+		name = "version"
 	}
+	if name == "help" {
+		return runHelp(args[1:], stdout, stderr)
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "tokenagent: unknown command %q\n%s", name, usage())
+	return 2
 }
 
-// multiFlag is a repeatable string flag.
-type multiFlag []string
+// runHelp prints the usage, or with a command's name that command's, as
+// its --help would.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) == 0 || len(args) == 1 && isHelp(args[0]):
+		fmt.Fprint(stdout, usage())
+		return 0
+	case len(args) == 1:
+		for _, c := range commands {
+			if c.name == args[0] {
+				return c.run([]string{"--help"}, stdout, stderr)
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "tokenagent: help %q: no such command\n%s", args, usage())
+	return 2
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+const versionUsage = `usage: tokenagent version
+
+Prints the agent's version and the protocol version it speaks.
+`
+
+// runVersion runs `tokenagent version`.
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	if code, ok := parseFlags(newFlags("version"), versionUsage, args, stdout, stderr); !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "tokenagent %s (protocol %d)\n", agentVersion(), agent.Protocol)
+	return 0
+}
 
 // runAgent runs the agent until ctx ends, then shuts it down gracefully.
 // ready, when set, is told the address the agent listens on.
 func runAgent(ctx context.Context, args []string, stderr io.Writer, ready func(addr net.Addr)) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration `file` (TOML)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	var o config.Overrides
-	fs.StringVar(&o.Listen, "listen", "", "listen `address`, overriding the config")
-	fs.Var((*multiFlag)(&o.Modules), "module", "PKCS#11 module `path` (repeatable), replacing the config's list")
-	fs.Var((*multiFlag)(&o.AllowOrigins), "allow-origin", "allowed page `origin` (repeatable), replacing the config's list")
+	fs, o := runFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("parsing --log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.level}))
 
-	cfg, err := config.Load(*configPath, o)
+	cfg, err := config.Load(o.config, o.overrides)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -110,7 +109,11 @@ func serviceConfig(goos string, user bool, getenv func(string) string) (*service
 // runService runs `tokenagent service ACTION [--user]` and returns the exit
 // code.
 func runService(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprint(stdout, serviceUsage)
+		return 0
+	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
 		fmt.Fprint(stderr, serviceUsage)
 		return 2
 	}
@@ -119,16 +122,10 @@ func runService(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokenagent: unknown service action %q\n%s", action, serviceUsage)
 		return 2
 	}
-	flags := flag.NewFlagSet("service "+action, flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { fmt.Fprint(stderr, serviceUsage) }
-	user := flags.Bool("user", false, "the current user's service instead of the system-wide one")
-	if err := flags.Parse(args[1:]); err != nil {
-		return 2
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "tokenagent: unexpected arguments: %q\n%s", flags.Args(), serviceUsage)
-		return 2
+	flags := newFlags("service " + action)
+	user := flags.Bool("user", false, "")
+	if code, ok := parseFlags(flags, serviceUsage, args[1:], stdout, stderr); !ok {
+		return code
 	}
 	cfg, err := serviceConfig(runtime.GOOS, *user, os.Getenv)
 	if err != nil {
@@ -252,7 +249,13 @@ func printServiceStatus(s service.Service, kind string, stdout, stderr io.Writer
 // runCommand runs `tokenagent run`: in the foreground until SIGINT or
 // SIGTERM, logging to stderr, or, when the service manager started it, as a
 // service (see runManaged).
-func runCommand(args []string, stderr io.Writer) int {
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	// runAgent parses the flags again; this pass answers --help and
+	// misused flags as every command does, before there is any agent.
+	fs, _ := runFlags()
+	if code, ok := parseFlags(fs, runUsage, args, stdout, stderr); !ok {
+		return code
+	}
 	if !interactive() {
 		return runManaged(args, stderr)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,27 +56,25 @@ type tlsFlags struct {
 
 // runTLS runs `tokenagent tls …` and returns the exit code.
 func runTLS(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprint(stdout, tlsUsage)
+		return 0
+	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
 		fmt.Fprint(stderr, tlsUsage)
 		return 2
 	}
 	verb := args[0]
-	flags := flag.NewFlagSet("tls "+verb, flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() { fmt.Fprint(stderr, tlsUsage) }
+	flags := newFlags("tls " + verb)
 	var f tlsFlags
-	flags.BoolVar(&f.user, "user", false, "the current user's files, config and stores")
-	flags.StringVar(&f.config, "config", "", "the config `file` to edit")
-	flags.StringVar(&f.dir, "dir", "", "the `directory` of the certificates")
-	flags.StringVar(&f.trustDir, "trust-dir", "", "a Debian-style CA `directory`")
-	flags.StringVar(&f.updateCmd, "update-cmd", "", "the `command` refreshing --trust-dir")
-	flags.Var((*multiFlag)(&f.nssDBs), "nss-db", "an NSS database `directory` (repeatable)")
-	if err := flags.Parse(args[1:]); err != nil {
-		return 2
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "tokenagent: unexpected arguments: %q\n%s", flags.Args(), tlsUsage)
-		return 2
+	flags.BoolVar(&f.user, "user", false, "")
+	flags.StringVar(&f.config, "config", "", "")
+	flags.StringVar(&f.dir, "dir", "", "")
+	flags.StringVar(&f.trustDir, "trust-dir", "", "")
+	flags.StringVar(&f.updateCmd, "update-cmd", "", "")
+	flags.Var((*multiFlag)(&f.nssDBs), "nss-db", "")
+	if code, ok := parseFlags(flags, tlsUsage, args[1:], stdout, stderr); !ok {
+		return code
 	}
 	var err error
 	ctx := context.Background()

@@ -285,6 +285,34 @@ func TestDoctorTLSTrust(t *testing.T) {
 	}
 }
 
+// TestDoctorOverTLS: doctor asks an agent whose config has [tls] over
+// wss://, and reports its tokens.
+func TestDoctorOverTLS(t *testing.T) {
+	env := softhsm.New(t)
+	if err := env.InitToken("alice", "12345678", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	update, _ := recordingUpdate(t)
+	base := t.TempDir()
+	cfgPath := writeConfig(t, "listen = \"127.0.0.1:0\"\nmodules = [\""+env.Module+"\"]\nstate_dir = \""+filepath.Join(base, "state")+"\"\n")
+	runOK(t, "tls", "setup", "--dir", filepath.Join(base, "tls"), "--config", cfgPath,
+		"--trust-dir", filepath.Join(base, "ca-certificates"), "--update-cmd", update, "--nss-db", newNSSDB(t))
+	ag := startAgentProcess(t, "--config", cfgPath)
+
+	useFakeService(t, &fakeService{statusErr: service.ErrNotInstalled})
+	var out, stderr bytes.Buffer
+	doctorWith(testProbe(token.ReaderState{Available: true}), []string{"--config", cfgPath, "--listen", ag.addr}, &out, &stderr)
+	for _, want := range []string{
+		"[ok]   agent: the agent answers at wss://" + ag.addr + "/ws",
+		"[ok]   agent module " + env.Module + ": ready (SoftHSM, version ",
+		"); 1 token:\n         \"alice\" (SoftHSM v2, serial ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor's output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 // TestTLSSetupMakesAPrivateStateDirectory: setup at its standard place
 // creates the state directory it writes into with mode 0700, as the agent
 // needs it to start.

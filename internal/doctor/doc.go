@@ -1,8 +1,16 @@
-// Package doctor checks what `tokenagent doctor` checks: the service, the
-// config, the listening agent, the PKCS#11 modules, the PC/SC service, the
-// allowed origins and the local TLS certificate and its trust. It returns
-// findings as data, each with how to fix it; the command prints them (the
-// golden files of cmd/tokenagent show how) and picks the exit code.
+// Package doctor checks what `tokenagent doctor` checks: the service; the
+// running agent, asked over its socket as a local program what it has (its
+// modules and their tokens) and, from how its process was started, which
+// origins it accepts; then the config, the PKCS#11 modules, the PC/SC
+// service, the allowed origins and the local TLS certificate and its
+// trust. It returns findings as data, each with how to fix it; the command
+// prints them (the golden files of cmd/tokenagent show how) and picks the
+// exit code.
+//
+// doctor speaks the wire as a client, decoding only the members it
+// reports; the protocol is ws's. ListeningProcess finds the process behind
+// an address in /proc (Linux only); reading that process's command line is
+// the command's, which owns run's flags.
 //
 // What lies outside the config is reached through a Probe, so that tests
 // can set the platform, the service manager's answer and the PC/SC state.

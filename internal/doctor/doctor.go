@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -62,7 +63,10 @@ type Probe struct {
 	User    bool                     // check the current user's service and config
 	Service func() Service           // asks the service manager, once
 	Readers func() token.ReaderState // the PC/SC state, once
-	Timeout time.Duration            // for the agent's /healthz
+	Timeout time.Duration            // for reaching the agent (its /healthz, its socket's handshake)
+	// Running tells how the agent listening at addr (host:port) was
+	// started, or why that cannot be told; nil does not ask.
+	Running func(addr string) (Running, error)
 	// Browsers reads the local browsers' policies for the origins; nil
 	// skips the check.
 	Browsers func(origins []string) []browserpolicy.Result
@@ -82,22 +86,36 @@ type Service struct {
 }
 
 // Check runs every check, with the config at cfgFile or, when empty, at
-// the service's standard place.
-func Check(p Probe, cfgFile string) Report {
+// the service's standard place. It asks the agent listening at listen or,
+// when empty, at the config's listen; a listen given must be well formed
+// (config.CheckListenAddr).
+func Check(p Probe, cfgFile, listen string) Report {
 	c := &checker{p: p}
 	installed := c.service()
-	cfg, ok := c.config(cfgFile)
+	loaded := loadConfig(p, cfgFile)
+	if loaded.err == nil {
+		c.cfgPath = loaded.path
+	}
+	var running *runningAgent
+	switch {
+	case listen != "":
+		running = c.agent(listen, loaded.cfg, installed)
+	case loaded.err == nil:
+		running = c.agent(loaded.cfg.Listen, loaded.cfg, installed)
+	default:
+		c.info("agent", "not asked: the config that gives its address is invalid; name the address: tokenagent doctor --listen ADDR")
+	}
+	ok := c.config(loaded)
 	if ok {
-		c.listening(cfg, installed)
-		c.modules(cfg)
+		c.modules(loaded.cfg, running)
 	}
 	c.pcsc()
 	if ok {
-		c.origins(cfg)
-		c.browserPolicies(cfg)
-		c.tls(cfg)
+		c.origins(loaded.cfg, running)
+		c.browserPolicies(loaded.cfg)
+		c.tls(loaded.cfg)
 	} else {
-		c.info("listening, modules, origins, tls", "not checked while the config is invalid")
+		c.info("modules, origins, tls", "not checked while the config is invalid")
 	}
 	return Report{Findings: c.findings}
 }
@@ -178,33 +196,50 @@ func (c *checker) service() (installed bool) {
 	return false
 }
 
-// config loads the config at path, else at the service's standard place,
-// where a missing file means the defaults.
-func (c *checker) config(path string) (config.Config, bool) {
+// loadedConfig is the config checked.
+type loadedConfig struct {
+	cfg     config.Config
+	path    string // the file read, or the standard one that holds none; empty when not known
+	missing bool   // path is the standard place and holds no file: the defaults apply
+	err     error  // the config cannot be had; cfg is then unset
+}
+
+// loadConfig loads the config at path, else at the service's standard
+// place, where a missing file means the defaults.
+func loadConfig(p Probe, path string) loadedConfig {
 	if path == "" {
-		std, err := config.File(c.p.GOOS, c.p.User, c.p.Getenv)
+		std, err := config.File(p.GOOS, p.User, p.Getenv)
 		if err != nil {
-			c.fail("config", err.Error(), "name the config file: tokenagent doctor --config FILE")
-			return config.Config{}, false
+			return loadedConfig{err: err}
 		}
 		if _, err := os.Stat(std); errors.Is(err, fs.ErrNotExist) {
-			c.cfgPath = std // where to write what a fix asks for
-			c.ok("config", "no file at %s: the service uses the defaults", std)
-			return config.Default(), true
+			return loadedConfig{cfg: config.Default(), path: std, missing: true}
 		}
 		path = std
 	}
 	cfg, err := config.Load(path, config.Overrides{})
-	if err != nil {
-		c.fail("config", "invalid; the agent does not start with it", "correct these in "+path+" (PROTOCOL.md section 6):")
-		for _, line := range strings.Split(err.Error(), "\n") {
+	return loadedConfig{cfg: cfg, path: path, err: err}
+}
+
+// config reports the config loaded and whether it can be checked further.
+func (c *checker) config(l loadedConfig) bool {
+	switch {
+	case l.err != nil && l.path == "":
+		c.fail("config", l.err.Error(), "name the config file: tokenagent doctor --config FILE")
+		return false
+	case l.err != nil:
+		c.fail("config", "invalid; the agent does not start with it", "correct these in "+l.path+" (PROTOCOL.md section 6):")
+		for _, line := range strings.Split(l.err.Error(), "\n") {
 			c.detail("  %s", line)
 		}
-		return config.Config{}, false
+		return false
+	case l.missing:
+		c.ok("config", "no file at %s: the service uses the defaults", l.path)
+	default:
+		c.ok("config", "%s is valid", l.path)
 	}
-	c.cfgPath = path
-	c.ok("config", "%s is valid", path)
-	return cfg, true
+	c.nonLoopback(l.cfg)
+	return true
 }
 
 // inConfig names the config file to edit in a fix.
@@ -215,8 +250,16 @@ func (c *checker) inConfig() string {
 	return "in " + c.cfgPath
 }
 
-// modules loads each PKCS#11 module the agent would and lists its tokens.
-func (c *checker) modules(cfg config.Config) {
+// modules checks the PKCS#11 modules of the config. With an agent
+// running, what it loaded is above, and only the modules it lacks are
+// told; else doctor loads each module as the agent would and lists its
+// tokens (as this user, in doctor's environment, which may not be the
+// agent's).
+func (c *checker) modules(cfg config.Config, running *runningAgent) {
+	if running != nil {
+		c.modulesNotLoaded(cfg, running)
+		return
+	}
 	paths := cfg.Modules
 	if len(paths) == 0 {
 		paths = token.KnownModules()
@@ -265,6 +308,27 @@ func (c *checker) modules(cfg config.Config) {
 	}
 }
 
+// modulesNotLoaded warns of each module the config names that the running
+// agent has not loaded: it reads another config, or started before the
+// config named the module.
+func (c *checker) modulesNotLoaded(cfg config.Config, r *runningAgent) {
+	if len(cfg.Modules) == 0 {
+		c.info("modules", "none configured; the agent uses the known modules it finds (see the agent's above)")
+		return
+	}
+	missing := 0
+	for _, p := range cfg.Modules {
+		if !slices.ContainsFunc(r.info.Modules, func(m moduleInfo) bool { return m.Path == p }) {
+			missing++
+			c.warn("module "+p, "named "+c.inConfig()+", but the running agent has not loaded it (it reads another config, or started before the change)",
+				"restart the agent: tokenagent service restart"+c.userFlag())
+		}
+	}
+	if missing == 0 {
+		c.ok("modules", "the running agent has loaded each module named %s", c.inConfig())
+	}
+}
+
 // pcsc reports whether the PC/SC service answers and its readers.
 func (c *checker) pcsc() {
 	st := c.p.Readers()
@@ -293,18 +357,29 @@ func (c *checker) pcsc() {
 	}
 }
 
-// origins lists the pages that may use the agent.
-func (c *checker) origins(cfg config.Config) {
+// origins lists the pages the config lets use the agent, unless they are
+// what the running agent accepts, told above.
+func (c *checker) origins(cfg config.Config, running *runningAgent) {
+	if running != nil && running.process != nil && sameOrigins(cfg, running.process.Config) {
+		c.ok("origins", "the config checked allows the origins the running agent accepts")
+		return
+	}
+	c.allowedOrigins("origins", cfg, "", c.inConfig())
+}
+
+// allowedOrigins reports the origins cfg allows, from where from says,
+// under topic; inConfig says where to change them.
+func (c *checker) allowedOrigins(topic string, cfg config.Config, from, inConfig string) {
 	local := "local programs (no Origin header) and the agent's own page"
 	if !cfg.AllowNoOrigin {
 		local = "the agent's own page"
 	}
 	if len(cfg.AllowedOrigins) == 0 {
-		c.warn("origins", "allowed_origins is empty: no web site can use the agent, only "+local,
-			`list the sites that should use the tokens: allowed_origins = ["https://…"] `+c.inConfig())
+		c.warn(topic, "allowed_origins is empty: no web site can use the agent, only "+local,
+			`list the sites that should use the tokens: allowed_origins = ["https://…"] `+inConfig)
 		return
 	}
-	c.ok("origins", "allowed: %s, besides %s:", Plural(len(cfg.AllowedOrigins), "web site"), local)
+	c.ok(topic, "allowed%s: %s, besides %s:", from, Plural(len(cfg.AllowedOrigins), "web site"), local)
 	limits := cfg.OriginMethods()
 	for _, o := range cfg.AllowedOrigins {
 		if ms, ok := limits[o]; ok {
@@ -313,6 +388,12 @@ func (c *checker) origins(cfg config.Config) {
 			c.detail("  %s (every method)", o)
 		}
 	}
+}
+
+// sameOrigins tells whether a and b let the same pages use the same methods.
+func sameOrigins(a, b config.Config) bool {
+	return a.AllowNoOrigin == b.AllowNoOrigin && slices.Equal(a.AllowedOrigins, b.AllowedOrigins) &&
+		maps.EqualFunc(a.OriginMethods(), b.OriginMethods(), slices.Equal)
 }
 
 // Plural returns "1 token", "2 tokens".

@@ -313,6 +313,139 @@ function tests(client, cfg) {
       return Math.round(denyAt - t0);
     },
 
+    // ---- helpers for portals (helpers_test.go)
+
+    // digests hashes the bytes cfg.blob serves, cut to each length of
+    // cfg.lengths, each way digestOf takes them: helpers_test.go checks
+    // every digest with Go's SHA-2.
+    async digests() {
+      const { digestOf } = client;
+      const out = [];
+      for (const n of cfg.lengths) {
+        const blob = await (await fetch(`${cfg.blob}?n=${n}`)).blob();
+        check(blob.size === n, `served ${blob.size} bytes, want ${n}`);
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        for (const alg of ["SHA-256", "SHA-384", "SHA-512"]) {
+          const ways = {
+            blob: () => digestOf(blob, alg),
+            file: () => digestOf(new File([blob], "document.pdf"), alg),
+            streamed: () => digestOf(blob, alg, { memoryLimit: 0 }),
+            buffer: () => digestOf(bytes.buffer, alg),
+            view: () => digestOf(bytes.subarray(1), alg), // from offset 1: Go hashes n-1 bytes
+          };
+          for (const [how, digest] of Object.entries(ways)) {
+            if (how === "view" && n === 0) continue;
+            const t0 = performance.now();
+            out.push({ n, alg, how, digest: await digest(), ms: performance.now() - t0 });
+          }
+        }
+      }
+      check(await rejection(digestOf(new Blob(["x"]), "STREEBOG-256")) instanceof RangeError, "STREEBOG-256 did not reject with RangeError");
+      check(await rejection(digestOf("text")) instanceof TypeError, "a string did not reject with TypeError");
+      return out;
+    },
+
+    // pick lists the certificates of token cfg.token and returns the ids
+    // each filter of cfg.filters keeps (a filter's "validAt" is an RFC
+    // 3339 time and "issuerRegExp" a RegExp's source), and the common
+    // name of each certificate's subject.
+    async pick() {
+      const { pickCertificates, commonName } = client;
+      const agent = await connect(cfg.agent);
+      try {
+        const { tokens } = await agent.call("tokens.list", {});
+        const tok = tokens.find((t) => t.label === cfg.token);
+        check(tok, `token ${cfg.token} not among ${JSON.stringify(tokens.map((t) => t.label))}`);
+        const { certificates } = await agent.call("certs.list", { token: tok.id });
+        const picked = {};
+        for (const [name, f] of Object.entries(cfg.filters)) {
+          const filter = { ...f };
+          if (f.issuerRegExp !== undefined) {
+            delete filter.issuerRegExp;
+            filter.issuer = [filter.issuer ?? [], new RegExp(f.issuerRegExp)].flat();
+          }
+          picked[name] = pickCertificates(certificates, filter).map((c) => c.id);
+        }
+        check((await rejection((async () => pickCertificates(certificates, { keyUsages: "digitalSignature" }))())) instanceof TypeError,
+          "a misspelt criterion did not throw TypeError");
+        check((await rejection((async () => pickCertificates(certificates, { validAt: "yesterday" }))())) instanceof RangeError,
+          "a validAt that is no time did not throw RangeError");
+        const names = Object.fromEntries(certificates.map((c) => [c.id, commonName(c.subject)]));
+        return { picked, names };
+      } finally {
+        agent.close();
+      }
+    },
+
+    // messages returns the client's message table and errorMessage's
+    // sentence for each of cfg.cases ({reason, data, method, lang}, as an
+    // AgentError with an English message that must not show), and for
+    // real errors of the agent and the client in each language:
+    // helpers_test.go checks them.
+    async messages() {
+      const { errorMessage, messages, AgentError: E } = client;
+      const raw = "agent's English: invalid params";
+      const said = cfg.cases.map((c) => errorMessage(c.bare ? { reason: c.reason, data: c.data, method: c.method }
+        : new E(raw, c.reason, 1, c.data, c.method), c.lang));
+      said.forEach((m, i) => check(!m.includes(raw), `case ${i} shows the agent's message: ${m}`));
+      check(Object.isFrozen(messages) && Object.isFrozen(messages.en), "the table is not frozen");
+
+      const real = [];
+      const agent = await connect(cfg.agent);
+      const record = async (promise) => {
+        const err = await rejection(promise);
+        check(err instanceof E, `not an AgentError: ${err}`);
+        real.push({ reason: err.reason, data: err.data ?? null, method: err.method ?? null, message: err.message,
+          said: Object.fromEntries(["en", "ru", "zh"].map((l) => [l, errorMessage(err, l)])) });
+      };
+      try {
+        const { tokens } = await agent.call("tokens.list", {});
+        const tok = tokens.find((t) => t.label === cfg.token);
+        check(tok, `token ${cfg.token} not found`);
+        const sign = (pin, extra = {}) => agent.call("sign", { token: tok.id, pin, cert: cfg.cert, data: "aGk=", ...extra });
+        await record(agent.callUnchecked("no.such.method", {}));
+        await record(agent.call("certs.list", { token: "not a token id" }));
+        await record(agent.call("certs.list", { token: "0".repeat(32) }));
+        await record(agent.callUnchecked("sign.batch", { token: tok.id, pin: cfg.pin, cert: cfg.cert, items: [{ data: "aGk=" }, { dat: "aGk=" }] }));
+        await record(agent.callUnchecked("certs.import", { token: tok.id, pin: cfg.pin, certificate: "not a certificate" }));
+        await record(agent.call("media.check", { token: tok.id, cert: "77" }));
+        for (let i = 0; i < 3; i++) await record(sign("0000")); // wrong PINs: then the throttle
+        await record(sign(cfg.pin));
+      } finally {
+        agent.close();
+      }
+      await record(agent.call("agent.info", {}));
+      await record(connect(cfg.dead));
+      return { table: messages, said, real };
+    },
+
+    // unchecked calls through callUnchecked, and checks that errors name
+    // the method of their call.
+    async unchecked() {
+      const agent = await connect(cfg.agent, { timeout: 5000 });
+      try {
+        const info = await agent.callUnchecked("agent.info");
+        check(info.name === "tokenagent", `callUnchecked("agent.info") ${JSON.stringify(info)}`);
+        check((await agent.callUnchecked("tokens.list", {})).tokens.length >= 1, "callUnchecked(tokens.list) lists no token");
+        let err = await rejection(agent.callUnchecked("vendor.extension", { any: 1 }));
+        checkError(err, "METHOD_NOT_FOUND", -32601);
+        check(err.method === "vendor.extension", `method ${err.method}`);
+        err = await rejection(agent.call("certs.list", {}));
+        checkError(err, "INVALID_PARAMS", -32602);
+        check(err.method === "certs.list", `method ${err.method}`);
+      } finally {
+        agent.close();
+      }
+      const silent = await connect(cfg.silent, { timeout: 100 });
+      let err = await rejection(silent.callUnchecked("agent.info", {}));
+      checkError(err, "TIMEOUT", undefined);
+      check(err.method === "agent.info", `TIMEOUT's method ${err.method}`);
+      silent.close();
+      err = await rejection(silent.callUnchecked("tokens.list", {}));
+      checkError(err, "CLOSED", undefined);
+      check(err.method === "tokens.list", `CLOSED's method ${err.method}`);
+    },
+
     async forbidden() {
       // On an origin the agent does not allow: the module loads (it is
       // public), the socket does not.
