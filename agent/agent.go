@@ -25,6 +25,7 @@ type Hardware interface {
 	Certificates(ctx context.Context, tokenID string) ([]token.Certificate, error)
 	Keys(ctx context.Context, tokenID string) (token.KeyListing, error)
 	Login(ctx context.Context, tokenID string, cred token.Credentials, fn func(s *token.Session) error) error
+	Admit(ctx context.Context, tokenID string, cred token.Credentials) error
 	ChangePIN(ctx context.Context, tokenID string, oldPIN, newPIN []byte, confirmFinalTry bool) error
 	UnlockPIN(ctx context.Context, tokenID string, soPIN, newPIN []byte, confirmFinalTry bool) error
 }

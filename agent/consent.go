@@ -125,6 +125,11 @@ func (p *pinAttempt) consentRequest() (ConsentRequest, error) {
 	if !found {
 		return req, Errorf(TokenNotFound, "no token with id %s", p.call.Token)
 	}
+	// What the token cannot do (a write to a write-protected token, a key
+	// type it does not make) is refused before the person types a PIN.
+	if err := p.a.hw.Admit(p.ctx, p.call.Token, token.Credentials{Writes: p.writes, Generates: p.generates, SO: p.kind == soPIN}); err != nil {
+		return req, err
+	}
 	if st := req.Token.PIN; p.kind == soPIN && st.SOLocked || p.kind == userPIN && st.Locked {
 		// Asking for a PIN the token would refuse unread helps no one.
 		return req, &token.PINError{Problem: token.PINLocked, SO: p.kind == soPIN, State: st}

@@ -152,6 +152,14 @@ func (t *heldToken) logsIn(cred Credentials) bool {
 	return cred.SO || t.info.PIN.LoginRequired
 }
 
+// Admit refuses, as Login would before any login, a call with cred that
+// token id cannot serve: a write to a write-protected token, a key pair it
+// does not make. The PIN is not looked at: Admit is for calls whose PIN
+// is not known yet (the person types it on the consent page).
+func (m *Manager) Admit(ctx context.Context, id string, cred Credentials) error {
+	return m.withToken(ctx, id, func(t *heldToken) error { return t.admit(cred, false) })
+}
+
 // Login runs fn in a session on token id logged in with cred, and logs out,
 // all under the token's lock. What the token's info says it cannot do is
 // refused before any login (see Credentials, refusal and checkPIN), and a

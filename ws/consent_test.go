@@ -271,6 +271,37 @@ func TestConsentRefused(t *testing.T) {
 	}
 }
 
+// TestConsentRefusedBeforeAsking: a call the agent would refuse anyway is
+// answered at once, no window having shown it (its nonce's window then
+// says the call ended), so the person never types a PIN for nothing.
+func TestConsentRefusedBeforeAsking(t *testing.T) {
+	lc := newLifecycle(t, false)
+	consent := func(nonce string) map[string]any { return map[string]any{"nonce": nonce} }
+	for _, tc := range []struct {
+		name   string
+		method string
+		params map[string]any
+		code   int
+		reason string
+	}{
+		{"a key type the token does not make", "keys.generate",
+			map[string]any{"token": lc.tokens["alice"], "algorithm": "GOST-2012-256"}, 1020, "MECHANISM_UNSUPPORTED"},
+		{"no such token", "sign", map[string]any{"token": unknownToken, "cert": "01", "data": "AA=="}, 1001, "TOKEN_NOT_FOUND"},
+		{"no such certificate", "sign", map[string]any{"token": lc.tokens["alice"], "cert": "99", "data": "AA=="}, 1002, "OBJECT_NOT_FOUND"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lc.t = t
+			portal := lc.dial(portalOrigin)
+			nonce := newNonce(t)
+			tc.params["consent"] = consent(nonce)
+			wantError(t, portal.call(tc.method, tc.params), tc.code, tc.reason)
+			if e := lc.openWindow(nonce).expect("error"); e["error"] != "ended" {
+				t.Errorf("the refused call's window shows %v, want that it ended", e)
+			}
+		})
+	}
+}
+
 // TestConsentWrongPINRetry: a wrong PIN shows in the window, which tries
 // again within the same consent.
 func TestConsentWrongPINRetry(t *testing.T) {
