@@ -47,7 +47,7 @@ func TestAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"tokenagent.js", "tokenagent.d.ts", "app/index.html", "app/app.js", "app/i18n.js", "app/app.css",
+	for _, want := range []string{"tokenagent.js", "tokenagent.d.ts", "app/index.html", "app/app.js", "app/i18n.js", "app/app.css", "app/base.css",
 		"consent/index.html", "consent/consent.js", "consent/i18n.js", "consent/consent.css"} {
 		if !strings.Contains(strings.Join(files, " ")+" ", want+" ") {
 			t.Errorf("the web package embeds no %s: %q", want, files)
