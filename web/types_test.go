@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tokenagent/tokenagent/web"
+	"github.com/tokenagent/tokenagent/ws"
 )
 
 // expectError is a line of testdata/typecheck.ts that marks the next line
@@ -106,26 +107,13 @@ func tscErrors(t *testing.T, out string) map[int]string {
 }
 
 // contractCheck returns a TypeScript file that compiles only when the
-// declarations' Methods has exactly the methods of the contract.
+// declarations' Methods has exactly the methods the agent serves, which
+// ws's TestMethodTableIsTheContract holds to docs/PROTOCOL.md section 4.
 func contractCheck(t *testing.T) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "PROTOCOL.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(doc), "\n## 4. Methods\n")
-	if !ok {
-		t.Fatal("docs/PROTOCOL.md has no section 4. Methods")
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
 	var names []string
-	for line := range strings.SplitSeq(section, "\n") {
-		if rest, ok := strings.CutPrefix(line, "### "); ok {
-			names = append(names, strconv.Quote(strings.Fields(rest)[0]))
-		}
-	}
-	if len(names) < 19 {
-		t.Fatalf("read %d methods from the contract: %s", len(names), names)
+	for _, m := range ws.Methods() {
+		names = append(names, strconv.Quote(m))
 	}
 	return fmt.Sprintf(`import type { Methods } from "../tokenagent.js";
 const contract = [%s] as const;
