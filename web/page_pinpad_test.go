@@ -205,3 +205,54 @@ func TestSelfServicePagePINPad(t *testing.T) {
 		sign(t, true)
 	})
 }
+
+// TestSelfServicePageNoLogin shows a token that needs no login
+// (CKF_LOGIN_REQUIRED cleared by the shim): forms whose only PIN is the
+// user's ask for none and say so, and send "" (the agent uses no PIN
+// there); a PIN change still asks for the PINs it changes.
+func TestSelfServicePageNoLogin(t *testing.T) {
+	f, ctl := newPageFixture(t, true)
+	alice := f.tokenID("alice")
+	ctl.Set(t, "slot_label = alice", "token_flags_clear = CKF_LOGIN_REQUIRED")
+	calls := captureCalls(t, f.ctx)
+	f.open("en")
+	f.wait(card(alice) + `.querySelector("details.sign p.pinpad")`)
+	type formView struct {
+		Form, Note string
+		PINs       int
+	}
+	got := eval[[]formView](f, `[...`+card(alice)+`.querySelectorAll("form")].map((form) => ({ Form: form.className,
+		Note: form.querySelector("p.pinpad")?.textContent || "", PINs: form.querySelectorAll("input[type=password]").length }))`)
+	seen := map[string]bool{}
+	for _, v := range got {
+		seen[v.Form] = true
+		switch v.Form {
+		case "change":
+			if v.PINs != 3 || v.Note != "" {
+				t.Errorf("the PIN change has %d PIN fields and says %q, want its three", v.PINs, v.Note)
+			}
+		case "sign", "renew-prepare":
+			if v.PINs != 0 || v.Note != "This token needs no PIN for this: the agent uses it without logging in." {
+				t.Errorf("form %s has %d PIN fields and says %q, want none and the note", v.Form, v.PINs, v.Note)
+			}
+		}
+	}
+	if !seen["sign"] || !seen["change"] {
+		t.Fatalf("alice's forms %+v lack sign or change", got)
+	}
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "doc.txt")
+	if err := os.WriteFile(doc, []byte("no login"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.chooseFileToSign(alice, doc)
+	f.submit(alice, "sign", map[string]any{"cert": "01"})
+	f.wait(f.message(alice, "sign") + `.textContent !== "" && ` + f.message(alice, "sign") + `.textContent !== "Working…"`)
+	sent := calls.of("sign")
+	if len(sent) == 0 {
+		t.Fatal("no sign call seen on the socket")
+	}
+	if pin, ok := sent[len(sent)-1]["pin"]; !ok || pin != "" {
+		t.Errorf("sign sent with pin %v (present: %v), want \"\"", pin, ok)
+	}
+}

@@ -9,7 +9,7 @@
 import { t, span } from "./i18n.js";
 import { h, badge, say, explain, dnText, day, place } from "./dom.js";
 import { lockButtons } from "./throttle.js";
-import { pinPad, changeForm, unlockForm, signForm, renewForm } from "./forms.js";
+import { pinEntry, changeForm, unlockForm, signForm, renewForm } from "./forms.js";
 import { renderTasks, unlockApplies, openRenewal } from "./tasks.js";
 
 // newCard is the page's state of one token: the agent's listings, the
@@ -32,12 +32,13 @@ export function createCard(tok, read) {
 }
 
 // updateCard shows what a new listing read of the card's token. The forms
-// ask for PINs or not by the token's PIN pad, so a token that gained or
-// lost one gets its card built anew.
+// ask for PINs or not by how the token's PINs are entered (pinEntry), so a
+// token that gained or lost a PIN pad, or its need of a login, gets its
+// card built anew.
 export function updateCard(card, tok, read) {
-  const pad = pinPad(card.token);
+  const entry = pinEntry(card.token);
   Object.assign(card, { token: tok }, read);
-  if (pinPad(tok) !== pad) rebuildCard(card);
+  if (pinEntry(tok) !== entry) rebuildCard(card);
   else renderCard(card);
 }
 

@@ -47,17 +47,35 @@ const SECRETS = {
   newPin: { label: "newPin", autocomplete: "new-password", repeat: "repeatPin" },
 };
 
-// pinPad tells whether tok's PINs are typed on its reader's PIN pad
-// (pin.protectedAuthPath): the page then asks for none and sends "" for
-// each.
-export function pinPad(tok) {
-  return !!(tok.pin && tok.pin.protectedAuthPath);
+// pinEntry tells how tok's PINs are entered: "pad", typed on its
+// reader's PIN pad (pin.protectedAuthPath), the page asking for none and
+// sending "" for each; "noLogin", the token needs no login
+// (pin.loginRequired false), so the user PIN is not asked for; "page",
+// typed on this page.
+export function pinEntry(tok) {
+  if (tok.pin && tok.pin.protectedAuthPath) return "pad";
+  if (tok.pin && tok.pin.loginRequired === false) return "noLogin";
+  return "page";
+}
+
+function pinPad(tok) {
+  return pinEntry(tok) === "pad";
+}
+
+// noLogin tells whether a form taking the PINs pins needs none of them:
+// it takes only the user PIN, and tok needs no login (pin.loginRequired
+// false), so the agent makes none and the PIN sent is not used. A PIN
+// change or unlock still asks for its PINs.
+function noLogin(tok, pins) {
+  return pinEntry(tok) === "noLogin" && pins.length === 1 && pins[0] === "pin";
 }
 
 // pinFields asks for the PINs pins, or says on a token with a PIN pad
-// that the reader asks for them.
+// that the reader asks for them, or on a token that needs no login that
+// none is needed.
 function pinFields(card, pins) {
   if (pinPad(card.token)) return [h("p", { class: "pinpad" }, t(SECRETS[pins[0]].pad))];
+  if (noLogin(card.token, pins)) return [h("p", { class: "pinpad" }, t("noLoginPin"))];
   return pins.flatMap((p) => {
     const s = SECRETS[p];
     const input = field(s.label, pinInput(p, s.autocomplete));
@@ -66,10 +84,10 @@ function pinFields(card, pins) {
 }
 
 // readPINs puts the PINs pins into params, "" for each on a token with a
-// PIN pad, and returns the key of a problem: a new PIN typed twice
-// differently.
+// PIN pad or where none is needed (noLogin), and returns the key of a
+// problem: a new PIN typed twice differently.
 function readPINs(card, el, pins, params) {
-  const pad = pinPad(card.token);
+  const pad = pinPad(card.token) || noLogin(card.token, pins);
   for (const p of pins) params[p] = pad ? "" : el[p].value;
   if (!pad && pins.includes("newPin") && el.newPin.value !== el.newPin2.value) return "pinMismatch";
   return null;
