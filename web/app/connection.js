@@ -41,6 +41,10 @@ export function scheduleRefresh() {
     again = true;
     return;
   }
+  // aria-busy tells assistive technology, and tests, that the cards are
+  // being read again.
+  const region = document.getElementById("tokens");
+  region?.setAttribute("aria-busy", "true");
   refreshing = (async () => {
     do {
       again = false;
@@ -52,6 +56,7 @@ export function scheduleRefresh() {
       }
     } while (again);
     refreshing = null;
+    region?.removeAttribute("aria-busy");
   })();
 }
 
