@@ -127,9 +127,8 @@ func (r *renewals) of(tokenID string, now time.Time) []PendingRenewal {
 func (r *renewals) change(edit func([]PendingRenewal) []PendingRenewal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	before := len(r.records)
 	recs := edit(slices.Clone(r.records))
-	if len(recs) == before && slices.EqualFunc(recs, r.records, samePending) {
+	if slices.EqualFunc(recs, r.records, samePending) {
 		return
 	}
 	r.records = recs
@@ -151,8 +150,20 @@ func samePending(a, b PendingRenewal) bool {
 
 // PendingRenewals lists the renewals started on token tokenID and not yet
 // completed or cancelled, oldest first, after dropping those whose key is
-// no longer on the token (as a listing without a login sees it).
+// no longer on the token (as a listing without a login sees it). The
+// token's objects are read only when it has records: a page asks at every
+// listing, and most tokens have none.
 func (a *Agent) PendingRenewals(ctx context.Context, tokenID string) ([]PendingRenewal, error) {
+	if len(a.renewals.of(tokenID, a.opts.Now())) == 0 {
+		tokens, err := a.Tokens(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(tokens, func(t Token) bool { return t.ID == tokenID }) {
+			return nil, Errorf(TokenNotFound, "no token with id %s", tokenID)
+		}
+		return []PendingRenewal{}, nil
+	}
 	if _, err := a.Keys(ctx, tokenID); err != nil {
 		return nil, err
 	}

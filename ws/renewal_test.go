@@ -81,5 +81,6 @@ func TestPendingRenewalsSurviveRestart(t *testing.T) {
 		if pending := r.c.result("renewal.pending", map[string]any{"token": tok})["pending"].([]any); len(pending) != 0 {
 			t.Errorf("renewal.pending after the renewal completed = %v", pending)
 		}
+		wantError(t, r.c.call("renewal.pending", map[string]any{"token": unknownToken}), 1001, "TOKEN_NOT_FOUND")
 	})
 }
